@@ -1,0 +1,146 @@
+"""A small self-describing, versioned container for arrays plus JSON metadata (no pickle).
+
+One archive is a zip file holding ``meta.json`` (the format name, its version, free metadata)
+and one ``.npy`` member per array (object arrays are refused). Zip CRCs detect corruption and
+a truncated file has no central directory, so half-written files never load as valid. Writes go
+to a temporary file in the same directory, are fsync'ed, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ArchiveError
+
+META_MEMBER = "meta.json"
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in archive metadata")
+
+
+def dumps_json(meta) -> str:
+    return json.dumps(meta, default=_json_default, ensure_ascii=False, indent=1, sort_keys=True)
+
+
+def write_archive(path, fmt: str, version: int, arrays: Mapping[str, np.ndarray], meta: Mapping | None = None) -> Path:
+    """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path.
+
+    ``fmt`` names the content (e.g. ``napari-tramway/maps``) and ``version`` its layout version.
+    """
+    path = Path(path)
+    header = {"format": fmt, "version": int(version), "arrays": sorted(arrays), "meta": dict(meta or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+                zf.writestr(META_MEMBER, dumps_json(header))
+                for name, arr in arrays.items():
+                    arr = np.asarray(arr)
+                    if arr.dtype.hasobject:
+                        raise TypeError(f"array {name!r} has dtype object; archives hold plain arrays only")
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, arr, allow_pickle=False)
+                    zf.writestr(f"{name}.npy", buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def read_archive(path, fmt: str | None = None, max_version: int | None = None):
+    """Return ``(arrays, meta, version)`` from an archive written by :func:`write_archive`.
+
+    Raises :class:`ArchiveError` (naming the file) when the file is missing, truncated, corrupt,
+    of another format, or of a newer version than ``max_version``.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+            if bad is not None:
+                raise ArchiveError(f"{path}: member {bad} is corrupt (CRC mismatch)")
+            try:
+                header = json.loads(zf.read(META_MEMBER).decode("utf-8"))
+            except KeyError:
+                raise ArchiveError(f"{path}: not a napari-tramway archive (no {META_MEMBER})") from None
+            if not isinstance(header, dict) or "format" not in header or "version" not in header:
+                raise ArchiveError(f"{path}: malformed archive header")
+            if fmt is not None and header["format"] != fmt:
+                raise ArchiveError(f"{path}: holds {header['format']!r}, expected {fmt!r}")
+            if max_version is not None and header["version"] > max_version:
+                raise ArchiveError(
+                    f"{path}: {header['format']} version {header['version']} is newer than this "
+                    f"napari-tramway understands ({max_version}); upgrade napari-tramway"
+                )
+            arrays = {}
+            for name in header.get("arrays", []):
+                try:
+                    raw = zf.read(f"{name}.npy")
+                except KeyError:
+                    raise ArchiveError(f"{path}: array {name!r} listed but missing") from None
+                arrays[name] = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    except ArchiveError:
+        raise
+    except FileNotFoundError:
+        raise ArchiveError(f"{path}: no such file") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, json.JSONDecodeError, zlib.error) as exc:
+        raise ArchiveError(f"{path}: unreadable or incomplete archive ({exc})") from None
+    return arrays, header.get("meta", {}), header["version"]
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def pack_ragged(arrays) -> tuple[np.ndarray, np.ndarray]:
+    """Pack a list of (m_i, d) arrays into (flat (Σm, d), offsets (k+1,))."""
+    arrays = [np.asarray(a, dtype=float).reshape(-1, 2) for a in arrays]
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    if arrays:
+        offsets[1:] = np.cumsum([len(a) for a in arrays])
+        flat = np.concatenate(arrays) if offsets[-1] else np.zeros((0, 2))
+    else:
+        flat = np.zeros((0, 2))
+    return flat, offsets
+
+
+def unpack_ragged(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    return [flat[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]

@@ -1,0 +1,239 @@
+"""Parameter descriptions shared by the mesh and model registries.
+
+A :class:`Parameter` names a setting once, with its type, default, unit, valid range and a
+one-line help. The CLI options, the napari forms, spec validation and the docs tables are all
+generated from these descriptions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ParameterError
+
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str, "int_pair": tuple}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One setting of a mesh method or a model.
+
+    Parameters
+    ----------
+    name : str
+        Keyword name, identical to TRamWAy's where TRamWAy has one (``resolution``, ``sigma``...).
+    type : str
+        One of ``float``, ``int``, ``bool``, ``str``, ``int_pair`` (two ints, e.g. ``knn``).
+    default : Any
+        Default value; ``None`` means "unset" (derived from the data, or disabled).
+    help : str
+        One line, shown as tooltip and in ``--help``.
+    unit : str
+        Unit of the value ('µm', 's', 'µm²/s', 'kT', ...) or '' when dimensionless.
+    minimum, maximum : float or None
+        Inclusive valid range (``exclusive_minimum`` makes the lower bound strict).
+    choices : tuple or None
+        Allowed values for ``str`` parameters.
+    nullable : bool
+        Whether ``None`` is an accepted value (always true when the default is ``None``).
+    advanced : bool
+        Hidden behind an "advanced" toggle in the GUI.
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple | None = None
+    nullable: bool = False
+    advanced: bool = False
+
+    def __post_init__(self):
+        if self.type not in _TYPES:
+            raise TypeError(f"parameter {self.name}: unknown type {self.type!r}")
+
+    @property
+    def accepts_none(self) -> bool:
+        return self.nullable or self.default is None
+
+    @property
+    def label(self) -> str:
+        """Human label with unit, e.g. ``resolution (µm)``."""
+        text = self.name.replace("_", " ")
+        return f"{text} ({self.unit})" if self.unit else text
+
+    @property
+    def cli_flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def validate(self, value: Any, where: str = "") -> Any:
+        """Return ``value`` converted to the parameter's type, or raise :class:`ParameterError`.
+
+        ``where`` is the field path prefix used in the message (e.g. ``mesh.parameters``).
+        """
+        path = f"{where}.{self.name}" if where else self.name
+        if value is None:
+            if self.accepts_none:
+                return None
+            raise ParameterError(path, "a value is required")
+        try:
+            value = self._convert(value)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(path, f"expected {self.type}, got {value!r} ({exc})") from None
+        if self.type in ("float", "int"):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParameterError(path, f"must be finite, got {value!r}")
+            self._check_range(path, value)
+        elif self.type == "int_pair":
+            for v in value:
+                if v is not None:
+                    self._check_range(path, v)
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(path, f"must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+        return value
+
+    def _check_range(self, path, value):
+        lo, hi = self.minimum, self.maximum
+        if lo is not None:
+            if self.exclusive_minimum and not value > lo:
+                raise ParameterError(path, f"must be > {lo} {self.unit}".rstrip() + f"; got {value!r}")
+            if not self.exclusive_minimum and not value >= lo:
+                raise ParameterError(path, f"must be ≥ {lo} {self.unit}".rstrip() + f"; got {value!r}")
+        if hi is not None and not value <= hi:
+            raise ParameterError(path, f"must be ≤ {hi} {self.unit}".rstrip() + f"; got {value!r}")
+
+    def _convert(self, value):
+        if self.type == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+                return False
+            if isinstance(value, (int,)) and value in (0, 1):
+                return bool(value)
+            raise ValueError("not a boolean")
+        if self.type == "int":
+            if isinstance(value, bool):
+                raise ValueError("boolean given")
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError("not an integer")
+                return int(value)
+            return int(value)
+        if self.type == "float":
+            if isinstance(value, bool):
+                raise ValueError("boolean given")
+            return float(value)
+        if self.type == "str":
+            if not isinstance(value, str):
+                raise ValueError("not a string")
+            return value
+        if self.type == "int_pair":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return (int(value), None)
+            if isinstance(value, str):
+                value = [v.strip() for v in value.replace(",", " ").split()]
+            if not isinstance(value, Sequence) or len(value) != 2:
+                raise ValueError("expected two values (min, max)")
+            return tuple(None if v in (None, "", "none", "None") else int(v) for v in value)
+        raise TypeError(self.type)
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """A named method (mesh or model) with its parameters and a one-line description."""
+
+    name: str
+    title: str
+    help: str
+    parameters: tuple[Parameter, ...]
+    factory: Any = field(repr=False, default=None)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.parameters}
+
+    def validate(self, values: Mapping[str, Any] | None, where: str = "") -> dict:
+        """Check every value, reject unknown names, fill defaults; raise on the first problem.
+
+        Use :meth:`problems` to get every problem at once.
+        """
+        problems = self.problems(values, where)
+        if problems:
+            raise problems[0]
+        return self._filled(values)
+
+    def problems(self, values: Mapping[str, Any] | None, where: str = "") -> list[ParameterError]:
+        values = dict(values or {})
+        out = []
+        known = {p.name for p in self.parameters}
+        for key in values:
+            if key not in known:
+                path = f"{where}.{key}" if where else key
+                out.append(ParameterError(path, f"unknown parameter for {self.name!r}; known: {', '.join(sorted(known))}"))
+        for p in self.parameters:
+            if p.name in values:
+                try:
+                    p.validate(values[p.name], where)
+                except ParameterError as exc:
+                    out.append(exc)
+        return out
+
+    def _filled(self, values):
+        values = dict(values or {})
+        return {p.name: p.validate(values.get(p.name, p.default), "") for p in self.parameters}
+
+
+class Registry(Mapping):
+    """An ordered, read-only-by-convention mapping of name → :class:`RegistryEntry`."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, RegistryEntry] = {}
+
+    def register(self, entry: RegistryEntry) -> RegistryEntry:
+        if entry.name in self._entries:
+            raise ValueError(f"{self.kind} {entry.name!r} is already registered")
+        self._entries[entry.name] = entry
+        return entry
+
+    def __getitem__(self, name: str) -> RegistryEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}") from None
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self):
+        return len(self._entries)
+
+    def table(self) -> str:
+        """A Markdown table of every entry and parameter, for the docs."""
+        rows = [f"| {self.kind} | parameter | type | default | unit | range | help |", "|---|---|---|---|---|---|---|"]
+        for entry in self._entries.values():
+            for p in entry.parameters:
+                rng = ""
+                if p.choices:
+                    rng = " / ".join(map(str, p.choices))
+                elif p.minimum is not None or p.maximum is not None:
+                    lo = "" if p.minimum is None else (f"> {p.minimum}" if p.exclusive_minimum else f"≥ {p.minimum}")
+                    hi = "" if p.maximum is None else f"≤ {p.maximum}"
+                    rng = ", ".join(x for x in (lo, hi) if x)
+                rows.append(f"| {entry.name} | `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {rng} | {p.help} |")
+        return "\n".join(rows)

@@ -1,0 +1,177 @@
+"""Locations and translocations: the one table every later step starts from.
+
+A *locations* table is a ``pandas.DataFrame`` with columns ``n`` (trajectory id, int64), ``x``,
+``y`` (µm), optionally ``z`` (µm), and ``t`` (s), sorted by (n, t), with metadata in ``attrs``
+(``source``, ``frame_interval`` in s, ``localization_precision`` σ in µm).
+
+A *translocations* table has one row per step of a trajectory, on its **origin**: columns
+``n, x, y[, z], t`` of the origin and ``dx, dy[, dz], dt`` of the step (µm, s). A step belongs
+to the cell / region that contains its origin; missing frames simply give a longer ``dt``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SPATIAL = ("x", "y", "z")
+
+
+def spatial_columns(df: pd.DataFrame) -> list[str]:
+    """The coordinate columns present in ``df`` (``['x', 'y']`` or ``['x', 'y', 'z']``)."""
+    return [c for c in SPATIAL if c in df.columns]
+
+
+def frame_interval(df: pd.DataFrame) -> float:
+    """The frame interval (s): ``attrs['frame_interval']`` or the median positive Δt within trajectories."""
+    value = df.attrs.get("frame_interval")
+    if value:
+        return float(value)
+    if "dt" in df.columns:
+        dts = df["dt"].to_numpy()
+    else:
+        n = df["n"].to_numpy()
+        t = df["t"].to_numpy()
+        same = n[1:] == n[:-1]
+        dts = (t[1:] - t[:-1])[same]
+    dts = dts[dts > 0]
+    if dts.size == 0:
+        raise ValueError("cannot estimate the frame interval: no trajectory has two locations")
+    return float(np.median(dts))
+
+
+def _step_mask(n: np.ndarray) -> np.ndarray:
+    """Boolean mask over rows: True where the next row continues the same trajectory."""
+    mask = np.zeros(n.shape[0], dtype=bool)
+    if n.shape[0] > 1:
+        mask[:-1] = n[1:] == n[:-1]
+    return mask
+
+
+def _deltas(df: pd.DataFrame, cols) -> dict[str, np.ndarray]:
+    out = {}
+    for c in cols:
+        v = df[c].to_numpy(dtype=np.float64)
+        d = np.full(v.shape[0], np.nan)
+        if v.shape[0] > 1:
+            d[:-1] = v[1:] - v[:-1]
+        out["d" + c] = d
+    return out
+
+
+def translocations(locations: pd.DataFrame, inside: np.ndarray | None = None) -> pd.DataFrame:
+    """Steps of every trajectory, each on its origin row.
+
+    Parameters
+    ----------
+    locations : DataFrame
+        Locations table (``n, x, y[, z], t``; µm, s), sorted by (n, t).
+    inside : bool array, optional
+        Per location, whether it lies in a region. When given, only steps whose origin is inside
+        are kept (their destination may be outside), and trajectories are split where they leave
+        the region: each run of consecutive inside locations gets its own trajectory id,
+        renumbered 1, 2, 3... in order of appearance (reference §1.4).
+
+    Returns
+    -------
+    DataFrame with columns ``n, x, y[, z], t, dx, dy[, dz], dt`` and the input's ``attrs``.
+    """
+    cols = spatial_columns(locations)
+    n = locations["n"].to_numpy()
+    has_next = _step_mask(n)
+    deltas = _deltas(locations, cols + ["t"])
+    if inside is None:
+        keep = has_next
+        new_n = n
+    else:
+        inside = np.asarray(inside, dtype=bool)
+        if inside.shape != n.shape:
+            raise ValueError(f"inside mask has shape {inside.shape}, expected {n.shape}")
+        # a new segment starts at every inside location whose predecessor is not an inside
+        # location of the same trajectory
+        prev_same_inside = np.zeros_like(inside)
+        prev_same_inside[1:] = inside[:-1] & (n[1:] == n[:-1])
+        starts = inside & ~prev_same_inside
+        segment = np.cumsum(starts)
+        keep = has_next & inside
+        new_n = segment
+    data = {"n": np.asarray(new_n)[keep].astype(np.int64)}
+    for c in cols + ["t"]:
+        data[c] = locations[c].to_numpy(dtype=np.float64)[keep]
+    for c in cols + ["t"]:
+        data["d" + c] = deltas["d" + c][keep]
+    out = pd.DataFrame(data)
+    if inside is not None and len(out):
+        # renumber the kept segments consecutively (segments that lost every step disappear)
+        _, out_n = np.unique(out["n"].to_numpy(), return_inverse=True)
+        out["n"] = out_n.astype(np.int64) + 1
+    out.attrs.update(locations.attrs)
+    return out
+
+
+def discard_static(steps: pd.DataFrame, min_msd: float | None = None) -> pd.DataFrame:
+    """Drop steps whose mean squared displacement per axis is below ``min_msd`` (µm²).
+
+    ``min_msd`` defaults to σ² from ``attrs['localization_precision']``; with no σ known and no
+    ``min_msd`` the table is returned unchanged (a step of exactly zero length is always static).
+    """
+    if min_msd is None:
+        sigma = steps.attrs.get("localization_precision")
+        min_msd = float(sigma) ** 2 if sigma else 0.0
+    cols = ["d" + c for c in spatial_columns(steps)]
+    sq = np.zeros(len(steps))
+    for c in cols:
+        v = steps[c].to_numpy()
+        sq += v * v
+    msd = sq / max(len(cols), 1)
+    static = ~(msd > min_msd) if min_msd > 0 else ~(msd > 0)
+    out = steps.loc[~static].reset_index(drop=True)
+    out.attrs.update(steps.attrs)
+    return out
+
+
+def locations_from_translocations(steps: pd.DataFrame) -> pd.DataFrame:
+    """Rebuild locations from steps: every origin plus the destination of each trajectory's last step."""
+    cols = spatial_columns(steps)
+    n = steps["n"].to_numpy()
+    last = np.ones(len(steps), dtype=bool)
+    if len(steps) > 1:
+        last[:-1] = n[1:] != n[:-1]
+    origins = steps[["n", *cols, "t"]]
+    ends = pd.DataFrame({"n": n[last]})
+    for c in cols + ["t"]:
+        ends[c] = steps[c].to_numpy()[last] + steps["d" + c].to_numpy()[last]
+    out = pd.concat([origins, ends], ignore_index=True)
+    out = out.sort_values(["n", "t"], kind="stable").reset_index(drop=True)
+    out.attrs.update(steps.attrs)
+    return out
+
+
+def split_at_gaps(locations: pd.DataFrame, dt: float | None = None, tolerance: float = 0.1) -> pd.DataFrame:
+    """Split trajectories where a frame is missing; new ids are 1, 2, 3... (reference §1.5).
+
+    A gap is a time step larger than ``(1 + tolerance) * dt``; ``dt`` defaults to the smallest
+    positive step of the table (s).
+    """
+    if len(locations) == 0:
+        return locations.copy()
+    n = locations["n"].to_numpy()
+    t = locations["t"].to_numpy()
+    same = n[1:] == n[:-1]
+    steps = t[1:] - t[:-1]
+    if dt is None:
+        pos = steps[same]
+        if pos.size and pos.min() <= 0:
+            raise ValueError("multiple rows for the same time point in one trajectory")
+        dt = float(pos.min()) if pos.size else 1.0
+    new = np.ones(len(locations), dtype=bool)
+    new[1:] = ~same | (steps > (1 + tolerance) * dt)
+    out = locations.copy()
+    out["n"] = np.cumsum(new).astype(np.int64)
+    return out
+
+
+def empty_locations(with_z: bool = False) -> pd.DataFrame:
+    cols = ["n", "x", "y"] + (["z"] if with_z else []) + ["t"]
+    df = pd.DataFrame({c: np.zeros(0, dtype=np.int64 if c == "n" else np.float64) for c in cols})
+    return df

@@ -1,0 +1,474 @@
+# Shared settings and functions of the napari-tramway test cluster (sourced by the other scripts).
+# shellcheck shell=bash
+
+NTW_USER="${NTW_USER:-hpcuser}"
+NTW_OPT="${NTW_OPT:-/opt/napari-tramway-cluster}"
+STATE="${NTW_CLUSTER_DIR:-/tmp/napari-tramway-cluster}"
+NTW_SSH_PORT="${NTW_SSH_PORT:-2222}"
+NTW_SLURMCTLD_PORT="${NTW_SLURMCTLD_PORT:-6817}"
+NTW_SLURMD_PORT="${NTW_SLURMD_PORT:-6818}"
+NTW_SLURMDBD_PORT="${NTW_SLURMDBD_PORT:-6819}"
+NTW_CLUSTER_NAME="${NTW_CLUSTER_NAME:-ntwtest}"
+
+ETC="$STATE/etc"
+RUN="$STATE/run"
+LOGDIR="$STATE/log"
+SLURM_CONF_FILE="$ETC/slurm.conf"
+MYSQL_DIR="$STATE/mysql"
+MYSQL_SOCK="$MYSQL_DIR/mysqld.sock"
+CLIENT_DIR="$STATE/client"
+CLIENT_KEY="$CLIENT_DIR/id_ed25519"
+KNOWN_HOSTS="$CLIENT_DIR/known_hosts"
+STANDIN_DIR="$STATE/standin"
+STANDIN_LOG="$STANDIN_DIR/calls.jsonl"
+CLUSTER_PYTHON="$NTW_OPT/venv/bin/python"
+
+# name | pid file | executable (checked against /proc/PID/exe, so a recycled pid is never signalled) | log
+PID_MUNGED="$RUN/munge/munged.pid"
+PID_MARIADB="$RUN/mysql/mariadb.pid"
+PID_SLURMDBD="$RUN/slurmdbd.pid"
+PID_SLURMCTLD="$RUN/slurmctld.pid"
+PID_SLURMD="$RUN/slurmd.pid"
+PID_SSHD="$RUN/sshd.pid"
+LOG_MUNGED="$LOGDIR/munged.log"
+LOG_MARIADB="$LOGDIR/mariadb.log"
+LOG_SLURMDBD="$LOGDIR/slurmdbd.log"
+LOG_SLURMCTLD="$LOGDIR/slurmctld.log"
+LOG_SLURMD="$LOGDIR/slurmd.log"
+LOG_SSHD="$LOGDIR/sshd.log"
+DAEMONS=(munged mariadb slurmdbd slurmctld slurmd sshd)   # start order; stop in reverse
+
+daemon_pidfile() {
+    case "$1" in
+        munged) echo "$PID_MUNGED" ;; mariadb) echo "$PID_MARIADB" ;; slurmdbd) echo "$PID_SLURMDBD" ;;
+        slurmctld) echo "$PID_SLURMCTLD" ;; slurmd) echo "$PID_SLURMD" ;; sshd) echo "$PID_SSHD" ;;
+        *) return 1 ;;
+    esac
+}
+daemon_exe() {
+    case "$1" in
+        munged) echo /usr/sbin/munged ;; mariadb) echo /usr/sbin/mariadbd ;;
+        slurmdbd) echo /usr/sbin/slurmdbd ;; slurmctld) echo /usr/sbin/slurmctld ;;
+        slurmd) echo /usr/sbin/slurmd ;; sshd) echo /usr/sbin/sshd ;;
+        *) return 1 ;;
+    esac
+}
+daemon_log() {
+    case "$1" in
+        munged) echo "$LOG_MUNGED" ;; mariadb) echo "$LOG_MARIADB" ;; slurmdbd) echo "$LOG_SLURMDBD" ;;
+        slurmctld) echo "$LOG_SLURMCTLD" ;; slurmd) echo "$LOG_SLURMD" ;; sshd) echo "$LOG_SSHD" ;;
+        *) return 1 ;;
+    esac
+}
+
+log() { printf '[ntw-cluster] %s\n' "$*" >&2; }
+
+require_root() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "[ntw-cluster] must run as root" >&2
+        exit 1
+    fi
+}
+
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+show_log_tail() {   # show_log_tail FILE [LINES]
+    local f="$1" n="${2:-25}"
+    if [ -s "$f" ]; then
+        echo "----- last $n lines of $f -----" >&2
+        tail -n "$n" "$f" >&2
+    fi
+}
+
+die() {   # die MESSAGE [DAEMON...]: print the message and the logs of the named daemons (all if none)
+    local msg="$1"; shift
+    echo "[ntw-cluster] ERROR: $msg" >&2
+    local names=("$@")
+    [ "${#names[@]}" -gt 0 ] || names=("${DAEMONS[@]}")
+    local d
+    for d in "${names[@]}"; do show_log_tail "$(daemon_log "$d")"; done
+    exit 1
+}
+
+# pid_of NAME: print the daemon's pid if its pid file names a live process running the expected binary.
+pid_of() {
+    local pidfile exe pid real
+    pidfile="$(daemon_pidfile "$1")"; exe="$(daemon_exe "$1")"
+    [ -s "$pidfile" ] || return 1
+    pid="$(tr -dc '0-9' < "$pidfile")"
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+    real="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
+    real="${real% (deleted)}"
+    [ "$real" = "$exe" ] || return 1
+    echo "$pid"
+}
+
+is_running() { pid_of "$1" >/dev/null; }
+
+# descendants PID: every process below PID (by parent pid), deepest last.
+descendants() {
+    local parent="$1" child
+    for child in $(ps -o pid= --ppid "$parent" 2>/dev/null); do
+        echo "$child"
+        descendants "$child"
+    done
+}
+
+# stop_daemon NAME [TIMEOUT]: SIGTERM by pid file, wait, SIGKILL after TIMEOUT seconds; remove the pid file.
+stop_daemon() {
+    local name="$1" timeout="${2:-20}" pidfile pid i
+    pidfile="$(daemon_pidfile "$name")"
+    if pid="$(pid_of "$name")"; then
+        local kids=()
+        if [ "$name" = sshd ]; then
+            # The listener's per-connection children would keep open sessions alive: end them too,
+            # so that "sshd stopped" looks like a host that went away.
+            mapfile -t kids < <(descendants "$pid")
+        fi
+        kill -TERM "$pid" 2>/dev/null || true
+        if [ "${#kids[@]}" -gt 0 ]; then kill -TERM "${kids[@]}" 2>/dev/null || true; fi
+        for ((i = 0; i < timeout * 10; i++)); do
+            [ -d "/proc/$pid" ] || break
+            sleep 0.1
+        done
+        if [ -d "/proc/$pid" ]; then
+            log "$name (pid $pid) still alive after ${timeout}s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 0.2
+        fi
+        if [ "${#kids[@]}" -gt 0 ]; then kill -KILL "${kids[@]}" 2>/dev/null || true; fi
+        log "stopped $name (pid $pid)"
+    fi
+    rm -f "$pidfile"
+}
+
+# listeners_ok: fail if any of our daemons listens on anything but loopback.
+listeners_ok() {
+    local name pid bad=0 line
+    for name in "${DAEMONS[@]}"; do
+        pid="$(pid_of "$name")" || continue
+        while read -r line; do
+            [ -n "$line" ] || continue
+            local addr
+            addr="$(awk '{print $4}' <<< "$line")"
+            case "$addr" in
+                127.0.0.1:*|\[::1\]:*|'[::ffff:127.0.0.1]':*) ;;
+                *) echo "[ntw-cluster] ERROR: $name (pid $pid) listens on $addr" >&2; bad=1 ;;
+            esac
+        done < <(ss -H -ltnup 2>/dev/null | grep -E "pid=$pid," || true)
+    done
+    return "$bad"
+}
+
+slurm_env() { env SLURM_CONF="$SLURM_CONF_FILE" "$@"; }
+
+# ---------------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------------
+
+ensure_hostname_resolves() {
+    local short
+    short="$(hostname -s)"
+    if ! getent hosts "$short" >/dev/null 2>&1; then
+        log "adding '127.0.0.1 $short' to /etc/hosts (the short hostname must resolve for Slurm)"
+        printf '127.0.0.1 %s # napari-tramway test cluster\n' "$short" >> /etc/hosts
+    fi
+}
+
+make_dirs() {
+    install -d -m 755 "$STATE" "$ETC" "$RUN" "$LOGDIR" "$CLIENT_DIR" "$STATE/ssh"
+    chmod 700 "$CLIENT_DIR" "$STATE/ssh"
+    install -d -o munge -g munge -m 755 "$RUN/munge"
+    install -d -o mysql -g mysql -m 755 "$RUN/mysql" "$MYSQL_DIR"
+    install -d -o slurm -g slurm -m 755 "$STATE/slurm" "$STATE/slurm/state"
+    install -d -m 755 "$STATE/slurmd" "$STATE/slurmd/spool"
+    install -d -m 1777 "$STANDIN_DIR"
+    # Log files exist before their daemon, owned by the user it runs as.
+    local f
+    for f in "$LOG_MUNGED:munge" "$LOG_MARIADB:mysql" "$LOG_SLURMDBD:slurm" "$LOG_SLURMCTLD:slurm" \
+             "$LOG_SLURMD:root" "$LOG_SSHD:root"; do
+        [ -e "${f%%:*}" ] || install -m 640 -o "${f##*:}" -g "${f##*:}" /dev/null "${f%%:*}"
+    done
+    # The stand-in's call log: every user appends one JSON line per call.
+    [ -e "$STANDIN_LOG" ] || install -m 666 /dev/null "$STANDIN_LOG"
+    chmod 666 "$STANDIN_LOG"
+    # The stand-in finds its log here (tests may override with NTW_STANDIN_LOG).
+    if [ -d "$NTW_OPT" ]; then
+        printf '{"log": "%s", "cluster_dir": "%s"}\n' "$STANDIN_LOG" "$STATE" > "$NTW_OPT/standin.json.tmp"
+        chmod 644 "$NTW_OPT/standin.json.tmp"
+        mv -f "$NTW_OPT/standin.json.tmp" "$NTW_OPT/standin.json"
+    fi
+    local home
+    home="$(getent passwd "$NTW_USER" | cut -d: -f6)"
+    install -d -o "$NTW_USER" -g "$NTW_USER" -m 755 "$home/scratch"
+}
+
+write_slurm_conf() {
+    local short node_line
+    short="$(hostname -s)"
+    node_line="$(slurmd -C | head -n 1)"
+    [[ "$node_line" == NodeName=* ]] || die "unexpected 'slurmd -C' output: $node_line"
+    cat > "$SLURM_CONF_FILE.tmp" <<EOF
+# Generated by napari-tramway tests/cluster/start.sh: a single-node test cluster on 127.0.0.1.
+ClusterName=$NTW_CLUSTER_NAME
+SlurmctldHost=$short(127.0.0.1)
+SlurmctldPort=$NTW_SLURMCTLD_PORT
+SlurmdPort=$NTW_SLURMD_PORT
+# Both, or slurmctld binds 0.0.0.0.
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
+SlurmUser=slurm
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+MpiDefault=none
+# No cgroups on this machine kind.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=5
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$NTW_SLURMDBD_PORT
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+# The default adds ~3 s per job.
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+# Finished jobs stay visible to scontrol / squeue -t all for an hour.
+MinJobAge=3600
+# Short time limits end quickly: no grace, short SIGTERM -> SIGKILL delay.
+OverTimeLimit=0
+KillWait=2
+InactiveLimit=0
+Waittime=0
+SlurmctldTimeout=60
+SlurmdTimeout=120
+StateSaveLocation=$STATE/slurm/state
+SlurmdSpoolDir=$STATE/slurmd/spool
+SlurmctldPidFile=$PID_SLURMCTLD
+SlurmdPidFile=$PID_SLURMD
+SlurmctldLogFile=$LOG_SLURMCTLD
+SlurmdLogFile=$LOG_SLURMD
+SlurmctldDebug=info
+SlurmdDebug=info
+$node_line NodeAddr=127.0.0.1 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+    mv -f "$SLURM_CONF_FILE.tmp" "$SLURM_CONF_FILE"
+    chmod 644 "$SLURM_CONF_FILE"
+
+    # Clients (sbatch, sacct... run by hpcuser over ssh, and by the tests) read /etc/slurm/slurm.conf.
+    install -d -m 755 /etc/slurm
+    if [ -L /etc/slurm/slurm.conf ] || [ ! -e /etc/slurm/slurm.conf ]; then
+        ln -sfn "$SLURM_CONF_FILE" /etc/slurm/slurm.conf
+    elif ! cmp -s /etc/slurm/slurm.conf "$SLURM_CONF_FILE"; then
+        log "WARNING: /etc/slurm/slurm.conf is a file of its own: left alone; ssh sessions get SLURM_CONF"
+    fi
+
+    # slurmdbd: socket-only MariaDB, listening on 127.0.0.1 only.
+    cat > "$ETC/slurmdbd.conf.tmp" <<EOF
+# Generated by napari-tramway tests/cluster/start.sh
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$NTW_SLURMDBD_PORT
+CommunicationParameters=NoInAddrAny
+SlurmUser=slurm
+LogFile=$LOG_SLURMDBD
+PidFile=$PID_SLURMDBD
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StoragePass=$(db_password)
+StorageLoc=slurm_acct_db
+EOF
+    install -o slurm -g slurm -m 600 "$ETC/slurmdbd.conf.tmp" "$ETC/slurmdbd.conf"
+    rm -f "$ETC/slurmdbd.conf.tmp"
+}
+
+db_password() {
+    local f="$ETC/db.pass"
+    if [ ! -s "$f" ]; then
+        (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$f")
+    fi
+    cat "$f"
+}
+
+write_sshd_conf() {
+    local key="$STATE/ssh/ssh_host_ed25519_key"
+    [ -s "$key" ] || ssh-keygen -q -t ed25519 -N '' -C "napari-tramway-test-cluster" -f "$key"
+    chmod 600 "$key"
+    cat > "$ETC/sshd_config" <<EOF
+# Generated by napari-tramway tests/cluster/start.sh: a dedicated sshd on loopback only.
+Port $NTW_SSH_PORT
+ListenAddress 127.0.0.1
+AddressFamily inet
+HostKey $key
+PidFile $PID_SSHD
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+PermitRootLogin no
+AllowUsers $NTW_USER
+UsePAM no
+StrictModes yes
+X11Forwarding no
+AllowAgentForwarding no
+PrintMotd no
+PrintLastLog no
+# Tests open many sessions quickly; reconnection tests restart this daemon.
+MaxStartups 100:30:200
+MaxSessions 50
+LoginGraceTime 30
+ClientAliveInterval 15
+ClientAliveCountMax 4
+SetEnv SLURM_CONF=$SLURM_CONF_FILE
+Subsystem sftp internal-sftp
+LogLevel INFO
+EOF
+    chmod 644 "$ETC/sshd_config"
+    install -d -m 755 /run/sshd
+    /usr/sbin/sshd -t -f "$ETC/sshd_config" || die "sshd -t rejected $ETC/sshd_config" sshd
+}
+
+setup_client_key() {
+    local home ssh_dir
+    home="$(getent passwd "$NTW_USER" | cut -d: -f6)"
+    ssh_dir="$home/.ssh"
+    [ -s "$CLIENT_KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "napari-tramway-tests" -f "$CLIENT_KEY"
+    chmod 600 "$CLIENT_KEY"
+    install -d -o "$NTW_USER" -g "$NTW_USER" -m 700 "$ssh_dir"
+    local auth="$ssh_dir/authorized_keys" pub
+    pub="$(cat "$CLIENT_KEY.pub")"
+    touch "$auth"
+    if ! grep -qxF "$pub" "$auth"; then
+        printf '%s\n' "$pub" >> "$auth"
+    fi
+    chown "$NTW_USER:$NTW_USER" "$auth"
+    chmod 600 "$auth"
+    # The server's own key, written down: no trust on first use.
+    local hostkey
+    hostkey="$(awk '{print $1" "$2}' "$STATE/ssh/ssh_host_ed25519_key.pub")"
+    printf '[127.0.0.1]:%s %s\n' "$NTW_SSH_PORT" "$hostkey" > "$KNOWN_HOSTS"
+    chmod 644 "$KNOWN_HOSTS"
+}
+
+ssh_cmd() {   # ssh_cmd COMMAND...: run a command as the test user over the test sshd
+    ssh -i "$CLIENT_KEY" -o IdentitiesOnly=yes -o UserKnownHostsFile="$KNOWN_HOSTS" \
+        -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes \
+        -o ConnectTimeout=5 -o LogLevel=ERROR -p "$NTW_SSH_PORT" "$NTW_USER@127.0.0.1" "$@"
+}
+
+# wait_for TIMEOUT_S DESCRIPTION COMMAND...: poll COMMAND every 0.2 s until it succeeds.
+wait_for() {
+    local timeout="$1" what="$2"; shift 2
+    local deadline
+    deadline=$(( $(date +%s) + timeout ))
+    until "$@" >/dev/null 2>&1; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Daemons
+# ---------------------------------------------------------------------------------------------------
+
+start_munged() {
+    if is_running munged; then log "munged already running"; return; fi
+    install -d -o munge -g munge -m 755 /run/munge
+    if [ ! -s /etc/munge/munge.key ]; then
+        install -d -o munge -g munge -m 700 /etc/munge
+        runuser -u munge -- mungekey --create --keyfile=/etc/munge/munge.key
+    fi
+    rm -f "$PID_MUNGED"
+    runuser -u munge -- /usr/sbin/munged --pid-file="$PID_MUNGED" --log-file="$LOG_MUNGED" \
+        || die "munged did not start" munged
+    wait_for 15 munge munge_ok || die "munge does not answer" munged
+    log "munged up (pid $(pid_of munged))"
+}
+munge_ok() { munge -n | unmunge >/dev/null; }
+
+mysql_root() { mariadb --no-defaults -S "$MYSQL_SOCK" -u root "$@"; }
+
+start_mariadb() {
+    if is_running mariadb; then log "mariadb already running"; return; fi
+    if [ ! -d "$MYSQL_DIR/data/mysql" ]; then
+        log "initialising MariaDB in $MYSQL_DIR/data"
+        rm -rf "$MYSQL_DIR/data"
+        mariadb-install-db --no-defaults --user=mysql --datadir="$MYSQL_DIR/data" \
+            --auth-root-authentication-method=socket --skip-test-db >> "$LOG_MARIADB" 2>&1 \
+            || die "mariadb-install-db failed" mariadb
+    fi
+    rm -f "$PID_MARIADB"
+    setsid -f /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$MYSQL_DIR/data" \
+        --socket="$MYSQL_SOCK" --pid-file="$PID_MARIADB" --log-error="$LOG_MARIADB" \
+        --skip-networking --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 \
+        --innodb-doublewrite=0 --skip-log-bin < /dev/null > /dev/null 2>&1
+    wait_for 60 mariadb mysql_root -e 'SELECT 1' || die "MariaDB does not answer on $MYSQL_SOCK" mariadb
+    wait_for 10 "mariadb pid file" is_running mariadb || die "MariaDB wrote no pid file" mariadb
+    local pw
+    pw="$(db_password)"
+    mysql_root <<EOF || die "could not create the slurm database user" mariadb
+CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$pw';
+ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$pw';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
+FLUSH PRIVILEGES;
+EOF
+    log "mariadb up (pid $(pid_of mariadb), socket $MYSQL_SOCK, no TCP)"
+}
+
+start_slurmdbd() {
+    if is_running slurmdbd; then log "slurmdbd already running"; return; fi
+    rm -f "$PID_SLURMDBD"
+    # slurmdbd.conf has no socket setting: the MariaDB client library takes it from MYSQL_UNIX_PORT.
+    env SLURM_CONF="$SLURM_CONF_FILE" MYSQL_UNIX_PORT="$MYSQL_SOCK" /usr/sbin/slurmdbd \
+        || die "slurmdbd did not start" slurmdbd mariadb
+    wait_for 60 "slurmdbd port" port_listening "$NTW_SLURMDBD_PORT" \
+        || die "slurmdbd does not listen on 127.0.0.1:$NTW_SLURMDBD_PORT" slurmdbd mariadb
+    wait_for 10 "slurmdbd pid file" is_running slurmdbd || die "slurmdbd wrote no pid file" slurmdbd
+    log "slurmdbd up (pid $(pid_of slurmdbd))"
+}
+port_listening() { ss -H -ltn "sport = :$1" | grep -q .; }
+
+start_slurmctld() {
+    if is_running slurmctld; then log "slurmctld already running"; return; fi
+    rm -f "$PID_SLURMCTLD"
+    env SLURM_CONF="$SLURM_CONF_FILE" /usr/sbin/slurmctld -f "$SLURM_CONF_FILE" \
+        || die "slurmctld did not start" slurmctld
+    wait_for 30 slurmctld slurm_env scontrol ping || die "slurmctld does not answer" slurmctld
+    wait_for 10 "slurmctld pid file" is_running slurmctld || die "slurmctld wrote no pid file" slurmctld
+    log "slurmctld up (pid $(pid_of slurmctld))"
+}
+
+start_slurmd() {
+    if is_running slurmd; then log "slurmd already running"; return; fi
+    rm -f "$PID_SLURMD"
+    env SLURM_CONF="$SLURM_CONF_FILE" /usr/sbin/slurmd -f "$SLURM_CONF_FILE" \
+        || die "slurmd did not start" slurmd
+    wait_for 10 "slurmd pid file" is_running slurmd || die "slurmd wrote no pid file" slurmd
+    log "slurmd up (pid $(pid_of slurmd))"
+}
+
+start_sshd() {
+    if is_running sshd; then log "sshd already running"; return; fi
+    rm -f "$PID_SSHD"
+    install -d -m 755 /run/sshd
+    /usr/sbin/sshd -f "$ETC/sshd_config" -E "$LOG_SSHD" || die "sshd did not start" sshd
+    wait_for 10 "sshd pid file" is_running sshd || die "sshd wrote no pid file" sshd
+    wait_for 15 "ssh login" ssh_cmd true || die "cannot log in as $NTW_USER over ssh" sshd
+    log "sshd up (pid $(pid_of sshd), 127.0.0.1:$NTW_SSH_PORT)"
+}
+
+node_idle() {
+    local s
+    s="$(slurm_env sinfo -h -N -o '%t' 2>/dev/null | head -n 1)"
+    [ "$s" = idle ] || [ "$s" = mix ] || [ "$s" = alloc ]
+}
+accounting_ok() { timeout 10 env SLURM_CONF="$SLURM_CONF_FILE" sacct -n -X -a -S now-1minute -o JobID >/dev/null 2>&1; }

@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_tramway.core.roi import Rectangle, crop
+from napari_tramway.core.trajectories import (
+    discard_static,
+    frame_interval,
+    locations_from_translocations,
+    split_at_gaps,
+    translocations,
+)
+
+
+def reference_trajectory():
+    # tramway-reference §1.4 / tests/test_core.py::test_crop
+    return pd.DataFrame(
+        {
+            "n": [1] * 7,
+            "x": [0.1, 0.45, 0.85, 1.1, 0.9, 0.6, 0.4],
+            "y": [0.1, 0.45, 0.65, 0.9, 1.1, 0.9, 0.5],
+            "t": [0.05, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3],
+        }
+    )
+
+
+def test_reference_crop_example_exactly():
+    out = crop(reference_trajectory(), Rectangle(0, 0, 1, 1))
+    assert list(out.columns) == ["n", "x", "y", "t", "dx", "dy", "dt"]
+    expected = np.array(
+        [
+            [1, 0.1, 0.1, 0.05, 0.35, 0.35, 0.05],
+            [1, 0.45, 0.45, 0.1, 0.4, 0.2, 0.02],
+            [1, 0.85, 0.65, 0.12, 0.25, 0.25, 0.03],
+            [2, 0.6, 0.9, 0.25, -0.2, -0.4, 0.05],
+        ]
+    )
+    np.testing.assert_allclose(out.to_numpy(dtype=float), expected, atol=1e-12)
+    assert out["n"].dtype == np.int64
+    assert list(out.index) == [0, 1, 2, 3]
+
+
+def test_translocations_keep_gaps_as_longer_steps():
+    df = pd.DataFrame({"n": [1, 1, 1, 2, 2], "x": [0, 1, 3, 0, 0.5], "y": [0, 0, 0, 1, 1], "t": [0, 0.1, 0.4, 0, 0.1]})
+    s = translocations(df)
+    assert len(s) == 3
+    np.testing.assert_allclose(s["dt"], [0.1, 0.3, 0.1])
+    np.testing.assert_allclose(s["dx"], [1, 2, 0.5])
+    back = locations_from_translocations(s)
+    np.testing.assert_allclose(back[["n", "x", "y", "t"]].to_numpy(float), df.to_numpy(float))
+
+
+def test_discard_static_uses_sigma_squared():
+    df = pd.DataFrame({"n": [1, 1, 1], "x": [0, 0.001, 0.5], "y": [0, 0, 0], "t": [0, 1, 2]})
+    df.attrs["localization_precision"] = 0.03
+    s = translocations(df)
+    kept = discard_static(s)
+    assert len(kept) == 1 and kept["dx"].iloc[0] == pytest.approx(0.499)
+    assert len(discard_static(s, min_msd=1.0)) == 0
+
+
+def test_split_at_gaps_reference_example():
+    # tramway-reference §1.5: 19782 x3 (t 93.28, 93.32, 93.40) -> split after the gap
+    df = pd.DataFrame(
+        {
+            "n": [19782, 19782, 19782, 160801, 160801, 160801, 192719, 193576, 204282, 219796],
+            "x": np.zeros(10), "y": np.zeros(10),
+            "t": [93.28, 93.32, 93.40, 10.0, 10.04, 10.08, 1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    out = split_at_gaps(df, dt=0.04)
+    assert out["n"].tolist() == [1, 1, 2, 3, 3, 3, 4, 5, 6, 7]
+    assert len(split_at_gaps(df.iloc[:0])) == 0
+
+
+def test_frame_interval_from_data():
+    df = pd.DataFrame({"n": [1, 1, 1, 2, 2], "x": 0.0, "y": 0.0, "t": [0, 0.05, 0.1, 3, 3.05]})
+    assert frame_interval(df) == pytest.approx(0.05)
+    df.attrs["frame_interval"] = 0.04
+    assert frame_interval(df) == 0.04
