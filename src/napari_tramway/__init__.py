@@ -8,12 +8,7 @@ napari, Qt or paramiko.
 
 from __future__ import annotations
 
-try:
-    from importlib.metadata import version
-
-    __version__ = version("napari-tramway")
-except Exception:  # not installed (e.g. worker code uploaded to a cluster)
-    __version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["__version__", "read_trajectories"]
 

@@ -1,0 +1,329 @@
+"""The ``napari-tramway`` command line: every analysis the GUI runs can be run from here.
+
+Sub-commands: ``analyze`` (one file, end to end), ``run`` (a spec, in-process, on local
+processes or on a site), ``results`` (what a store holds), ``demo`` (the sample data),
+``sites`` / ``check-site`` (cluster adapters), ``runs`` / ``attach`` / ``cancel`` (remote runs).
+Mesh and model options are generated from the registries, so each parameter is described once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one message, never as a traceback."""
+
+
+# -- options generated from the registries -----------------------------------------------------
+
+def _argtype(p):
+    if p.type == "int":
+        return int
+    if p.type == "float":
+        return float
+    return str
+
+
+def _add_registry_options(parser, registry, group_title, skip=(), aliases=None):
+    group = parser.add_argument_group(group_title)
+    seen = set()
+    for entry in registry.values():
+        for p in entry.parameters:
+            if p.name in seen or p.name in skip:
+                continue
+            seen.add(p.name)
+            used_by = [e.name for e in registry.values() if any(q.name == p.name for q in e.parameters)]
+            flags = [p.cli_flag] + list((aliases or {}).get(p.name, ()))
+            helptext = f"{p.help}" + (f" [{p.unit}]" if p.unit else "") + (
+                f" (default: {p.default})" if p.default is not None else "") + (
+                f" — {', '.join(used_by)}" if len(used_by) < len(registry) else "")
+            helptext = helptext.replace("%", "%%")
+            if p.type == "bool":
+                group.add_argument(*flags, dest=p.name, action=argparse.BooleanOptionalAction, default=None,
+                                   help=helptext)
+            elif p.type == "int_pair":
+                group.add_argument(*flags, dest=p.name, nargs="+", default=None, metavar="N", help=helptext)
+            else:
+                group.add_argument(*flags, dest=p.name, type=_argtype(p), default=None, help=helptext,
+                                   metavar=p.unit.replace("%", "%%") or p.type.upper() if p.unit else p.type.upper(),
+                                   choices=p.choices)
+    return seen
+
+
+def _collect(args, entry) -> dict:
+    out = {}
+    for p in entry.parameters:
+        v = getattr(args, p.name, None)
+        if v is not None:
+            out[p.name] = tuple(v) if p.type == "int_pair" and isinstance(v, list) else v
+    return out
+
+
+# -- sub-commands ------------------------------------------------------------------------------
+
+def cmd_analyze(args) -> int:
+    from .core.meshes import MESHES
+    from .core.models import MODELS
+    from .core.roi import read_rois
+    from .pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
+    from .pipeline.spec import validate_parameters
+
+    path = Path(args.trajectory_file)
+    if not path.exists():
+        raise CliError(f"{path}: no such trajectory file")
+    mesh_params = _collect(args, MESHES[args.mesh])
+    unknown_mesh = [n for n in _given(args, MESHES) if n not in mesh_params and n not in _model_names(MODELS)]
+    model_params = _collect(args, MODELS[args.model])
+    not_for_model = [n for n in _given(args, MODELS) if n not in model_params and n not in _mesh_names(MESHES)]
+    for names, what in ((unknown_mesh, f"mesh {args.mesh!r}"), (not_for_model, f"model {args.model!r}")):
+        if names:
+            raise CliError(f"option(s) {', '.join('--' + n.replace('_', '-') for n in names)} do not apply to the {what}")
+    validate_parameters(MESHES[args.mesh], mesh_params, "mesh")
+    validate_parameters(MODELS[args.model], model_params, "model")
+    rois = read_rois(args.roi, size=args.roi_size) if args.roi else []
+    f = DataFile(path=str(path.resolve()), frame_interval=args.frame_interval,
+                 localization_precision=model_params.get("sigma"))
+    spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
+                        mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
+                        discard_static=not args.keep_static)
+    out = Path(args.output)
+    stem = spec.file_labels()[0]
+    analysis = Analysis(spec, store=out / stem / "results")
+    summary = analysis.run(env="inprocess", events=_quiet_events(args.verbose))
+    results = analysis.results()
+    for unit in analysis.units():
+        state = summary.states.get(unit.label)
+        region = unit.region_label
+        if state not in ("done", "skipped"):
+            print(f"{stem}/{region}: {state}: {summary.errors.get(unit.label, '')}")
+            continue
+        maps, meta = results.unit(unit.label)
+        csv = out / stem / f"{region}.csv"
+        maps.to_csv(csv)
+        maps.save(out / stem / f"{region}.ntw")
+        print(_one_line(f"{stem}/{region}", maps, meta))
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _given(args, registry):
+    names = set()
+    for entry in registry.values():
+        for p in entry.parameters:
+            if getattr(args, p.name, None) is not None:
+                names.add(p.name)
+    return names
+
+
+def _mesh_names(reg):
+    return {p.name for e in reg.values() for p in e.parameters}
+
+
+_model_names = _mesh_names
+
+
+def _one_line(label, maps, meta) -> str:
+    import numpy as np
+
+    t = maps.table
+    d = t["diffusivity"].to_numpy() if "diffusivity" in t else np.array([np.nan])
+    d = d[np.isfinite(d)]
+    timings = meta.get("timings", {})
+    n = int(t["n"].sum()) if "n" in t else meta.get("n_steps", 0)
+    dtext = f"D median {np.median(d):.3g} µm²/s" if d.size else "no D"
+    return (f"{label}: {len(t)} cells, {n} steps, {dtext}, fit {timings.get('fit', 0):.2f} s "
+            f"({getattr(maps, 'status', '?')})")
+
+
+def _quiet_events(verbose):
+    def cb(ev):
+        if verbose or ev.kind == "failed":
+            print(ev.describe(), file=sys.stderr)
+    return cb
+
+
+class ProgressBar:
+    """A one-line terminal progress bar over units (plain lines when not a terminal)."""
+
+    def __init__(self, total: int, stream=None):
+        self.total = max(total, 1)
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.states: dict[str, str] = {}
+        self.fraction: dict[str, float] = {}
+        self.last = 0.0
+
+    def __call__(self, ev):
+        if ev.unit is not None:
+            if ev.kind == "progress" and ev.fraction is not None:
+                self.fraction[ev.unit] = ev.fraction
+            elif ev.kind != "progress":
+                self.states[ev.unit] = ev.kind + (f" [{ev.state}]" if ev.state else "")
+        if ev.kind in ("failed",) or (ev.kind == "run" and ev.error):
+            self._line(ev.describe(), newline=True)
+            return
+        if not self.tty:
+            if ev.kind in ("done", "cancelled", "skipped"):
+                self._line(ev.describe(), newline=True)
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1 and ev.kind == "progress":
+            return
+        self.last = now
+        fin = sum(1 for s in self.states.values() if s.split()[0] in ("done", "failed", "cancelled", "skipped"))
+        running = [u for u, s in self.states.items() if s.startswith("started")]
+        frac = (fin + sum(self.fraction.get(u, 0.0) for u in running)) / self.total
+        width = 30
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        self._line(f"[{bar}] {fin}/{self.total} units, {len(running)} running")
+
+    def _line(self, text, newline=False):
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if newline else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self.tty:
+            self.stream.write("\n")
+
+
+def cmd_run(args) -> int:
+    from .pipeline import Analysis
+
+    analysis = Analysis.load(args.spec, store=args.store)
+    if args.env and args.env != "spec":
+        env = args.env
+    else:
+        env = None
+    if args.workers is not None and (env in (None, "local")):
+        env = f"local:{args.workers}"
+    units = analysis.units()
+    print(f"{len(units)} unit(s); results in {analysis.store.root}", file=sys.stderr)
+    bar = ProgressBar(len(units))
+    try:
+        summary = analysis.run(env=env, events=bar, stage=args.stage, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        bar.close()
+        print("cancelled: every worker stopped; finished units are kept", file=sys.stderr)
+        return EXIT_CANCELLED
+    bar.close()
+    print(summary.describe())
+    for label, err in summary.errors.items():
+        print(f"  failed {label}: {err}")
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def cmd_results(args) -> int:
+    from .pipeline import open_results
+
+    res = open_results(args.store)
+    info = res.info
+    spec = info.get("spec", {})
+    print(f"{args.store}: {info.get('software')}, created {info.get('created')}, updated {info.get('updated')}")
+    print(f"mesh {spec.get('mesh', {}).get('method')} {json.dumps(spec.get('mesh', {}).get('parameters', {}))}, "
+          f"model {spec.get('model', {}).get('name')} {json.dumps(spec.get('model', {}).get('parameters', {}))}")
+    rows = res.summary(verify=True)
+    if not rows:
+        print("no unit results yet")
+    for st in rows:
+        meta = st.meta or {}
+        if st.state == "done":
+            t = meta.get("timings", {})
+            print(f"  done     {st.label}: {meta.get('n_cells', '?')} cells, {meta.get('n_steps', '?')} steps, "
+                  f"{t.get('total', 0):.2f} s, {meta.get('environment', '')}")
+        elif st.state == "failed":
+            print(f"  failed   {st.label}: {meta.get('error', st.detail)} ({meta.get('where', '')})")
+        else:
+            print(f"  {st.state:<8} {st.label}: {st.detail}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(headless=args.headless, output=args.output, model=args.model, env=args.env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="napari-tramway", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"napari-tramway {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from .core.meshes import MESHES
+    from .core.models import MODELS
+
+    p = sub.add_parser("analyze", help="run one analysis end to end on one trajectory file",
+                       description="Read TRAJECTORY_FILE, crop to the ROIs, build a mesh, fit a model; write "
+                       "DIR/<file stem>/<region>.csv (one row per cell) and <region>.ntw (full result).")
+    p.add_argument("trajectory_file")
+    p.add_argument("--roi", help="ROI file (TRamWAy tab-separated, or napari-tramway .json)")
+    p.add_argument("--roi-size", type=float, help="side (µm) of square ROIs for a centres-form ROI file")
+    p.add_argument("--group-overlapping", action="store_true", help="group overlapping ROIs into one region")
+    p.add_argument("--mesh", required=True, choices=list(MESHES))
+    p.add_argument("--model", required=True, choices=list(MODELS))
+    p.add_argument("--frame-interval", type=float, help="frame interval [s] (default: from the file or the data)")
+    p.add_argument("--keep-static", action="store_true", help="keep steps shorter than the localization precision")
+    p.add_argument("--output", "-o", required=True, metavar="DIR")
+    p.add_argument("--verbose", "-v", action="store_true")
+    mesh_names = _add_registry_options(p, MESHES, "mesh parameters", aliases={"avg_location_count": ("--location-count",)})
+    _add_registry_options(p, MODELS, "model parameters", skip=mesh_names,
+                          aliases={"jeffreys_prior": ("--jeffreys",)})
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("run", help="run an analysis spec (JSON/TOML) with progress")
+    p.add_argument("spec")
+    p.add_argument("--env", default=None, help="inprocess, local, local:N, or a site name (default: the spec's)")
+    p.add_argument("--workers", type=int, default=None, help="number of local worker processes")
+    p.add_argument("--store", default=None, help="result store directory (default: <spec>.results)")
+    p.add_argument("--stage", default=None, choices=["tessellate_and_infer", "tessellate", "infer"])
+    p.add_argument("--overwrite", action="store_true", help="recompute units that are already done")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("results", help="list what a result store holds")
+    p.add_argument("store")
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("demo", help="the sample data: open napari with maps, or --headless PNG/CSV")
+    p.add_argument("--headless", action="store_true", help="no display: write PNG and CSV files")
+    p.add_argument("--output", default="demo-output", help="output directory (default: ./demo-output)")
+    p.add_argument("--model", default="dv", choices=list(MODELS))
+    p.add_argument("--env", default="inprocess")
+    p.set_defaults(func=cmd_demo)
+
+    try:
+        from .environments import cli as env_cli
+
+        env_cli.add_commands(sub)
+    except ImportError:
+        pass
+    return parser
+
+
+def main(argv=None) -> int:
+    from .core.errors import ArchiveError, ParameterError, RoiFormatError, TrajectoryFormatError
+    from .pipeline.spec import SpecError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, SpecError, TrajectoryFormatError, RoiFormatError, ParameterError, ArchiveError) as exc:
+        print(f"napari-tramway {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, (CliError, ParameterError)) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

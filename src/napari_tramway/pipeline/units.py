@@ -1,0 +1,99 @@
+"""Work units: file × support region × time segment, each with a stable label.
+
+A unit's label is ``<file label>/<region label>`` (``roi000``, ``roi000-002-003`` or ``all``),
+followed by ``/<segment label>`` (``t=0.05-30.05s``) when time windows are used. Labels are
+path-safe and name the unit's result file in the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .data import DEFAULT_CACHE, region_steps, support_regions
+from .spec import AnalysisSpec, safe_label
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work. ``segment`` is the half-open window [t0, t1) in s, or None."""
+
+    file_index: int
+    file_label: str
+    region_label: str
+    segment_index: int | None = None
+    segment: tuple[float, float] | None = None
+    n_steps: int | None = None
+
+    @property
+    def segment_label(self) -> str | None:
+        if self.segment is None:
+            return None
+        return f"t={_fmt(self.segment[0])}-{_fmt(self.segment[1])}s"
+
+    @property
+    def region_key(self) -> str:
+        return f"{self.file_label}/{safe_label(self.region_label)}"
+
+    @property
+    def label(self) -> str:
+        base = self.region_key
+        return base if self.segment is None else f"{base}/{self.segment_label}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["segment"] = None if self.segment is None else list(self.segment)
+        d["label"] = self.label
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> Unit:
+        seg = d.get("segment")
+        return cls(file_index=int(d["file_index"]), file_label=d["file_label"], region_label=d["region_label"],
+                   segment_index=d.get("segment_index"), segment=None if seg is None else (float(seg[0]), float(seg[1])),
+                   n_steps=d.get("n_steps"))
+
+
+def _fmt(t: float) -> str:
+    s = f"{t:.3f}".rstrip("0").rstrip(".")
+    return s if s not in ("", "-0") else "0"
+
+
+def time_segments(spec: AnalysisSpec, steps) -> np.ndarray | None:
+    """The (S, 2) windows [t0, t1) (s) of a region's steps, or None without time windows."""
+    if spec.time_windows is None:
+        return None
+    from ..core.meshes.time import SlidingWindows
+
+    tw = spec.time_windows
+    windows = SlidingWindows(duration=tw.duration, shift=tw.shift, frames=tw.frames)
+    t = steps["t"].to_numpy()
+    if len(t) == 0:
+        return np.zeros((0, 2))
+    return np.asarray(windows.segments(t, frame_interval=steps.attrs.get("frame_interval")), dtype=float)
+
+
+def plan_units(spec: AnalysisSpec, cache=None, on_file=None) -> list[Unit]:
+    """Enumerate the units of ``spec``; reads each data file once (through ``cache``).
+
+    Units come in a stable order: files in spec order, regions by smallest ROI index, segments by time.
+    """
+    cache = cache or DEFAULT_CACHE
+    labels = spec.file_labels()
+    units: list[Unit] = []
+    for i, f in enumerate(spec.files):
+        locations = cache.read(spec.resolve_path(f), f.read_options())
+        if on_file is not None:
+            on_file(i, locations)
+        for region in support_regions(spec, i, locations):
+            steps = region_steps(spec, region, locations)
+            segs = time_segments(spec, steps)
+            if segs is None:
+                units.append(Unit(i, labels[i], region.label, n_steps=len(steps)))
+                continue
+            t = steps["t"].to_numpy()
+            for k, (t0, t1) in enumerate(segs):
+                n = int(np.count_nonzero((t >= t0) & (t < t1)))
+                units.append(Unit(i, labels[i], region.label, k, (float(t0), float(t1)), n_steps=n))
+    return units

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+
+from napari_tramway.core.roi import Ellipse, Polygon, Rectangle
+from napari_tramway.pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec, SpecError, TimeWindowSpec
+
+
+def full_spec(tmp_path):
+    return AnalysisSpec(
+        files=[DataFile(str(tmp_path / "a.txt"), frame_interval=0.02, localization_precision=0.03,
+                        reader={"columns": {"n": "track"}}),
+               DataFile("b.csv", rois=[Ellipse((1, 1), (2, 1), 10)])],
+        rois=[Rectangle(0, 0, 1, 1), Polygon([[0, 0], [2, 0], [1, 2]])],
+        group_overlapping_rois=True,
+        mesh=MeshSpec("hexagon", {"resolution": 0.8}),
+        time_windows=TimeWindowSpec(30.0, 15.0),
+        model=ModelSpec("dv", {"diffusivity_prior": 1.0, "potential_prior": 2.0}),
+        name="test",
+    )
+
+
+def test_spec_round_trips_through_json_and_toml(tmp_path):
+    spec = full_spec(tmp_path)
+    p = spec.save(tmp_path / "spec.json")
+    back = AnalysisSpec.load(p)
+    assert back.to_dict() == spec.to_dict()
+    assert back.base_dir == str(tmp_path.resolve())
+    assert back.resolve_path(back.files[1]) == tmp_path.resolve() / "b.csv"
+    toml = tmp_path / "spec.toml"
+    toml.write_text(
+        'version = 1\nstage = "tessellate_and_infer"\n[[files]]\npath = "x.txt"\nframe_interval = 0.02\n'
+        '[mesh]\nmethod = "grid"\n[mesh.parameters]\nresolution = 0.5\n[model]\nname = "d"\n'
+    )
+    t = AnalysisSpec.load(toml)
+    assert t.mesh.method == "grid" and t.files[0].frame_interval == 0.02
+
+
+def test_every_problem_is_reported_with_its_field_path():
+    bad = {
+        "format": "napari-tramway/spec", "version": 1,
+        "files": [{"path": "a.txt", "frame_interval": -1}, {"frame_interval": 0.1}],
+        "rois": [{"kind": "rectangle", "bounds": [1, 0, 0, 1]}, {"kind": "blob"}],
+        "mesh": {"method": "hexagon", "parameters": {"resolution": -2, "bogus": 1}},
+        "model": {"name": "dv", "parameters": {"potential_prior": "high"}},
+        "time_windows": {"duration": 0},
+        "stage": "everything",
+        "colour": "blue",
+    }
+    with pytest.raises(SpecError) as err:
+        AnalysisSpec.from_dict(bad, source="spec.json")
+    paths = [p for p, _ in err.value.problems]
+    for expected in ("files[0].frame_interval", "files[1].path", "rois[0]", "rois[1].kind",
+                     "mesh.parameters.resolution", "mesh.parameters.bogus", "model.parameters.potential_prior",
+                     "time_windows.duration", "stage", "colour"):
+        assert expected in paths, (expected, paths)
+    assert "spec.json" in str(err.value)
+
+
+def test_unknown_mesh_and_model_names():
+    with pytest.raises(SpecError) as err:
+        AnalysisSpec.from_dict({"files": ["a.txt"], "mesh": {"method": "voronoi"}, "model": {"name": "xyz"}})
+    paths = [p for p, _ in err.value.problems]
+    assert "mesh.method" in paths and "model.name" in paths
+
+
+def test_newer_version_and_bad_json(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps({"version": 99, "files": ["a.txt"]}))
+    with pytest.raises(SpecError, match="newer"):
+        AnalysisSpec.load(p)
+    p.write_text("{ not json")
+    with pytest.raises(SpecError, match="line 1"):
+        AnalysisSpec.load(p)
+
+
+def test_file_labels_are_unique_and_safe():
+    spec = AnalysisSpec(files=[DataFile("/x/cell 1.txt"), DataFile("/y/cell 1.txt"), DataFile("/z/a.b.csv")])
+    assert spec.file_labels() == ["cell_1", "cell_1-2", "a"]
+
+
+def test_fingerprint_tracks_settings_not_files():
+    a = AnalysisSpec(files=[DataFile("a.txt")], model=ModelSpec("d", {}))
+    b = AnalysisSpec(files=[DataFile("b.txt")], model=ModelSpec("d", {}))
+    c = AnalysisSpec(files=[DataFile("a.txt")], model=ModelSpec("d", {"jeffreys_prior": True}))
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+    assert a.fingerprint("mesh") == c.fingerprint("mesh")
