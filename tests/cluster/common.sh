@@ -1,5 +1,5 @@
 # Shared settings and functions of the napari-tramway test cluster (sourced by the other scripts).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables used by the scripts that source this file
 
 NTW_USER="${NTW_USER:-hpcuser}"
 NTW_OPT="${NTW_OPT:-/opt/napari-tramway-cluster}"
@@ -61,7 +61,11 @@ daemon_log() {
     esac
 }
 
-log() { printf '[ntw-cluster] %s\n' "$*" >&2; }
+NTW_T_START="${NTW_T_START:-$(date +%s.%N)}"
+log() {
+    printf '[ntw-cluster %5ss] %s\n' \
+        "$(awk -v a="$NTW_T_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$*" >&2
+}
 
 require_root() {
     if [ "$(id -u)" != 0 ]; then
@@ -93,10 +97,10 @@ die() {   # die MESSAGE [DAEMON...]: print the message and the logs of the named
 # pid_of NAME: print the daemon's pid if its pid file names a live process running the expected binary.
 pid_of() {
     local pidfile exe pid real
-    pidfile="$(daemon_pidfile "$1")"; exe="$(daemon_exe "$1")"
+    pidfile="$(daemon_pidfile "$1")"; exe="$(readlink -f "$(daemon_exe "$1")")"
     [ -s "$pidfile" ] || return 1
     pid="$(tr -dc '0-9' < "$pidfile")"
-    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+    [ -n "$pid" ] && alive "$pid" || return 1
     real="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
     real="${real% (deleted)}"
     [ "$real" = "$exe" ] || return 1
@@ -104,6 +108,14 @@ pid_of() {
 }
 
 is_running() { pid_of "$1" >/dev/null; }
+
+# alive PID: the process exists and is not a zombie (daemons are reparented to pid 1, which here
+# reaps only about once a second).
+alive() {
+    local st
+    st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
 
 # descendants PID: every process below PID (by parent pid), deepest last.
 descendants() {
@@ -116,8 +128,9 @@ descendants() {
 
 # stop_daemon NAME [TIMEOUT]: SIGTERM by pid file, wait, SIGKILL after TIMEOUT seconds; remove the pid file.
 stop_daemon() {
-    local name="$1" timeout="${2:-20}" pidfile pid i
+    local name="$1" timeout="${2:-20}" pidfile pid i t0
     pidfile="$(daemon_pidfile "$name")"
+    t0=$(date +%s.%N)
     if pid="$(pid_of "$name")"; then
         local kids=()
         if [ "$name" = sshd ]; then
@@ -128,16 +141,16 @@ stop_daemon() {
         kill -TERM "$pid" 2>/dev/null || true
         if [ "${#kids[@]}" -gt 0 ]; then kill -TERM "${kids[@]}" 2>/dev/null || true; fi
         for ((i = 0; i < timeout * 10; i++)); do
-            [ -d "/proc/$pid" ] || break
+            alive "$pid" || break
             sleep 0.1
         done
-        if [ -d "/proc/$pid" ]; then
+        if alive "$pid"; then
             log "$name (pid $pid) still alive after ${timeout}s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
             sleep 0.2
         fi
         if [ "${#kids[@]}" -gt 0 ]; then kill -KILL "${kids[@]}" 2>/dev/null || true; fi
-        log "stopped $name (pid $pid)"
+        log "stopped $name (pid $pid) in $(elapsed "$t0") s"
     fi
     rm -f "$pidfile"
 }
@@ -155,7 +168,7 @@ listeners_ok() {
                 127.0.0.1:*|\[::1\]:*|'[::ffff:127.0.0.1]':*) ;;
                 *) echo "[ntw-cluster] ERROR: $name (pid $pid) listens on $addr" >&2; bad=1 ;;
             esac
-        done < <(ss -H -ltnup 2>/dev/null | grep -E "pid=$pid," || true)
+        done < <({ ss -H -ltnp; ss -H -lunp; } 2>/dev/null | grep -E "pid=$pid," || true)
     done
     return "$bad"
 }
@@ -169,6 +182,10 @@ slurm_env() { env SLURM_CONF="$SLURM_CONF_FILE" "$@"; }
 ensure_hostname_resolves() {
     local short
     short="$(hostname -s)"
+    if ! getent hosts localhost >/dev/null 2>&1; then
+        log "adding '127.0.0.1 localhost' to /etc/hosts"
+        printf '127.0.0.1 localhost\n' >> /etc/hosts
+    fi
     if ! getent hosts "$short" >/dev/null 2>&1; then
         log "adding '127.0.0.1 $short' to /etc/hosts (the short hostname must resolve for Slurm)"
         printf '127.0.0.1 %s # napari-tramway test cluster\n' "$short" >> /etc/hosts
@@ -203,6 +220,18 @@ make_dirs() {
     install -d -o "$NTW_USER" -g "$NTW_USER" -m 755 "$home/scratch"
 }
 
+ACCOUNTING_OFF_FLAG="$ETC/accounting-off"
+accounting_lines() {
+    if [ -e "$ACCOUNTING_OFF_FLAG" ]; then
+        echo "# ctl.sh accounting-off: no accounting (sacct: 'Slurm accounting storage is disabled')"
+        echo "AccountingStorageType=accounting_storage/none"
+    else
+        echo "AccountingStorageType=accounting_storage/slurmdbd"
+        echo "AccountingStorageHost=127.0.0.1"
+        echo "AccountingStoragePort=$NTW_SLURMDBD_PORT"
+    fi
+}
+
 write_slurm_conf() {
     local short node_line
     short="$(hostname -s)"
@@ -226,9 +255,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=5
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=127.0.0.1
-AccountingStoragePort=$NTW_SLURMDBD_PORT
+$(accounting_lines)
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 # The default adds ~3 s per job.
@@ -365,13 +392,31 @@ ssh_cmd() {   # ssh_cmd COMMAND...: run a command as the test user over the test
 
 # wait_for TIMEOUT_S DESCRIPTION COMMAND...: poll COMMAND every 0.2 s until it succeeds.
 wait_for() {
-    local timeout="$1" what="$2"; shift 2
+    local timeout="$1"; shift 2   # $2: a description, for the reader
     local deadline
     deadline=$(( $(date +%s) + timeout ))
     until "$@" >/dev/null 2>&1; do
         if [ "$(date +%s)" -ge "$deadline" ]; then
             return 1
         fi
+        sleep 0.2
+    done
+}
+
+# wait_daemon NAME TIMEOUT_S COMMAND...: like wait_for, but give up at once when the daemon has died
+# (its pid file names no live process, or no pid file appeared within 15 s).
+wait_daemon() {
+    local name="$1" timeout="$2"; shift 2
+    local pidfile t0
+    pidfile="$(daemon_pidfile "$name")"
+    t0=$(date +%s)
+    until "$@" >/dev/null 2>&1; do
+        if [ -s "$pidfile" ]; then
+            is_running "$name" || { log "$name died"; return 1; }
+        elif [ $(( $(date +%s) - t0 )) -ge 15 ]; then
+            log "$name wrote no pid file"; return 1
+        fi
+        [ $(( $(date +%s) - t0 )) -lt "$timeout" ] || return 1
         sleep 0.2
     done
 }
@@ -390,11 +435,12 @@ start_munged() {
     rm -f "$PID_MUNGED"
     runuser -u munge -- /usr/sbin/munged --pid-file="$PID_MUNGED" --log-file="$LOG_MUNGED" \
         || die "munged did not start" munged
-    wait_for 15 munge munge_ok || die "munge does not answer" munged
+    wait_daemon munged 15 munge_ok || die "munge does not answer" munged
     log "munged up (pid $(pid_of munged))"
 }
 munge_ok() { munge -n | unmunge >/dev/null; }
 
+# shellcheck disable=SC2120
 mysql_root() { mariadb --no-defaults -S "$MYSQL_SOCK" -u root "$@"; }
 
 start_mariadb() {
@@ -411,10 +457,11 @@ start_mariadb() {
         --socket="$MYSQL_SOCK" --pid-file="$PID_MARIADB" --log-error="$LOG_MARIADB" \
         --skip-networking --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 \
         --innodb-doublewrite=0 --skip-log-bin < /dev/null > /dev/null 2>&1
-    wait_for 60 mariadb mysql_root -e 'SELECT 1' || die "MariaDB does not answer on $MYSQL_SOCK" mariadb
+    wait_daemon mariadb 60 mysql_root -e 'SELECT 1' || die "MariaDB does not answer on $MYSQL_SOCK" mariadb
     wait_for 10 "mariadb pid file" is_running mariadb || die "MariaDB wrote no pid file" mariadb
     local pw
     pw="$(db_password)"
+    # shellcheck disable=SC2119
     mysql_root <<EOF || die "could not create the slurm database user" mariadb
 CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$pw';
 ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$pw';
@@ -430,7 +477,7 @@ start_slurmdbd() {
     # slurmdbd.conf has no socket setting: the MariaDB client library takes it from MYSQL_UNIX_PORT.
     env SLURM_CONF="$SLURM_CONF_FILE" MYSQL_UNIX_PORT="$MYSQL_SOCK" /usr/sbin/slurmdbd \
         || die "slurmdbd did not start" slurmdbd mariadb
-    wait_for 60 "slurmdbd port" port_listening "$NTW_SLURMDBD_PORT" \
+    wait_daemon slurmdbd 60 port_listening "$NTW_SLURMDBD_PORT" \
         || die "slurmdbd does not listen on 127.0.0.1:$NTW_SLURMDBD_PORT" slurmdbd mariadb
     wait_for 10 "slurmdbd pid file" is_running slurmdbd || die "slurmdbd wrote no pid file" slurmdbd
     log "slurmdbd up (pid $(pid_of slurmdbd))"
@@ -442,7 +489,7 @@ start_slurmctld() {
     rm -f "$PID_SLURMCTLD"
     env SLURM_CONF="$SLURM_CONF_FILE" /usr/sbin/slurmctld -f "$SLURM_CONF_FILE" \
         || die "slurmctld did not start" slurmctld
-    wait_for 30 slurmctld slurm_env scontrol ping || die "slurmctld does not answer" slurmctld
+    wait_daemon slurmctld 30 slurm_env scontrol ping || die "slurmctld does not answer" slurmctld
     wait_for 10 "slurmctld pid file" is_running slurmctld || die "slurmctld wrote no pid file" slurmctld
     log "slurmctld up (pid $(pid_of slurmctld))"
 }
@@ -462,7 +509,7 @@ start_sshd() {
     install -d -m 755 /run/sshd
     /usr/sbin/sshd -f "$ETC/sshd_config" -E "$LOG_SSHD" || die "sshd did not start" sshd
     wait_for 10 "sshd pid file" is_running sshd || die "sshd wrote no pid file" sshd
-    wait_for 15 "ssh login" ssh_cmd true || die "cannot log in as $NTW_USER over ssh" sshd
+    wait_daemon sshd 15 ssh_cmd true || die "cannot log in as $NTW_USER over ssh" sshd
     log "sshd up (pid $(pid_of sshd), 127.0.0.1:$NTW_SSH_PORT)"
 }
 

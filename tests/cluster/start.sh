@@ -6,7 +6,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=tests/cluster/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$HERE/common.sh"
 
 require_root
@@ -21,6 +21,13 @@ done
 
 ensure_hostname_resolves
 make_dirs
+if [ -e "$ACCOUNTING_OFF_FLAG" ]; then
+    # Left by `ctl.sh accounting-off`: start.sh always brings back the standard cluster.
+    log "accounting was switched off: switching it back on (restarting slurmctld and slurmd)"
+    rm -f "$ACCOUNTING_OFF_FLAG"
+    stop_daemon slurmd 30
+    stop_daemon slurmctld 30
+fi
 write_slurm_conf
 write_sshd_conf
 setup_client_key
