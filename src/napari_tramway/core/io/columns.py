@@ -1,0 +1,202 @@
+"""Which source column plays which role (n, x, y, z, t, frame), and in which unit.
+
+Column names are matched case-insensitively after removing quotes and a trailing unit in
+brackets, so ``"x [nm]"``, ``POSITION_X`` and ``X (µm)`` are all recognised; the bracketed unit
+is returned alongside.
+"""
+
+from __future__ import annotations
+
+import re
+
+from napari_tramway.core.errors import TrajectoryFormatError
+
+ROLES = ("n", "x", "y", "z", "t", "frame")
+
+#: Accepted names of each role, by priority (normalised form, see :func:`normalize_name`).
+ALIASES = {
+    "n": (
+        "n",
+        "trajectory",
+        "traj",
+        "trajectory_id",
+        "track_id",
+        "trackid",
+        "track",
+        "tid",
+        "particle",
+        "particle_id",
+    ),
+    "x": ("x", "position_x", "pos_x", "posx", "x_position", "xpos"),
+    "y": ("y", "position_y", "pos_y", "posy", "y_position", "ypos"),
+    "z": ("z", "position_z", "pos_z", "posz", "z_position", "zpos"),
+    "t": ("t", "time", "position_t", "pos_t", "timestamp"),
+    "frame": ("frame", "frames", "frame_number", "frame_id", "frame_index", "slice"),
+}
+
+_UNIT_SUFFIX = re.compile(r"^(?P<name>.*?)\s*[\[(](?P<unit>[^\])]*)[\])]\s*$")
+
+
+def split_name(raw) -> tuple[str, str | None]:
+    """``(normalised name, unit or None)`` of a header cell such as ``'"x [nm]"'``."""
+    s = str(raw).strip().strip('"').strip("'").strip()
+    unit = None
+    m = _UNIT_SUFFIX.match(s)
+    if m and m.group("name"):
+        s, unit = m.group("name"), m.group("unit").strip() or None
+    return normalize_name(s), unit
+
+
+def normalize_name(name: str) -> str:
+    """Lower case, spaces and hyphens as underscores: ``'Track ID'`` -> ``'track_id'``."""
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def dedupe(names: list[str]) -> list[str]:
+    """Make column names unique by appending ``.1``, ``.2``... to repeats (as pandas does)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        name = str(name)
+        if name in seen:
+            seen[name] += 1
+            candidate = f"{name}.{seen[name]}"
+            while candidate in seen:
+                seen[name] += 1
+                candidate = f"{name}.{seen[name]}"
+            out.append(candidate)
+            seen[candidate] = 0
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out
+
+
+def resolve(
+    names: list[str],
+    path: str,
+    mapping: dict | None = None,
+    allow_id_as_n: bool = True,
+    n_aliases: tuple[str, ...] | None = None,
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """Assign roles to the source columns ``names``.
+
+    Parameters
+    ----------
+    names : list of str
+        Source column names, unique.
+    path : str
+        The file, for error messages.
+    mapping : dict, optional
+        Explicit ``{role: source name or 0-based position}`` from the caller; the other roles are
+        looked up by name.
+    allow_id_as_n : bool
+        Accept a column named ``id`` as the trajectory id when nothing better exists (not for
+        localisation tables, whose ``id`` numbers localisations).
+    n_aliases : tuple of str, optional
+        Replace the accepted names of the trajectory-id role.
+
+    Returns
+    -------
+    roles : dict
+        ``{role: source name}`` for the roles found.
+    units : dict
+        ``{role: unit written in the header, or None}``.
+    """
+    roles: dict[str, str] = {}
+    units: dict[str, str | None] = {}
+    parsed = {name: split_name(name) for name in names}
+    used: set[str] = set()
+    if mapping:
+        for role, source in mapping.items():
+            if role not in ROLES:
+                raise TrajectoryFormatError(
+                    f"unknown role {role!r} in columns=; expected some of {', '.join(ROLES)}",
+                    path=path,
+                )
+            if source is None:
+                continue
+            found = _find(names, parsed, source)
+            if found is None:
+                raise TrajectoryFormatError(
+                    f"columns= maps {role!r} to {source!r}, which is not a column of the file; "
+                    f"columns found: {_listing(names)}",
+                    path=path,
+                )
+            roles[role] = found
+            units[role] = parsed[found][1]
+            used.add(found)
+    aliases = dict(ALIASES)
+    if n_aliases is not None:
+        aliases["n"] = n_aliases
+    for role in ROLES:
+        if role in roles or (mapping and role in mapping):
+            continue
+        for alias in aliases[role]:
+            hit = next((c for c in names if c not in used and parsed[c][0] == alias), None)
+            if hit is not None:
+                roles[role] = hit
+                units[role] = parsed[hit][1]
+                used.add(hit)
+                break
+    if "n" not in roles and allow_id_as_n and not (mapping and "n" in mapping):
+        hit = next((c for c in names if c not in used and parsed[c][0] == "id"), None)
+        if hit is not None:
+            roles["n"] = hit
+            units["n"] = None
+    return roles, units
+
+
+def require(roles: dict, names: list[str], path: str, what: str = "") -> None:
+    """Raise :class:`TrajectoryFormatError` unless ``roles`` has n, x, y and t or frame."""
+    found = _listing(names)
+    suffix = f" ({what})" if what else ""
+    if "n" not in roles:
+        if "x" in roles and "y" in roles and len(names) <= 4:
+            raise TrajectoryFormatError(
+                f"no trajectory-id column: the molecules are not tracked{suffix}. Columns "
+                f"found: {found}; expected n x y t (or n x y z t). Link the localisations "
+                "into trajectories first, or name the id column with columns={'n': '<name>'}",
+                path=path,
+            )
+        raise TrajectoryFormatError(
+            f"no trajectory-id column{suffix}. Columns found: {found}; expected one of "
+            f"{', '.join(ALIASES['n'])} (or name it with columns={{'n': '<name>'}})",
+            path=path,
+        )
+    for axis in ("x", "y"):
+        if axis not in roles:
+            raise TrajectoryFormatError(
+                f"no {axis} column{suffix}. Columns found: {found}; expected one of "
+                f"{', '.join(ALIASES[axis])} (or name it with columns={{'{axis}': '<name>'}})",
+                path=path,
+            )
+    if "t" not in roles and "frame" not in roles:
+        raise TrajectoryFormatError(
+            f"no time or frame column{suffix}. Columns found: {found}; expected a time column "
+            f"({', '.join(ALIASES['t'])}) or a frame column ({', '.join(ALIASES['frame'])}) "
+            "with frame_interval=",
+            path=path,
+        )
+
+
+def _find(names, parsed, source):
+    if isinstance(source, int) and not isinstance(source, bool):
+        return names[source] if -len(names) <= source < len(names) else None
+    source = str(source)
+    if source in names:
+        return source
+    key = split_name(source)[0]
+    for c in names:
+        if c.strip().strip('"') == source.strip():
+            return c
+    for c in names:
+        if parsed[c][0] == key:
+            return c
+    return None
+
+
+def _listing(names) -> str:
+    shown = [str(n) for n in names[:30]]
+    more = f" (+{len(names) - 30} more)" if len(names) > 30 else ""
+    return ", ".join(shown) + more
