@@ -1,0 +1,83 @@
+"""The model registry: each model's parameters (type, default, unit, range, help) and output columns.
+
+The CLI options, the napari forms, spec validation and the docs table are generated from
+:data:`MODELS`; :func:`napari_tramway.core.models.fit` validates through it.
+"""
+
+from __future__ import annotations
+
+from napari_tramway.core.parameters import Parameter, Registry, RegistryEntry
+
+from .fitting import RUNNERS
+
+SIGMA = Parameter(
+    "sigma", "float", None, unit="µm", minimum=0.0,
+    help="Localization precision σ; unset: the data's localization precision, else 0.03 µm (TRamWAy's default)",
+)
+JEFFREYS = Parameter("jeffreys_prior", "bool", False, help="Add the Jeffreys prior on D (TRamWAy's form for this model)")
+MIN_D = Parameter(
+    "min_diffusivity", "float", None, unit="µm²/s", minimum=0.0, exclusive_minimum=True, advanced=True,
+    help="Lower bound of D; unset: 1e-8 µm²/s (TRamWAy lets D go below zero)",
+)
+MAX_ITER = Parameter("max_iter", "int", 1000, minimum=1, advanced=True,
+                     help="Maximum optimizer iterations of the joint (smoothed / dv) fits")
+TOLERANCE = Parameter(
+    "tolerance", "float", 1e-5, minimum=0.0, exclusive_minimum=True, advanced=True,
+    help="Convergence: largest gradient of the information-scaled variables (≈ distance to the optimum in sd)",
+)
+RGRAD = Parameter("rgrad", "str", "grad1", choices=("grad1", "delta0"), advanced=True,
+                  help="Smoothing penalty: grad1 gradient or delta0 local variation")
+RGRAD_DV = Parameter("rgrad", "str", "delta0", choices=("grad1", "delta0"), advanced=True,
+                     help="Smoothing penalty: delta0 local variation (TRamWAy analyzer's DV) or grad1 gradient")
+ANGLE = Parameter("grad_selection_angle", "float", 0.9, minimum=0.0, maximum=1.0, exclusive_minimum=True,
+                  advanced=True, help="grad1 neighbour selection: a neighbour counts on a side within s·90° of the axis")
+
+
+def _prior(name, unit, what):
+    return Parameter(name, "float", None, unit=unit, minimum=0.0,
+                     help=f"{what}; unset or 0: none")
+
+
+D_PRIOR = _prior("diffusivity_prior", "s²/µm⁴", "Weight μ of the D smoothing prior μ Σ A‖∇D‖²")
+DRIFT_PRIOR = _prior("drift_prior", "s²/µm⁴", "Weight λ of the per-cell drift prior λ Σ A‖a‖²")
+FORCE_PRIOR = _prior("force_prior", "", "Weight λ of the per-cell force prior λ Σ A‖F‖²")
+V_PRIOR = _prior("potential_prior", "", "Weight λ of the potential smoothing prior λ Σ A‖∇V‖²")
+
+MODELS = Registry("model")
+
+MODELS.register(RegistryEntry(
+    name="d", title="D (diffusivity)",
+    help="Diffusivity per cell; closed form without smoothing, joint smoothed fit with diffusivity_prior",
+    parameters=(SIGMA, D_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
+    factory=RUNNERS["d"],
+    extra={"columns": ("diffusivity",),
+           "uncertainty": ("diffusivity sd", "diffusivity ci low", "diffusivity ci high"),
+           "reference": "TRamWAy d / degraded.d / standard.d"},
+))
+MODELS.register(RegistryEntry(
+    name="dd", title="DD (diffusivity and drift)",
+    help="Diffusivity and drift per cell; joint fit when a prior is given",
+    parameters=(SIGMA, D_PRIOR, DRIFT_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
+    factory=RUNNERS["dd"],
+    extra={"columns": ("diffusivity", "drift x", "drift y"),
+           "uncertainty": ("diffusivity sd", "drift x sd", "drift y sd"),
+           "reference": "TRamWAy dd / degraded.dd / standard.dd"},
+))
+MODELS.register(RegistryEntry(
+    name="df", title="DF (diffusivity and force)",
+    help="Diffusivity and force per cell; joint fit when a prior is given",
+    parameters=(SIGMA, D_PRIOR, FORCE_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
+    factory=RUNNERS["df"],
+    extra={"columns": ("diffusivity", "force x", "force y"),
+           "uncertainty": ("diffusivity sd", "force x sd", "force y sd"),
+           "reference": "TRamWAy df / degraded.df / standard.df"},
+))
+MODELS.register(RegistryEntry(
+    name="dv", title="DV (diffusivity and potential)",
+    help="Diffusivity and effective potential, jointly over each connected group of cells; force = −∇V",
+    parameters=(SIGMA, D_PRIOR, V_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD_DV, ANGLE),
+    factory=RUNNERS["dv"],
+    extra={"columns": ("diffusivity", "potential", "force x", "force y"),
+           "uncertainty": ("diffusivity sd", "potential sd", "force x sd", "force y sd"),
+           "reference": "TRamWAy dv"},
+))
