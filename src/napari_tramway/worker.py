@@ -85,10 +85,11 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
     except Cancelled:
         emit({"kind": "cancelled", "unit": unit.label, "message": "cancelled"})
         return "cancelled"
-    except BaseException as exc:  # every failure is reported, nothing escapes unrecorded
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, SystemExit):
-            emit({"kind": "cancelled", "unit": unit.label, "message": "interrupted"})
-            return "cancelled"
+    except (KeyboardInterrupt, SystemExit):
+        # interrupted (Ctrl-C, SIGTERM from a cancel): not a failure of the unit; nothing written
+        emit({"kind": "cancelled", "unit": unit.label, "message": "interrupted"})
+        raise
+    except Exception as exc:  # every failure is reported, nothing escapes unrecorded
         error = f"{type(exc).__name__}: {exc}"
         where = _where(exc)
         tb = traceback.format_exc()
@@ -137,7 +138,13 @@ def _cmd_array(args) -> int:
     store, spec = _load(args.store)
     steps = None
     if entry.get("input"):
-        steps = _read_input(os.path.join(os.path.dirname(os.path.abspath(args.units)), entry["input"]))
+        try:
+            steps = _read_input(os.path.join(os.path.dirname(os.path.abspath(args.units)), entry["input"]))
+        except Exception as exc:  # recorded like any failure of the unit
+            error = f"{type(exc).__name__}: cannot read the unit's input {entry['input']}: {exc}"
+            store.write_failure(unit, error, traceback.format_exc(), _where(exc))
+            _print_event({"kind": "failed", "unit": unit.label, "error": error, "where": _where(exc)})
+            return 1
     kind = run_one(store, spec, unit, stage=plan.get("stage"), steps=steps, emit=_print_event,
                    environment=plan.get("environment", "slurm"))
     return {"done": 0, "failed": 1, "cancelled": 3}[kind]

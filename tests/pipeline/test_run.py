@@ -108,11 +108,11 @@ def test_rerun_completes_only_what_is_missing_and_detects_damage(tmp_path, three
 def slow_spec(files, rois):
     # DV on fine hexagons: each unit takes long enough to be interrupted
     return make_spec(files, rois, model="dv", params={"potential_prior": 1.0, "diffusivity_prior": 1.0},
-                     windows=False, resolution=0.5)
+                     windows=False, resolution=0.2)
 
 
-def test_cancel_localhost_stops_every_worker_and_keeps_finished_units(tmp_path, three_files, two_roi_groups):
-    spec = slow_spec(three_files, two_roi_groups)
+def test_cancel_localhost_stops_every_worker_and_keeps_finished_units(tmp_path, big_files, two_roi_groups):
+    spec = slow_spec(big_files, two_roi_groups)
     a = Analysis(spec, store=tmp_path / "c")
     env = LocalHost(worker_count=2)
     first_done = threading.Event()
@@ -126,10 +126,13 @@ def test_cancel_localhost_stops_every_worker_and_keeps_finished_units(tmp_path, 
     status = a.status()
     for label, state in summary.states.items():
         assert status[label] == ("done" if state == "done" else "missing"), (label, state, status[label])
+    # a new run completes what the cancel left
+    rest = a.run(env=LocalHost(worker_count=2))
+    assert rest.ok and rest.count("skipped") == summary.count("done")
 
 
-def test_killed_worker_fails_its_unit_only(tmp_path, three_files, two_roi_groups):
-    spec = slow_spec(three_files[:2], two_roi_groups[2:])
+def test_killed_worker_fails_its_unit_only(tmp_path, big_files, two_roi_groups):
+    spec = slow_spec(big_files[:2], two_roi_groups[2:])
     a = Analysis(spec, store=tmp_path / "k")
     victim = {}
 
@@ -150,8 +153,8 @@ def test_killed_worker_fails_its_unit_only(tmp_path, three_files, two_roi_groups
     assert again.states[victim["unit"]] == "done" and again.count("skipped") == len(others)
 
 
-def test_inprocess_cancel_from_another_thread_inside_a_fit(tmp_path, three_files, two_roi_groups):
-    spec = slow_spec(three_files[:1], two_roi_groups)
+def test_inprocess_cancel_from_another_thread_inside_a_fit(tmp_path, big_files, two_roi_groups):
+    spec = slow_spec(big_files[:1], two_roi_groups)
     a = Analysis(spec, store=tmp_path / "i")
     started = threading.Event()
     handle = a.start(env=InProcess(), events=lambda ev: started.set() if ev.kind == "progress" and ev.fraction and ev.fraction > 0.2 else None)

@@ -12,7 +12,7 @@ import threading
 import time
 
 from .base import Environment, RunJob, skip_done
-from .events import CANCELLED, FAILED, QUEUED, UnitEvent
+from .events import CANCELLED, DONE, FAILED, QUEUED, UnitEvent
 
 
 class InProcess(Environment):
@@ -208,7 +208,12 @@ class LocalHost(Environment):
                 w.kill()
             if stopping:
                 for unit in todo:
-                    if unit.label not in finished:
+                    if unit.label in finished:
+                        continue
+                    # a unit may have finished between the cancel and the workers' stop
+                    if job.store.status(unit, job.spec.fingerprint()).state == "done":
+                        emit(UnitEvent(DONE, unit.label, message="finished before the cancel took effect"))
+                    else:
                         emit(UnitEvent(CANCELLED, unit.label, message="run cancelled"))
 
 

@@ -26,7 +26,7 @@ SPEC_FORMAT = "napari-tramway/spec"
 SPEC_VERSION = 1
 STAGES = ("tessellate_and_infer", "tessellate", "infer")
 # parameters of the mesh registry that act on the assignment, not on the mesh itself
-ASSIGNMENT_PARAMETERS = ("min_location_count", "knn")
+ASSIGNMENT_PARAMETERS = ("min_location_count", "knn", "radius")
 
 
 class SpecError(ValueError):
