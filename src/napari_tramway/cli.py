@@ -31,36 +31,50 @@ def _argtype(p):
     return str
 
 
-def _add_registry_options(parser, registry, group_title, skip=(), aliases=None):
+def _add_registry_options(parser, registry, group_title, prefix="", collide=(), aliases=None):
+    """Add one option per parameter of ``registry``; names in ``collide`` get ``--<prefix>-`` flags."""
     group = parser.add_argument_group(group_title)
     seen = set()
     for entry in registry.values():
         for p in entry.parameters:
-            if p.name in seen or p.name in skip:
+            if p.name in seen:
                 continue
             seen.add(p.name)
             used_by = [e.name for e in registry.values() if any(q.name == p.name for q in e.parameters)]
-            flags = [p.cli_flag] + list((aliases or {}).get(p.name, ()))
+            dest = _dest(p.name, prefix, collide)
+            flag = "--" + dest.replace("_", "-") if dest != p.name else p.cli_flag
+            flags = [flag] + list((aliases or {}).get(p.name, ()))
             helptext = f"{p.help}" + (f" [{p.unit}]" if p.unit else "") + (
                 f" (default: {p.default})" if p.default is not None else "") + (
                 f" — {', '.join(used_by)}" if len(used_by) < len(registry) else "")
             helptext = helptext.replace("%", "%%")
             if p.type == "bool":
-                group.add_argument(*flags, dest=p.name, action=argparse.BooleanOptionalAction, default=None,
+                group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=None,
                                    help=helptext)
             elif p.type == "int_pair":
-                group.add_argument(*flags, dest=p.name, nargs="+", default=None, metavar="N", help=helptext)
+                group.add_argument(*flags, dest=dest, nargs="+", default=None, metavar="N", help=helptext)
             else:
-                group.add_argument(*flags, dest=p.name, type=_argtype(p), default=None, help=helptext,
+                group.add_argument(*flags, dest=dest, type=_argtype(p), default=None, help=helptext,
                                    metavar=p.unit.replace("%", "%%") or p.type.upper() if p.unit else p.type.upper(),
                                    choices=p.choices)
     return seen
 
 
-def _collect(args, entry) -> dict:
+def _dest(name, prefix, collide):
+    return f"{prefix}_{name}" if prefix and name in collide else name
+
+
+def _collisions():
+    from .core.meshes import MESHES
+    from .core.models import MODELS
+
+    return _mesh_names(MESHES) & _mesh_names(MODELS)
+
+
+def _collect(args, entry, prefix="", collide=()) -> dict:
     out = {}
     for p in entry.parameters:
-        v = getattr(args, p.name, None)
+        v = getattr(args, _dest(p.name, prefix, collide), None)
         if v is not None:
             out[p.name] = tuple(v) if p.type == "int_pair" and isinstance(v, list) else v
     return out
@@ -78,15 +92,26 @@ def cmd_analyze(args) -> int:
     path = Path(args.trajectory_file)
     if not path.exists():
         raise CliError(f"{path}: no such trajectory file")
-    mesh_params = _collect(args, MESHES[args.mesh])
-    unknown_mesh = [n for n in _given(args, MESHES) if n not in mesh_params and n not in _model_names(MODELS)]
+    collide = _collisions()
+    mesh_params = _collect(args, MESHES[args.mesh], "mesh", collide)
     model_params = _collect(args, MODELS[args.model])
-    not_for_model = [n for n in _given(args, MODELS) if n not in model_params and n not in _mesh_names(MESHES)]
+    unknown_mesh = [_dest(n, "mesh", collide) for n in _given(args, MESHES, "mesh", collide)
+                    if n not in mesh_params and (n in collide or n not in _model_names(MODELS))]
+    not_for_model = [n for n in _given(args, MODELS) if n not in model_params
+                     and (n in collide or n not in _mesh_names(MESHES))]
     for names, what in ((unknown_mesh, f"mesh {args.mesh!r}"), (not_for_model, f"model {args.model!r}")):
         if names:
             raise CliError(f"option(s) {', '.join('--' + n.replace('_', '-') for n in names)} do not apply to the {what}")
-    validate_parameters(MESHES[args.mesh], mesh_params, "mesh")
-    validate_parameters(MODELS[args.model], model_params, "model")
+    from .pipeline.spec import SpecError
+
+    try:
+        validate_parameters(MESHES[args.mesh], mesh_params, "mesh")
+        validate_parameters(MODELS[args.model], model_params, "model")
+    except SpecError as exc:
+        def flag(path):
+            kind, _, name = path.partition(".")
+            return "--" + _dest(name, "mesh" if kind == "mesh" else "", collide).replace("_", "-")
+        raise CliError("; ".join(f"{flag(p)}: {m}" for p, m in exc.problems)) from None
     rois = read_rois(args.roi, size=args.roi_size) if args.roi else []
     f = DataFile(path=str(path.resolve()), frame_interval=args.frame_interval,
                  localization_precision=model_params.get("sigma"))
@@ -112,11 +137,11 @@ def cmd_analyze(args) -> int:
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
-def _given(args, registry):
+def _given(args, registry, prefix="", collide=()):
     names = set()
     for entry in registry.values():
         for p in entry.parameters:
-            if getattr(args, p.name, None) is not None:
+            if getattr(args, _dest(p.name, prefix, collide), None) is not None:
                 names.add(p.name)
     return names
 
@@ -137,7 +162,7 @@ def _one_line(label, maps, meta) -> str:
     timings = meta.get("timings", {})
     n = int(t["n"].sum()) if "n" in t else meta.get("n_steps", 0)
     dtext = f"D median {np.median(d):.3g} µm²/s" if d.size else "no D"
-    return (f"{label}: {len(t)} cells, {n} steps, {dtext}, fit {timings.get('fit', 0):.2f} s "
+    return (f"{label}: {len(t)} cells, {n} steps, {dtext}, fit {timings.get('fit', 0):.3g} s "
             f"({getattr(maps, 'status', '?')})")
 
 
@@ -275,9 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-static", action="store_true", help="keep steps shorter than the localization precision")
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     p.add_argument("--verbose", "-v", action="store_true")
-    mesh_names = _add_registry_options(p, MESHES, "mesh parameters", aliases={"avg_location_count": ("--location-count",)})
-    _add_registry_options(p, MODELS, "model parameters", skip=mesh_names,
-                          aliases={"jeffreys_prior": ("--jeffreys",)})
+    collide = _collisions()
+    _add_registry_options(p, MESHES, "mesh parameters (a name shared with a model parameter gets a --mesh- prefix)",
+                          prefix="mesh", collide=collide, aliases={"avg_location_count": ("--location-count",)})
+    _add_registry_options(p, MODELS, "model parameters", aliases={"jeffreys_prior": ("--jeffreys",)})
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("run", help="run an analysis spec (JSON/TOML) with progress")
