@@ -166,9 +166,10 @@ def run_unit(
         timings["total"] = time.perf_counter() - t_all
         if store is not None:
             path = store.tessellation_path(unit)
-            save_mesh(path, mesh, assignment, meta={**base_meta, "fingerprint": spec.fingerprint("mesh"),
-                                                    "timings": timings})
-            store.write_result_marker(path)
+            save_mesh(path, mesh, assignment, fmt=TESSELLATION_FORMAT,
+                      meta={**base_meta, "fingerprint": spec.fingerprint("mesh"), "timings": timings,
+                            "n_cells": mesh.n_cells})
+            store.write_marker(path, TESSELLATION_FORMAT, unit.region_key)
         report(1.0, f"{mesh.n_cells} cells")
         return None, {**base_meta, "timings": timings, "n_cells": mesh.n_cells}
 

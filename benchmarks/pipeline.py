@@ -1,0 +1,88 @@
+"""Pipeline throughput: many small units, and the speed-up of LocalHost on units that take seconds.
+
+Prints units/s in-process and with LocalHost (1 and 2 workers), the per-unit overhead (wall time per
+unit minus the time spent inside mesh + fit), and the 2-worker speed-up. Usage:
+
+    python benchmarks/pipeline.py [--rois 200] [--locations 200000] [--slow-units 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_tramway.core.roi import Rectangle
+from napari_tramway.core.simulate import standard_dataset
+from napari_tramway.environments import InProcess, LocalHost
+from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
+
+
+def timed_run(spec, store, env):
+    shutil.rmtree(store, ignore_errors=True)
+    a = Analysis(spec, store=store)
+    a.units()  # planning (reads the file once) is not part of the run time
+    t0 = time.perf_counter()
+    summary = a.run(env=env)
+    wall = time.perf_counter() - t0
+    assert summary.ok, summary.errors
+    inside = 0.0
+    for s in a.store.summary(verify=False):
+        t = (s.meta or {}).get("timings", {})
+        inside += t.get("mesh", 0.0) + t.get("fit", 0.0) + t.get("assign", 0.0)
+    return wall, inside, len(summary.states)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rois", type=int, default=200)
+    ap.add_argument("--locations", type=int, default=200_000)
+    ap.add_argument("--slow-units", type=int, default=6)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="ntw-bench-pipeline-"))
+    df, _ = standard_dataset(args.locations, seed=3, duration=100.0)
+    path = tmp / "cells.txt"
+    df[["n", "x", "y", "t"]].to_csv(path, sep="\t", index=False)
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(1, 9, size=(args.rois, 2))
+    rois = [Rectangle(x - 0.5, y - 0.5, x + 0.5, y + 0.5) for x, y in centres]
+    spec = AnalysisSpec(files=[DataFile(str(path), frame_interval=0.02, localization_precision=0.02)], rois=rois,
+                        mesh=MeshSpec("grid", {"resolution": 0.25}), model=ModelSpec("d", {}))
+    print(f"cpu count {os.cpu_count()}; {args.locations} locations; {args.rois} ROIs of 1×1 µm; D on 0.25 µm grids")
+    print(f"{'environment':<22}{'units':>6}{'wall s':>9}{'units/s':>9}{'overhead/unit ms':>18}")
+    rows = {}
+    for name, env in (("in-process", InProcess()), ("LocalHost 1 worker", LocalHost(1)), ("LocalHost 2 workers", LocalHost(2))):
+        wall, inside, n = timed_run(spec, tmp / "store", env)
+        workers = getattr(env, "worker_count", 1)
+        overhead = (wall * workers - inside) / n * 1000
+        rows[name] = wall
+        print(f"{name:<22}{n:>6}{wall:>9.2f}{n / wall:>9.1f}{overhead:>18.1f}")
+    print(f"small units: 2 workers vs 1 worker speed-up {rows['LocalHost 1 worker'] / rows['LocalHost 2 workers']:.2f}×")
+
+    # units that take seconds: DV on fine hexagons over large ROIs
+    big, _ = standard_dataset(100_000, seed=4, duration=100.0)
+    bpath = tmp / "big.txt"
+    big[["n", "x", "y", "t"]].to_csv(bpath, sep="\t", index=False)
+    slow_rois = [Rectangle(0.3 + 1.0 * (k % 6), 0.3 + 0.8 * (k % 6), 4.6 + 1.0 * (k % 6), 4.6 + 0.8 * (k % 6))
+                 for k in range(args.slow_units)]
+    slow = AnalysisSpec(files=[DataFile(str(bpath), frame_interval=0.02, localization_precision=0.02)], rois=slow_rois,
+                        mesh=MeshSpec("hexagon", {"resolution": 0.2}),
+                        model=ModelSpec("dv", {"potential_prior": 1.0, "diffusivity_prior": 1.0}))
+    print(f"\nslow units: {args.slow_units} DV units on 0.2 µm hexagons (100k locations)")
+    walls = {}
+    for name, env in (("in-process", InProcess()), ("LocalHost 1 worker", LocalHost(1)), ("LocalHost 2 workers", LocalHost(2))):
+        wall, inside, n = timed_run(slow, tmp / "slow", env)
+        walls[name] = wall
+        print(f"{name:<22}{n:>6}{wall:>9.2f} s   {wall / n:.2f} s/unit")
+    print(f"slow units: 2 workers vs 1 worker speed-up {walls['LocalHost 1 worker'] / walls['LocalHost 2 workers']:.2f}× "
+          f"(aim: close to 2× on 2 cores)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
