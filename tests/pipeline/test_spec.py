@@ -85,3 +85,10 @@ def test_fingerprint_tracks_settings_not_files():
     c = AnalysisSpec(files=[DataFile("a.txt")], model=ModelSpec("d", {"jeffreys_prior": True}))
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
     assert a.fingerprint("mesh") == c.fingerprint("mesh")
+
+
+def test_cross_parameter_mesh_rules_are_checked_at_load():
+    with pytest.raises(SpecError) as err:
+        AnalysisSpec.from_dict({"files": ["a.txt"], "mesh": {"method": "grid",
+                                "parameters": {"resolution": 1.0, "avg_location_count": 50}}})
+    assert [p for p, _ in err.value.problems] == ["mesh.parameters.avg_location_count"]

@@ -397,8 +397,16 @@ def _parse_mesh(md, problems) -> MeshSpec:
     if method not in MESHES:
         problems.append(("mesh.method", f"unknown mesh {method!r}; known: {', '.join(MESHES)}"))
         return MeshSpec(method=str(method), parameters=dict(params))
-    for err in MESHES[method].problems(params, "mesh.parameters"):
+    errors = MESHES[method].problems(params, "mesh.parameters")
+    for err in errors:
         problems.append((err.field, str(err)[len(err.field) + 2:]))
+    if not errors:  # cross-parameter rules (e.g. resolution and avg_location_count together)
+        from ..core.meshes.registry import validate_mesh_parameters
+
+        try:
+            validate_mesh_parameters(method, params, "mesh.parameters")
+        except ParameterError as err:
+            problems.append((err.field, str(err)[len(err.field) + 2:]))
     return MeshSpec(method=method, parameters=dict(params))
 
 

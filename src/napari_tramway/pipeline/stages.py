@@ -111,7 +111,7 @@ def _mesh_for(spec: AnalysisSpec, store: ResultStore | None, unit: Unit, region,
         raise ValueError(f"unit {unit.label}: not a single step in region {unit.region_label!r}")
     t0 = time.perf_counter()
     points = steps[["x", "y"]].to_numpy()
-    mesh = build_mesh(spec.mesh.method, points, steps=steps, region=region, **spec.mesh.mesh_parameters())
+    mesh = build_mesh(spec.mesh.method, points, steps=steps, region=region, **spec.mesh.parameters)
     timings["mesh"] = time.perf_counter() - t0
     return mesh
 
