@@ -1,6 +1,11 @@
 import numpy as np
 
-from napari_tramway.core.simulate import sample_dataset, simulate_walks, standard_dataset, standard_field
+from napari_tramway.core.simulate import (
+    sample_dataset,
+    simulate_walks,
+    standard_dataset,
+    standard_field,
+)
 from napari_tramway.core.trajectories import translocations
 
 

@@ -9,7 +9,14 @@ import pytest
 
 from napari_tramway.core.errors import ArchiveError
 from napari_tramway.environments import InProcess, LocalHost
-from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec, TimeWindowSpec
+from napari_tramway.pipeline import (
+    Analysis,
+    AnalysisSpec,
+    DataFile,
+    MeshSpec,
+    ModelSpec,
+    TimeWindowSpec,
+)
 
 
 def make_spec(files, rois, model="d", params=None, windows=True, resolution=1.0):

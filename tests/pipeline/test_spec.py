@@ -3,7 +3,14 @@ import json
 import pytest
 
 from napari_tramway.core.roi import Ellipse, Polygon, Rectangle
-from napari_tramway.pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec, SpecError, TimeWindowSpec
+from napari_tramway.pipeline import (
+    AnalysisSpec,
+    DataFile,
+    MeshSpec,
+    ModelSpec,
+    SpecError,
+    TimeWindowSpec,
+)
 
 
 def full_spec(tmp_path):

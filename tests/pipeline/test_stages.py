@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from napari_tramway.environments import LocalHost
-from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec, TimeWindowSpec
+from napari_tramway.pipeline import (
+    Analysis,
+    AnalysisSpec,
+    DataFile,
+    MeshSpec,
+    ModelSpec,
+    TimeWindowSpec,
+)
 
 
 def spec_for(files, rois, method="kmeans", windows=True):

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 from .base import Environment, RunJob, skip_done
 from .events import CANCELLED, DONE, FAILED, QUEUED, UnitEvent

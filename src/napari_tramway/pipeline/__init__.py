@@ -4,9 +4,17 @@ Needs only :mod:`napari_tramway.core` and numpy/scipy/pandas, so the unit worker
 cluster nodes inside containers.
 """
 
-from .spec import AnalysisSpec, DataFile, EnvironmentSpec, MeshSpec, ModelSpec, SpecError, TimeWindowSpec
-from .units import Unit, plan_units
 from .analysis import Analysis, Results, open_results
+from .spec import (
+    AnalysisSpec,
+    DataFile,
+    EnvironmentSpec,
+    MeshSpec,
+    ModelSpec,
+    SpecError,
+    TimeWindowSpec,
+)
+from .units import Unit, plan_units
 
 __all__ = [
     "AnalysisSpec", "DataFile", "EnvironmentSpec", "MeshSpec", "ModelSpec", "SpecError", "TimeWindowSpec",
