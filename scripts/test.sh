@@ -8,6 +8,7 @@ set -e
 bash scripts/install-system.sh
 bash scripts/venv.sh testing
 bash tests/cluster/install.sh
+.venv/bin/ruff check src tests benchmarks
 set +e
 CLUSTER_STARTED=0
 if bash tests/cluster/start.sh; then

@@ -184,3 +184,13 @@ def test_failure_is_reported_with_where_and_traceback(tmp_path, three_files):
     assert summary.states == {"cell0/roi000": "done", "cell0/roi001": "failed"}
     failed = [ev for ev in events if ev.kind == "failed"][0]
     assert "not a single step" in failed.error and failed.traceback and ":" in failed.where
+
+
+def test_localhost_reports_workers_that_cannot_start(tmp_path, three_files, monkeypatch):
+    spec = make_spec(three_files[:1], [], windows=False)
+    a = Analysis(spec, store=tmp_path / "w")
+    env = LocalHost(worker_count=1)
+    monkeypatch.setattr(env, "_env_vars", lambda: {**os.environ, "PYTHONPATH": "", "PYTHONHOME": "/nonexistent"})
+    summary = a.run(env=env)
+    assert summary.states == {"cell0/all": "failed"}
+    assert "exit before starting" in summary.errors["cell0/all"]

@@ -50,6 +50,7 @@ class _Worker:
         self.pid = self.proc.pid
         self.unit = None
         self.ready = False
+        self.started_ok = False
         self.stderr_tail: list[str] = []
         self._events = events
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -144,6 +145,7 @@ class LocalHost(Environment):
         pending = list(todo)
         finished: set[str] = set()
         total = len(todo)
+        startup_failures = 0
 
         def spawn():
             w = _Worker(str(job.store.root), events, env_vars)
@@ -164,6 +166,7 @@ class LocalHost(Environment):
                 kind = d.get("kind")
                 if kind in ("ready", "idle"):
                     w.ready = True
+                    w.started_ok = True
                     w.unit = None
                     if pending and not cancel.is_set():
                         unit = pending.pop(0)
@@ -175,6 +178,18 @@ class LocalHost(Environment):
                 elif kind == "exit":
                     if w in workers:
                         workers.remove(w)
+                    if not w.started_ok:
+                        startup_failures += 1
+                        if startup_failures >= 3:
+                            tail = "\n".join(w.stderr_tail[-15:])
+                            error = (f"worker processes exit before starting (status {d.get('returncode')}); "
+                                     f"last error output:\n{tail}")
+                            for unit in pending:
+                                emit(UnitEvent(FAILED, unit.label, error=error, where=f"localhost:{w.pid}"))
+                                finished.add(unit.label)
+                            pending.clear()
+                    else:
+                        startup_failures = 0
                     if w.unit is not None and w.unit.label not in finished:
                         rc = d.get("returncode")
                         how = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit status {rc}"
