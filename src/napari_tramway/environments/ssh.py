@@ -419,8 +419,12 @@ class SSHSession:
             chan.settimeout(1.0)
             chan.exec_command(wrapped)
             if stdin is not None:
+                # a large stdin (an upload) may wait for the remote side's window: allow the
+                # command's timeout rather than the 1 s read poll
+                chan.settimeout(timeout)
                 chan.sendall(stdin)
                 chan.shutdown_write()
+                chan.settimeout(1.0)
             out, err = bytearray(), bytearray()
             deadline = time.monotonic() + timeout
             while True:
@@ -442,6 +446,8 @@ class SSHSession:
             return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
         status, out, err = self._retrying("command", once)
+        if stdin:
+            self.bytes_uploaded += len(stdin)
         if check and status != 0:
             tail = "\n".join(err.strip().splitlines()[-15:])
             raise SSHError(f"remote command failed with status {status} on {self.target.display}: "

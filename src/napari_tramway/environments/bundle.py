@@ -1,0 +1,224 @@
+"""What a remote run uploads, packed into ONE compressed tar (sent on the submit command's stdin).
+
+Layout of a run directory (``<scratch>/napari-tramway/<run id>/``)::
+
+    store/store.json            the analysis spec (the unit worker reads it from there)
+    store/tessellations/...     meshes already computed locally (``infer`` stage only)
+    napari_tramway.zip          the worker code, zipped from the client's installed package
+    inputs/f<i>-<region>.ntw    each support region's steps, already cropped (and filtered)
+    units-<stage>.json          the array's task list: unit + input, in task-index order
+    job-<stage>-<k>.sh          the sbatch script of job k
+    SHA256SUMS-<k>              checksums of everything above, verified before sbatch
+    logs/, jobs/                Slurm logs per task, submitted job ids
+
+Only each region's cropped steps travel, never the whole data files; data files that live on the
+cluster already (``DataFile.remote_path``) are referenced by path and not uploaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_ZIP_CACHE: dict = {}
+ZIP_EXCLUDE_DIRS = {"_widgets", "__pycache__", "tests"}
+ZIP_SUFFIXES = (".py",)
+ZIP_KEEP_PRIVATE = {"__init__.py", "__main__.py", "_version.py"}
+
+
+def package_dir() -> Path:
+    import napari_tramway
+
+    return Path(napari_tramway.__file__).resolve().parent
+
+
+def worker_zip() -> bytes:
+    """The installed ``napari_tramway`` package's sources, as a deterministic zip, without the
+    napari glue (``_widgets``, top-level ``_*.py`` modules other than ``_version``).
+
+    Importable from ``PYTHONPATH=napari_tramway.zip``: the cluster runs exactly the client's code.
+    """
+    root = package_dir()
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ZIP_EXCLUDE_DIRS and not d.startswith("."))
+        top = Path(dirpath) == root
+        for name in sorted(filenames):
+            if top and name.startswith("_") and name not in ZIP_KEEP_PRIVATE:
+                continue  # napari glue (_reader, _writer, _layers...): not needed by the worker
+            if name.endswith(ZIP_SUFFIXES):
+                p = Path(dirpath) / name
+                files.append(p)
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    if _ZIP_CACHE.get("key") == key:
+        return _ZIP_CACHE["data"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for p in files:
+            arc = "napari_tramway/" + p.relative_to(root).as_posix()
+            info = zipfile.ZipInfo(arc, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, p.read_bytes())
+    data = buf.getvalue()
+    _ZIP_CACHE.update(key=key, data=data, sha256=hashlib.sha256(data).hexdigest())
+    return data
+
+
+def worker_zip_sha256() -> str:
+    worker_zip()
+    return _ZIP_CACHE["sha256"]
+
+
+@dataclass
+class Bundle:
+    """A run's upload: the tar.gz bytes and what is in it."""
+
+    data: bytes
+    files: dict[str, int]  # relative path -> size (uncompressed)
+    checksums_name: str
+    units_file: str
+    script_name: str
+    input_bytes: int = 0  # cropped inputs (uncompressed)
+    source_bytes: int = 0  # size of the data files they were cut from
+    inputs: int = 0
+    entries: list = field(default_factory=list)
+
+
+class BundleWriter:
+    """Collects files, then packs them with a SHA256SUMS file into one tar.gz."""
+
+    def __init__(self):
+        self._files: dict[str, bytes] = {}
+        self._dirs: list[str] = []
+        self._expected: dict[str, str] = {}
+
+    def add(self, rel: str, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        rel = rel.lstrip("/")
+        if ".." in rel.split("/"):
+            raise ValueError(f"bad bundle path {rel!r}")
+        self._files[rel] = data
+
+    def add_dir(self, rel: str) -> None:
+        self._dirs.append(rel.strip("/"))
+
+    def expect(self, rel: str, sha256: str) -> None:
+        """A file put in place on the cluster (not uploaded) whose checksum is verified with the rest."""
+        self._expected[rel] = sha256
+
+    def pack(self, checksums_name: str) -> tuple[bytes, dict[str, int]]:
+        sums = {rel: hashlib.sha256(d).hexdigest() for rel, d in self._files.items()}
+        sums.update(self._expected)
+        sums = "".join(f"{h}  {rel}\n" for rel, h in sorted(sums.items()))
+        files = dict(self._files)
+        files[checksums_name] = sums.encode()
+        buf = io.BytesIO()
+        mtime = int(time.time())
+        with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tf:
+            made = set()
+            for rel in sorted(set(self._dirs) | {str(Path(r).parent) for r in files if "/" in r}):
+                parts = rel.split("/")
+                for k in range(1, len(parts) + 1):
+                    d = "/".join(parts[:k])
+                    if d in made or d in (".", ""):
+                        continue
+                    made.add(d)
+                    ti = tarfile.TarInfo(d)
+                    ti.type = tarfile.DIRTYPE
+                    ti.mode = 0o755
+                    ti.mtime = mtime
+                    tf.addfile(ti)
+            for rel, data in sorted(files.items()):
+                ti = tarfile.TarInfo(rel)
+                ti.size = len(data)
+                ti.mode = 0o755 if rel.endswith(".sh") else 0o644
+                ti.mtime = mtime
+                tf.addfile(ti, io.BytesIO(data))
+        return buf.getvalue(), {rel: len(d) for rel, d in files.items()}
+
+
+def input_name(unit) -> str:
+    from ..pipeline.spec import safe_label
+
+    return f"inputs/f{unit.file_index}-{safe_label(unit.region_label)}.ntw"
+
+
+def add_inputs(writer: BundleWriter, spec, units) -> tuple[int, int, int, dict]:
+    """Write each needed region's cropped steps; return (bytes, source bytes, count, unit→input)."""
+    from ..pipeline.data import DEFAULT_CACHE, region_by_label, region_steps, support_regions
+    from ..worker import write_unit_input
+
+    by_file: dict[int, list] = {}
+    for u in units:
+        by_file.setdefault(u.file_index, []).append(u)
+    total = source = count = 0
+    mapping: dict[str, str | None] = {}
+    with tempfile.TemporaryDirectory(prefix="ntw-bundle-") as tmp:
+        for i, file_units in sorted(by_file.items()):
+            f = spec.files[i]
+            if f.remote_path:
+                for u in file_units:
+                    mapping[u.label] = None  # read on the cluster
+                continue
+            path = spec.resolve_path(f)
+            locations = DEFAULT_CACHE.read(path, f.read_options())
+            source += os.path.getsize(path)
+            regions = support_regions(spec, i, locations)
+            done: dict[str, str] = {}
+            for u in file_units:
+                name = input_name(u)
+                if u.region_key not in done:
+                    region = region_by_label(regions, u.region_label)
+                    steps = region_steps(spec, region, locations).copy(deep=False)
+                    attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in steps.attrs.items()}
+                    if not spec.rois_for(i):
+                        attrs["region_bounds"] = [float(b) for b in region.bounds]
+                    steps.attrs = attrs
+                    local = Path(tmp) / f"{count}.ntw"
+                    write_unit_input(local, steps)
+                    data = local.read_bytes()
+                    writer.add(name, data)
+                    total += len(data)
+                    count += 1
+                    done[u.region_key] = name
+                mapping[u.label] = done[u.region_key]
+    return total, source, count, mapping
+
+
+def remote_store_info(store, spec, home: str | None) -> dict:
+    """The remote ``store.json``: the local one, with files that live on the cluster re-pointed."""
+    info = dict(store.info())
+    d = json.loads(json.dumps(info.get("spec", spec.to_dict())))
+    for fd in d.get("files", []):
+        rp = fd.get("remote_path")
+        if rp:
+            if not rp.startswith("/") and home:
+                rp = home.rstrip("/") + "/" + (rp[2:] if rp.startswith("~/") else rp)
+            fd["path"] = rp
+    info["spec"] = d
+    info["spec_base_dir"] = home
+    info["remote"] = True
+    return info
+
+
+def tessellation_files(store, units) -> dict[str, bytes]:
+    """Local meshes (and done-markers) the ``infer`` stage needs on the cluster."""
+    out = {}
+    for u in units:
+        p = store.tessellation_path(u)
+        m = store.marker_path(p)
+        if p.exists() and m.exists():
+            rel = p.relative_to(store.root).as_posix()
+            out["store/" + rel] = p.read_bytes()
+            out["store/" + m.relative_to(store.root).as_posix()] = m.read_bytes()
+    return out

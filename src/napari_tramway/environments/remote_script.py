@@ -1,0 +1,655 @@
+"""Shell commands run on a Slurm submit host, and the parsers of their output.
+
+Everything a remote run does on the cluster is built here, as plain bash with every path quoted,
+so that it can be read, tested and reviewed in one place:
+
+- :func:`check_script` — the pre-flight checks (dependencies line, Slurm, container executable,
+  image, the container's Python and its numpy/scipy/pandas, scratch), in ONE command;
+- :func:`job_script` — the sbatch script of one array job (one task per unit);
+- :func:`submit_script` — extract the uploaded bundle (read from stdin), verify its checksums and
+  ``sbatch --parsable`` it, idempotently (a retried command never submits twice);
+- :func:`poll_script` — ONE command per polling interval: ``sacct`` for the run's jobs,
+  ``squeue`` (pending reasons; the fallback when accounting is off, with ``scontrol show job -o``
+  when ``squeue`` fails), the new done/failed markers with their contents, and a tar of the new
+  results for the client to download;
+- :func:`cancel_script`, :func:`logs_script`, :func:`cleanup_script`.
+
+Output sections start with ``@@`` lines, which neither Slurm nor JSON ever print at the start of
+a line. :data:`SLURM_STATES` maps every Slurm job state to the event vocabulary of
+:mod:`napari_tramway.environments.events`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from .events import CANCELLED, DONE, FAILED, PENDING, STARTED
+from .ssh import quote
+
+# ---------------------------------------------------------------------------------------------
+# Slurm states
+# ---------------------------------------------------------------------------------------------
+
+SLURM_STATES: dict[str, tuple[str, str]] = {
+    # state: (event kind, what it means for the user)
+    "PENDING": (PENDING, "waiting in the queue"),
+    "CONFIGURING": (PENDING, "resources allocated, node being configured"),
+    "REQUEUED": (PENDING, "requeued, waiting to run again"),
+    "REQUEUE_HOLD": (PENDING, "requeued and held"),
+    "REQUEUE_FED": (PENDING, "requeued (federation)"),
+    "RESV_DEL_HOLD": (PENDING, "held: its reservation was deleted"),
+    "SUSPENDED": (PENDING, "suspended (not running now)"),
+    "STOPPED": (PENDING, "stopped (SIGSTOP), keeps its allocation"),
+    "RUNNING": (STARTED, "running"),
+    "COMPLETING": (STARTED, "finishing"),
+    "RESIZING": (STARTED, "being resized"),
+    "SIGNALING": (STARTED, "being signalled"),
+    "STAGE_OUT": (STARTED, "staging out"),
+    "COMPLETED": (DONE, "finished with exit status 0"),
+    "FAILED": (FAILED, "finished with a non-zero exit status"),
+    "TIMEOUT": (FAILED, "reached its time limit (raise the sbatch option 'time')"),
+    "OUT_OF_MEMORY": (FAILED, "ran out of memory (raise the sbatch option 'mem')"),
+    "NODE_FAIL": (FAILED, "its node failed"),
+    "BOOT_FAIL": (FAILED, "its node failed to boot"),
+    "DEADLINE": (FAILED, "missed its deadline"),
+    "PREEMPTED": (FAILED, "preempted by another job"),
+    "SPECIAL_EXIT": (FAILED, "special exit state (held after a failure)"),
+    "LAUNCH_FAILED": (FAILED, "could not be launched"),
+    "REVOKED": (CANCELLED, "revoked (federation: it runs on another cluster)"),
+    "CANCELLED": (CANCELLED, "cancelled"),
+}
+TERMINAL_STATES = frozenset(s for s, (k, _) in SLURM_STATES.items() if k in (DONE, FAILED, CANCELLED))
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What Slurm says about one array task."""
+
+    state: str
+    reason: str | None = None
+    node: str | None = None
+    exit_code: str | None = None
+    source: str = "sacct"
+
+    @property
+    def kind(self) -> str | None:
+        """The event kind (pending/started/done/failed/cancelled), or None for an unknown state."""
+        entry = SLURM_STATES.get(self.state)
+        return entry[0] if entry else None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def meaning(self) -> str:
+        entry = SLURM_STATES.get(self.state)
+        return entry[1] if entry else f"unknown Slurm state {self.state}"
+
+
+def map_state(state: str, reason: str | None = None) -> tuple[str | None, str | None, str | None]:
+    """``(event kind, state, reason)`` for a Slurm state as printed by sacct/squeue/scontrol.
+
+    ``CANCELLED by 1001`` gives ``('cancelled', 'CANCELLED', 'by 1001')``; an unknown state gives
+    kind None.
+    """
+    state = (state or "").strip()
+    word, _, rest = state.partition(" ")
+    word = word.rstrip("+").upper()
+    reason = _clean_reason(reason)
+    if rest:
+        reason = rest.strip() if not reason else f"{rest.strip()}; {reason}"
+    entry = SLURM_STATES.get(word)
+    return (entry[0] if entry else None), word, reason
+
+
+def _clean_reason(reason):
+    if reason is None:
+        return None
+    reason = reason.strip().strip("()")
+    return None if reason in ("", "None", "(null)", "n/a", "N/A") else reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Job / task ids
+# ---------------------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^(\d+)(?:-(\d+))?(?::(\d+))?$")
+
+
+def expand_indices(spec: str) -> list[int]:
+    """``'1-5%2'`` or ``'[0,3,5-7]'`` → the task indices (the ``%throttle`` and ``:step`` handled)."""
+    spec = spec.strip().strip("[]")
+    spec = spec.split("%", 1)[0]
+    out: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        m = _RANGE.match(part)
+        if not m:
+            raise ValueError(f"cannot read array task range {spec!r}")
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) else a
+        step = int(m.group(3)) if m.group(3) else 1
+        out.extend(range(a, b + 1, step))
+    return out
+
+
+def parse_task_id(text: str) -> tuple[str, list[int]] | None:
+    """``'123_4'`` → ``('123', [4])``; ``'123_[2-5%2]'`` → ``('123', [2, 3, 4, 5])``; else None."""
+    text = text.strip()
+    m = re.match(r"^(\d+)_(\[?[\d,\-%:]+\]?)$", text)
+    if not m:
+        return None
+    try:
+        return m.group(1), expand_indices(m.group(2))
+    except ValueError:
+        return None
+
+
+def indices_spec(indices: list[int] | None, count: int, throttle: int | None) -> str:
+    """The ``--array`` value: ``0-99%4`` for every task, or ``3,7,9%4`` for a subset."""
+    if indices is None:
+        text = f"0-{count - 1}" if count > 1 else "0"
+    else:
+        text = _compress(sorted(set(indices)))
+    if throttle:
+        text += f"%{int(throttle)}"
+    return text
+
+
+def _compress(values: list[int]) -> str:
+    parts = []
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        parts.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def _job_ids(job_ids) -> list[str]:
+    ids = [str(j) for j in job_ids]
+    for j in ids:
+        if not j.isdigit():
+            raise ValueError(f"not a Slurm job id: {j!r}")
+    return ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Output parsing
+# ---------------------------------------------------------------------------------------------
+
+def sections(output: str) -> list[tuple[str, str, list[str]]]:
+    """Split ``@@NAME args`` sections: a list of ``(name, args, lines)`` in order."""
+    out: list[tuple[str, str, list[str]]] = []
+    current = None
+    for line in output.splitlines():
+        if line.startswith("@@") and re.match(r"^@@[A-Z_]+( |$)", line):
+            name, _, args = line[2:].partition(" ")
+            current = (name, args, [])
+            out.append(current)
+        elif current is not None:
+            current[2].append(line)
+    return out
+
+
+def parse_sacct(lines: list[str]) -> dict[tuple[str, int], TaskState]:
+    """``sacct -n -P -X -o JobID,State,Reason,ExitCode,NodeList`` lines → task states."""
+    out = {}
+    for line in lines:
+        parts = line.split("|")
+        if len(parts) < 2:
+            continue
+        ids = parse_task_id(parts[0])
+        if ids is None:
+            continue
+        job, idx = ids
+        _, state, reason = map_state(parts[1], parts[2] if len(parts) > 2 else None)
+        node = parts[4].strip() if len(parts) > 4 else None
+        node = None if node in ("", "None assigned", "(null)") else node
+        for i in idx:
+            out[(job, i)] = TaskState(state, reason, node, parts[3].strip() if len(parts) > 3 else None, "sacct")
+    return out
+
+
+def parse_squeue(lines: list[str]) -> dict[tuple[str, int], TaskState]:
+    """``squeue -h -r -t all -o '%i|%T|%r|%N'`` lines → task states."""
+    out = {}
+    for line in lines:
+        parts = line.split("|")
+        if len(parts) < 2:
+            continue
+        ids = parse_task_id(parts[0])
+        if ids is None:
+            continue
+        job, idx = ids
+        _, state, reason = map_state(parts[1], parts[2] if len(parts) > 2 else None)
+        node = parts[3].strip() if len(parts) > 3 and parts[3].strip() else None
+        for i in idx:
+            out[(job, i)] = TaskState(state, reason, node, None, "squeue")
+    return out
+
+
+def parse_scontrol(lines: list[str]) -> dict[tuple[str, int], TaskState]:
+    """``scontrol show job -o ID`` lines (one record per line) → task states."""
+    out = {}
+    for line in lines:
+        fields = {}
+        for key in ("ArrayJobId", "ArrayTaskId", "JobState", "Reason", "NodeList", "ExitCode"):
+            m = re.search(rf"(?:^|\s){key}=(\S*)", line)
+            if m:
+                fields[key] = m.group(1)
+        if "ArrayJobId" not in fields or "ArrayTaskId" not in fields or "JobState" not in fields:
+            continue
+        try:
+            idx = expand_indices(fields["ArrayTaskId"])
+        except ValueError:
+            continue
+        _, state, reason = map_state(fields["JobState"], fields.get("Reason"))
+        node = fields.get("NodeList")
+        node = None if node in (None, "", "(null)") else node
+        for i in idx:
+            out[(fields["ArrayJobId"], i)] = TaskState(state, reason, node, fields.get("ExitCode"), "scontrol")
+    return out
+
+
+def merge_states(sacct: dict, squeue: dict) -> dict[tuple[str, int], TaskState]:
+    """One state per task: a terminal state wins (whichever tool saw it first), else the live
+    queue's (it has the pending reason), else accounting's."""
+    out = dict(sacct)
+    for key, q in squeue.items():
+        a = out.get(key)
+        if a is None or (q.terminal and not a.terminal) or (not a.terminal and not q.terminal):
+            if a is not None and q.node is None and a.node:
+                q = TaskState(q.state, q.reason, a.node, a.exit_code, q.source)
+            out[key] = q
+    return out
+
+
+ACCOUNTING_DISABLED = re.compile(r"accounting storage is disabled", re.I)
+
+
+@dataclass
+class PollResult:
+    """What one poll found: task states, new markers, the results tar, accounting status."""
+
+    states: dict
+    markers: list  # (relative path, mtime key, content text)
+    tar: tuple[str, int] | None
+    accounting: str  # ok | disabled | failed | skipped
+    accounting_error: str = ""
+    queue_error: str = ""
+    run_dir_missing: bool = False
+    tar_error: str = ""
+
+
+def parse_poll(output: str) -> PollResult:
+    secs = sections(output)
+    sacct_lines, squeue_lines, scontrol_lines = [], [], []
+    accounting, acc_err, queue_err = "skipped", "", ""
+    markers = []
+    tar = None
+    tar_error = ""
+    missing = False
+    i = 0
+    while i < len(secs):
+        name, args, lines = secs[i]
+        rc_lines = secs[i + 1] if i + 1 < len(secs) and secs[i + 1][0] == "RC" else None
+        rc = int(rc_lines[1]) if rc_lines and rc_lines[1].strip().lstrip("-").isdigit() else None
+        if name == "NORUN":
+            missing = True
+        elif name == "SACCT":
+            text = "\n".join(lines)
+            if ACCOUNTING_DISABLED.search(text):
+                accounting, acc_err = "disabled", text.strip()[-300:]
+            elif rc == 0:
+                accounting, sacct_lines = "ok", lines
+            else:
+                accounting = "failed"
+                acc_err = (text.strip()[-300:] or f"exit status {rc}") + (" (timed out)" if rc == 124 else "")
+        elif name == "SQUEUE":
+            text = "\n".join(lines)
+            if rc == 0:
+                squeue_lines = lines
+            elif "Invalid job id" in text:
+                squeue_lines = []  # every job of the run has left the controller's memory
+            else:
+                queue_err = text.strip()[-300:] or f"exit status {rc}"
+        elif name == "SCONTROL":
+            scontrol_lines = lines
+        elif name == "FILE":
+            path, _, mtime = args.partition("\t")
+            markers.append((path, mtime, "\n".join(lines)))
+        elif name == "TAR":
+            p, _, size = args.rpartition(" ")
+            tar = (p, int(size) if size.isdigit() else -1)
+        elif name == "TARERR":
+            tar_error = args
+        i += 2 if rc_lines else 1
+    states = merge_states(parse_sacct(sacct_lines), parse_squeue(squeue_lines))
+    if scontrol_lines:
+        states = merge_states(states, parse_scontrol(scontrol_lines))
+    return PollResult(states, markers, tar, accounting, acc_err, queue_err, missing, tar_error)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths and options
+# ---------------------------------------------------------------------------------------------
+
+def remote_path(path: str) -> str:
+    """A shell word for a remote path: ``~/x`` and relative paths are relative to ``$HOME``."""
+    path = str(path)
+    if path.startswith("/"):
+        return shlex.quote(path)
+    if path in ("~", ""):
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return quote(path)
+    return '"$HOME"/' + shlex.quote(path)
+
+
+def deps_block(deps: str | None) -> str:
+    """The site's dependencies line, run in the current shell (so ``module load`` works)."""
+    deps = (deps or "").strip()
+    return deps if deps else ":"
+
+
+def sbatch_lines(options: dict) -> list[str]:
+    """``#SBATCH`` lines: one-letter keys as ``-p value``, longer as ``--key=value``."""
+    out = []
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        key = str(key).strip().lstrip("-")
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_-]*$", key):
+            raise ValueError(f"invalid sbatch option name {key!r}")
+        key = key.replace("_", "-")
+        if value is True:
+            out.append(f"#SBATCH {'-' if len(key) == 1 else '--'}{key}")
+            continue
+        text = str(value)
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"sbatch option {key!r}: the value must be on one line")
+        text = shlex.quote(text) if re.search(r"[\s'\"#]", text) else text
+        out.append(f"#SBATCH -{key} {text}" if len(key) == 1 else f"#SBATCH --{key}={text}")
+    return out
+
+
+RESERVED_SBATCH = {"array", "a", "output", "o", "error", "e", "job-name", "J", "parsable", "chdir", "D", "wrap"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripts
+# ---------------------------------------------------------------------------------------------
+
+def container_command(singularity: str | None, options: str, container: str | None, python: str) -> str:
+    """``{singularity} exec -H "$HOME" {options} {container} {python}`` (or just ``{python}``)."""
+    if not singularity:
+        return python
+    opts = f" {options.strip()}" if options and options.strip() else ""
+    return f'{singularity} exec -H "$HOME"{opts} {remote_path(container)} {python}'
+
+
+def worker_cache_path(scratch: str, sha256: str) -> str:
+    """Where a run directory's worker zip is cached on the cluster (reused by later runs)."""
+    return f"{scratch.rstrip('/')}/napari-tramway/.cache/worker-{sha256[:24]}.zip"
+
+
+def check_script(*, deps: str, scratch: str, python: str, singularity: str | None = None,
+                 singularity_options: str = "", container: str | None = None, timeout: int = 100,
+                 worker_sha256: str | None = None) -> str:
+    """ONE command running every pre-flight check; each prints ``@@CHECK name ok|fail|skip``
+    followed by its message lines. Also prints ``@@HOME``, ``@@SCRATCH`` (absolute) and, when the
+    worker code of this version is cached on the cluster, ``@@WORKER_CACHED``."""
+    pycode = ("import sys; v = sys.version_info; import numpy, scipy, pandas; "
+              "print('Python %d.%d.%d, numpy %s, scipy %s, pandas %s' % (v[0], v[1], v[2], "
+              "numpy.__version__, scipy.__version__, pandas.__version__)); "
+              "sys.exit(0 if v >= (3, 10) else 3)")
+    run_py = container_command(singularity, singularity_options, container, python)
+    image = remote_path(container) if container else "''"
+    lines = [
+        "ntw_t=$(mktemp 2>/dev/null || echo /tmp/ntw-check.$$)",
+        'echo "@@HOME $HOME"',
+        "{",
+        deps_block(deps),
+        '} > "$ntw_t" 2>&1',
+        "ntw_rc=$?",
+        'if [ "$ntw_rc" -eq 0 ]; then echo "@@CHECK dependencies ok"; else echo "@@CHECK dependencies fail"; '
+        'echo "the remote_dependencies line exited with status $ntw_rc"; fi',
+        'tail -n 15 "$ntw_t"',
+        'if command -v sbatch >/dev/null 2>&1 && command -v squeue >/dev/null 2>&1; then '
+        'echo "@@CHECK slurm ok"; echo "sbatch: $(command -v sbatch)"; '
+        'else echo "@@CHECK slurm fail"; echo "sbatch/squeue not found on PATH after the dependencies line"; fi',
+    ]
+    if singularity:
+        lines += [
+            f"if ntw_exe=$(command -v {singularity} 2>/dev/null); then echo '@@CHECK container-executable ok'; "
+            f'echo "$ntw_exe"; ntw_has_exe=1; else echo "@@CHECK container-executable fail"; '
+            f"echo {shlex.quote(f'{singularity}: command not found (after the dependencies line)')}; ntw_has_exe=0; fi",
+            f"if [ -f {image} ] && [ -r {image} ]; then echo '@@CHECK container-image ok'; echo {image}; ntw_has_img=1; "
+            f"elif [ -e {image} ]; then echo '@@CHECK container-image fail'; echo {image}' is not a readable file'; ntw_has_img=0; "
+            f"else echo '@@CHECK container-image fail'; echo 'no such file: '{image}; ntw_has_img=0; fi",
+            'if [ "$ntw_has_exe" = 1 ] && [ "$ntw_has_img" = 1 ]; then',
+        ]
+    lines += [
+        f"ntw_out=$(timeout {int(timeout)} {run_py} -s -c {shlex.quote(pycode)} 2>&1 < /dev/null); ntw_rc=$?",
+        'if [ "$ntw_rc" -eq 0 ]; then echo "@@CHECK python ok"; '
+        'elif [ "$ntw_rc" -eq 3 ]; then echo "@@CHECK python fail"; echo "Python 3.10 or newer is required"; '
+        'elif [ "$ntw_rc" -eq 124 ]; then echo "@@CHECK python fail"; echo "timed out"; '
+        'else echo "@@CHECK python fail"; echo "cannot run the Python or import numpy, scipy, pandas (status $ntw_rc)"; fi',
+        'printf "%s\\n" "$ntw_out" | tail -n 8',
+    ]
+    if singularity:
+        lines += ["else", "echo '@@CHECK python skip'; echo 'needs the container executable and image'", "fi"]
+    sroot = remote_path(scratch)
+    lines += [
+        f"if mkdir -p {sroot}/napari-tramway 2>\"$ntw_t\" && ntw_d=$(mktemp -d {sroot}/napari-tramway/.check.XXXXXX 2>\"$ntw_t\") "
+        '&& touch "$ntw_d/f" 2>"$ntw_t" && rm -rf "$ntw_d"; then echo "@@CHECK scratch ok"; '
+        f"echo \"$(cd {sroot}/napari-tramway && pwd -P): $(df -Ph {sroot} 2>/dev/null | awk 'NR==2 {{print $4}}') free\"; "
+        f'echo "@@SCRATCH $(cd {sroot}/napari-tramway && pwd -P)"; '
+        "else echo '@@CHECK scratch fail'; echo 'cannot write in '" + sroot + "'/napari-tramway'; "
+        'tail -n 3 "$ntw_t"; fi',
+        'rm -f "$ntw_t"',
+    ]
+    if worker_sha256:
+        cached = remote_path(worker_cache_path(scratch, worker_sha256))
+        lines.append(f"if [ -s {cached} ]; then echo '@@WORKER_CACHED'; fi")
+    lines.append('echo "@@END"')
+    return "\n".join(lines) + "\n"
+
+
+def job_script(*, run_id: str, stage: str, job_name: str, array: str, units_file: str, log_name: str,
+               sbatch_options: dict, deps: str, python: str, singularity: str | None = None,
+               singularity_options: str = "", container: str | None = None, version: str = "",
+               environment: str = "") -> str:
+    """The sbatch script of one array job: one task per unit of ``units_file``.
+
+    Paths are relative to the run directory, which is the submit directory (``sbatch`` runs there),
+    so the script works wherever the scratch directory is.
+    """
+    bad = RESERVED_SBATCH.intersection(k.lstrip("-") for k in sbatch_options)
+    if bad:
+        raise ValueError(f"sbatch options {', '.join(sorted(bad))} are set by napari-tramway itself")
+    head = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={job_name}",
+        f"#SBATCH --array={array}",
+        f"#SBATCH --output=logs/{log_name}",
+        "#SBATCH --open-mode=append",
+        *sbatch_lines(sbatch_options),
+        f"# napari-tramway {version} run {run_id}, stage {stage}: one array task per unit of {units_file}",
+        "# (generated; the worker code is napari_tramway.zip in this directory, at the client's version)",
+    ]
+    body = [
+        deps_block(deps),
+        'cd "${SLURM_SUBMIT_DIR:?}" || exit 20',
+        'export PYTHONPATH="$PWD/napari_tramway.zip"',
+        'export SINGULARITYENV_PYTHONPATH="$PYTHONPATH" APPTAINERENV_PYTHONPATH="$PYTHONPATH"',
+        "for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS; do "
+        'export "$v=${SLURM_CPUS_PER_TASK:-1}" "SINGULARITYENV_$v=${SLURM_CPUS_PER_TASK:-1}" '
+        '"APPTAINERENV_$v=${SLURM_CPUS_PER_TASK:-1}"; done',
+        'echo "napari-tramway task $SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID on $(hostname) at $(date +%FT%T)"',
+        f"{container_command(singularity, singularity_options, container, python)} -s -m napari_tramway.worker "
+        f'array --store "$PWD/store" --units "$PWD"/{shlex.quote(units_file)} --task-id "$SLURM_ARRAY_TASK_ID"',
+        "ntw_rc=$?",
+        'echo "napari-tramway task exit status $ntw_rc"',
+        "exit $ntw_rc",
+    ]
+    return "\n".join(head + [""] + body) + "\n"
+
+
+def submit_script(*, run_dir: str, checksums: str, job_file: str, script: str, deps: str,
+                  worker_cache: str | None = None, worker_uploaded: bool = True) -> str:
+    """Extract the bundle from stdin into ``run_dir``, verify it, then ``sbatch --parsable``.
+
+    Idempotent: the job id is kept in ``jobs/<name>.id`` and a retried command (after a dropped
+    connection) prints it instead of submitting again. Prints ``@@RUNDIR`` and ``@@JOB id``.
+    ``worker_cache``: the worker zip is taken from there when not uploaded, and stored there
+    when it is (its checksum is verified either way).
+    """
+    q = shlex.quote
+    cache = remote_path(worker_cache) if worker_cache else None
+    worker = []
+    if cache and not worker_uploaded:
+        worker = [f'cp -f -- {cache} napari_tramway.zip 2>/dev/null || {{ echo "@@ERROR the cached worker code '
+                  f'{worker_cache} is gone"; exit 26; }}']
+    keep = []
+    if cache and worker_uploaded:
+        keep = [f'mkdir -p -- "$(dirname -- {cache})" && cp -f napari_tramway.zip {cache}.$$ && '
+                f"mv -f {cache}.$$ {cache} || true",
+                # keep the 5 most recent versions
+                f'(cd -- "$(dirname -- {cache})" && ls -1t worker-*.zip 2>/dev/null | tail -n +6 | '
+                "xargs -r rm -f --) || true"]
+    return "\n".join([
+        f"ntw_run={remote_path(run_dir)}",
+        'mkdir -p -- "$ntw_run" && cd -- "$ntw_run" || { echo "@@ERROR cannot create $ntw_run"; exit 21; }',
+        'echo "@@RUNDIR $(pwd -P)"',
+        'if ! ntw_err=$(tar -xzf - 2>&1); then echo "@@ERROR extracting the upload failed: $ntw_err"; exit 22; fi',
+        *worker,
+        f'if ! ntw_err=$(sha256sum -c --quiet {q(checksums)} 2>&1); then echo "@@ERROR upload damaged: $ntw_err"; exit 23; fi',
+        *keep,
+        "mkdir -p logs jobs",
+        f"if [ -s jobs/{q(job_file)} ]; then echo \"@@JOB $(cat jobs/{q(job_file)})\"; exit 0; fi",
+        "{",
+        deps_block(deps),
+        "} >/dev/null 2>&1",
+        f"ntw_out=$(sbatch --parsable {q(script)} 2>jobs/.sbatch.err); ntw_rc=$?",
+        'if [ "$ntw_rc" -ne 0 ]; then echo "@@ERROR sbatch failed (status $ntw_rc): $(tail -n 5 jobs/.sbatch.err)"; exit 24; fi',
+        'ntw_id=$(printf "%s\\n" "$ntw_out" | grep -E "^[0-9]+(;.*)?$" | tail -n 1)',
+        'ntw_id=${ntw_id%%;*}',
+        '[ -n "$ntw_id" ] || { echo "@@ERROR sbatch printed no job id: $ntw_out"; exit 25; }',
+        f"printf '%s\\n' \"$ntw_id\" > jobs/{q(job_file)}.tmp && mv -f jobs/{q(job_file)}.tmp jobs/{q(job_file)}",
+        'echo "@@JOB $ntw_id"',
+    ]) + "\n"
+
+
+def poll_script(*, run_dir: str, job_ids, deps: str, use_sacct: bool = True, timeout: int = 15,
+                marker_limit: int = 262144) -> str:
+    """ONE command per polling interval (the seen markers come on stdin, ``path<TAB>mtime`` lines)."""
+    ids = _job_ids(job_ids)
+    idlist = ",".join(ids)
+    lines = [
+        "ntw_seen=$(cat)",
+        "{",
+        deps_block(deps),
+        "} >/dev/null 2>&1",
+        f'cd -- {remote_path(run_dir)} 2>/dev/null || {{ echo "@@NORUN"; echo "@@END"; exit 0; }}',
+    ]
+    if ids:
+        if use_sacct:
+            lines += [
+                'echo "@@SACCT"',
+                f"timeout {int(timeout)} sacct -n -P -X -j {idlist} -o JobID,State,Reason,ExitCode,NodeList 2>&1 < /dev/null",
+                'echo "@@RC $?"',
+            ]
+        lines += [
+            'echo "@@SQUEUE"',
+            f"timeout {int(timeout)} squeue -h -r -t all -j {idlist} -o '%i|%T|%r|%N' 2>&1 < /dev/null",
+            "ntw_rc=$?",
+            'echo "@@RC $ntw_rc"',
+            'if [ "$ntw_rc" -ne 0 ]; then',
+            'echo "@@SCONTROL"',
+            f"for ntw_j in {' '.join(ids)}; do timeout {int(timeout)} scontrol show job -o \"$ntw_j\" 2>/dev/null < /dev/null; done",
+            "fi",
+        ]
+    lines += [
+        "mkdir -p .collect && rm -f .collect/*.tar",
+        'ntw_t=$(mktemp .collect/poll.XXXXXX) || { echo "@@END"; exit 0; }',
+        "cd store 2>/dev/null || { rm -f \"$ntw_t\"; echo '@@END'; exit 0; }",
+        'ntw_t="../$ntw_t"',
+        r"find units tessellations -type f \( -name '*.done.json' -o -name '*.failed.json' \) -printf '%p\t%T@\n' 2>/dev/null"
+        ' | LC_ALL=C sort > "$ntw_t.all"',
+        'printf "%s\\n" "$ntw_seen" | LC_ALL=C sort > "$ntw_t.seen"',
+        'LC_ALL=C comm -23 "$ntw_t.all" "$ntw_t.seen" > "$ntw_t.new"',
+        ': > "$ntw_t.list"',
+        "while IFS=$'\\t' read -r ntw_f ntw_m; do",
+        '  [ -n "$ntw_f" ] || continue',
+        "  printf '@@FILE %s\\t%s\\n' \"$ntw_f\" \"$ntw_m\"",
+        f'  head -c {int(marker_limit)} -- "$ntw_f"',
+        "  printf '\\n@@ENDFILE\\n'",
+        '  case "$ntw_f" in *.done.json) ntw_r="${ntw_f%.done.json}.ntw"; [ -f "$ntw_r" ] && printf "%s\\n" "$ntw_r" >> "$ntw_t.list";; esac',
+        'done < "$ntw_t.new"',
+        'if [ -s "$ntw_t.list" ]; then',
+        '  if tar -cf ../.collect/batch.tar -T "$ntw_t.list" 2>"$ntw_t.err"; then',
+        '    echo "@@TAR .collect/batch.tar $(wc -c < ../.collect/batch.tar)"',
+        '  else echo "@@TARERR $(tail -n 3 "$ntw_t.err" | tr "\\n" " ")"; fi',
+        "fi",
+        'rm -f "$ntw_t" "$ntw_t.all" "$ntw_t.seen" "$ntw_t.new" "$ntw_t.list" "$ntw_t.err"',
+        'echo "@@END"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def cancel_script(*, job_ids, deps: str, wait: float = 60.0) -> str:
+    """``scancel`` the run's jobs, then wait until ``squeue`` shows none of them (``@@CLEAR``)."""
+    ids = _job_ids(job_ids)
+    if not ids:
+        return 'echo "@@CLEAR"\n'
+    idlist = ",".join(ids)
+    n = max(1, int(wait / 0.5))
+    return "\n".join([
+        "{",
+        deps_block(deps),
+        "} >/dev/null 2>&1",
+        f"scancel {' '.join(ids)} 2>&1",
+        'echo "@@RC $?"',
+        f"for ntw_i in $(seq 1 {n}); do",
+        f"  ntw_left=$(squeue -h -r -j {idlist} -o '%i|%T' 2>&1); ntw_rc=$?",
+        '  if [ "$ntw_rc" -eq 0 ] && [ -z "$ntw_left" ]; then echo "@@CLEAR"; break; fi',
+        '  case "$ntw_left" in *"Invalid job id"*) echo "@@CLEAR"; break;; esac',
+        "  sleep 0.5",
+        "done",
+        'echo "@@LEFT"',
+        'printf "%s\\n" "$ntw_left" | head -n 20',
+        'echo "@@END"',
+    ]) + "\n"
+
+
+def logs_script(*, run_dir: str, logs: list[str], lines: int = 40) -> str:
+    """The tail of each task log (the worker's event lines left out)."""
+    out = [f'cd -- {remote_path(run_dir)} 2>/dev/null || {{ echo "@@NORUN"; exit 0; }}']
+    for name in logs:
+        q = shlex.quote(name)
+        out.append(f"echo '@@LOG '{q}; grep -v '^NTW-EVENT ' -- {q} 2>/dev/null | tail -n {int(lines)}; "
+                   "echo '@@ENDLOG'")
+    out.append('echo "@@END"')
+    return "\n".join(out) + "\n"
+
+
+def cleanup_script(run_dir: str) -> str:
+    """``rm -rf`` the run directory, refusing anything that is not a napari-tramway run directory."""
+    if not re.search(r"/napari-tramway/\d{8}-\d{6}-[0-9a-f]{6}/?$", run_dir):
+        raise ValueError(f"refusing to remove {run_dir!r}: not a napari-tramway run directory")
+    return f"rm -rf -- {remote_path(run_dir)} && echo '@@REMOVED'\n"
+
+
+def resubmit_prepare_script(*, run_dir: str, failed_markers: list[str]) -> str:
+    """Remove the failure records of units about to be resubmitted (before their new job runs)."""
+    q = " ".join(shlex.quote(m) for m in failed_markers)
+    return f"cd -- {remote_path(run_dir)}/store && rm -f -- {q}\n" if failed_markers else ":\n"

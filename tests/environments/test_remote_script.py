@@ -1,0 +1,219 @@
+"""Slurm state mapping, output parsers, and the remote scripts run by a local bash (no cluster)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from napari_tramway.environments import remote_script as rs
+from napari_tramway.environments.events import CANCELLED, DONE, FAILED, PENDING, STARTED
+
+EXPECTED = {
+    "PENDING": PENDING, "CONFIGURING": PENDING, "REQUEUED": PENDING, "REQUEUE_HOLD": PENDING,
+    "REQUEUE_FED": PENDING, "RESV_DEL_HOLD": PENDING, "SUSPENDED": PENDING, "STOPPED": PENDING,
+    "RUNNING": STARTED, "COMPLETING": STARTED, "RESIZING": STARTED, "SIGNALING": STARTED, "STAGE_OUT": STARTED,
+    "COMPLETED": DONE,
+    "FAILED": FAILED, "TIMEOUT": FAILED, "OUT_OF_MEMORY": FAILED, "NODE_FAIL": FAILED, "BOOT_FAIL": FAILED,
+    "DEADLINE": FAILED, "PREEMPTED": FAILED, "SPECIAL_EXIT": FAILED, "LAUNCH_FAILED": FAILED,
+    "CANCELLED": CANCELLED, "REVOKED": CANCELLED,
+}
+
+
+def test_every_slurm_state_is_mapped_explicitly():
+    assert set(rs.SLURM_STATES) == set(EXPECTED)
+    for state, kind in EXPECTED.items():
+        got, name, _ = rs.map_state(state)
+        assert (got, name) == (kind, state)
+        assert rs.TaskState(state).meaning
+    assert rs.map_state("CANCELLED by 1001") == (CANCELLED, "CANCELLED", "by 1001")
+    assert rs.map_state("PENDING", "(JobArrayTaskLimit)") == (PENDING, "PENDING", "JobArrayTaskLimit")
+    assert rs.map_state("PENDING", "None") == (PENDING, "PENDING", None)
+    assert rs.map_state("WEIRD_NEW_STATE")[0] is None
+    assert rs.TaskState("TIMEOUT").terminal and not rs.TaskState("RUNNING").terminal
+
+
+def test_task_ids_and_array_specs():
+    assert rs.parse_task_id("123_4") == ("123", [4])
+    assert rs.parse_task_id("123_[2-5%2]") == ("123", [2, 3, 4, 5])
+    assert rs.parse_task_id("123_[0,3,5-7]") == ("123", [0, 3, 5, 6, 7])
+    assert rs.parse_task_id("123") is None and rs.parse_task_id("123.batch") is None
+    assert rs.indices_spec(None, 100, 4) == "0-99%4"
+    assert rs.indices_spec(None, 1, None) == "0"
+    assert rs.indices_spec([9, 3, 4, 5, 7], 10, None) == "3-5,7,9"
+    assert rs.indices_spec([1], 10, 2) == "1%2"
+
+
+def test_parsers_and_merge():
+    sacct = rs.parse_sacct([
+        "11_0|COMPLETED|None|0:0|vm", "11_1|CANCELLED by 1001|None|0:15|vm", "11_2|RUNNING|None|0:0|vm",
+        "11_[3-5%2]|PENDING|None|0:0|None assigned", "garbage"])
+    assert sacct[("11", 0)].state == "COMPLETED" and sacct[("11", 1)].reason == "by 1001"
+    assert [sacct[("11", i)].state for i in (3, 4, 5)] == ["PENDING"] * 3
+    squeue = rs.parse_squeue(["11_3|PENDING|JobArrayTaskLimit|", "11_2|COMPLETED|None|vm", "11_6|RUNNING|None|vm"])
+    merged = rs.merge_states(sacct, squeue)
+    assert merged[("11", 3)].reason == "JobArrayTaskLimit"  # the live queue has the reason
+    assert merged[("11", 2)].state == "COMPLETED"  # a terminal state wins over a lagging RUNNING
+    assert merged[("11", 0)].state == "COMPLETED" and merged[("11", 6)].state == "RUNNING"
+    sc = rs.parse_scontrol([
+        "JobId=17 ArrayJobId=17 ArrayTaskId=1 JobName=x JobState=TIMEOUT Reason=TimeLimit NodeList=vm ExitCode=0:0",
+        "JobId=19 ArrayJobId=17 ArrayTaskId=2-3%2 JobState=PENDING Reason=Resources Dependency=(null) NodeList=(null)"])
+    assert sc[("17", 1)] == rs.TaskState("TIMEOUT", "TimeLimit", "vm", "0:0", "scontrol")
+    assert sc[("17", 3)].reason == "Resources" and sc[("17", 3)].node is None
+
+
+def test_parse_poll_accounting_disabled_and_markers():
+    out = "\n".join([
+        "@@SACCT", "sacct: error: Slurm accounting storage is disabled", "@@RC 1",
+        "@@SQUEUE", "5_0|RUNNING|None|vm", "5_1|PENDING|Resources|", "@@RC 0",
+        "@@FILE units/c/roi000.done.json\t1732.5", '{"sha256": "ab",', ' "size": 3}', "@@ENDFILE",
+        "@@TAR .collect/batch.tar 10240", "@@END"])
+    res = rs.parse_poll(out)
+    assert res.accounting == "disabled"
+    assert res.states[("5", 1)].reason == "Resources"
+    assert res.markers == [("units/c/roi000.done.json", "1732.5", '{"sha256": "ab",\n "size": 3}')]
+    assert res.tar == (".collect/batch.tar", 10240)
+    res = rs.parse_poll("@@SACCT\nsacct: error: Problem talking to the database: Connection refused\n@@RC 1\n"
+                        "@@SQUEUE\nslurm_load_jobs error: Invalid job id specified\n@@RC 1\n@@END\n")
+    assert res.accounting == "failed" and "Connection refused" in res.accounting_error
+    assert res.states == {} and res.queue_error == ""
+    res = rs.parse_poll("@@SACCT\n@@RC 124\n@@SQUEUE\n@@RC 0\n@@END\n")
+    assert res.accounting == "failed" and "timed out" in res.accounting_error
+
+
+def test_paths_are_quoted():
+    assert rs.remote_path("/a b/c") == "'/a b/c'"
+    assert rs.remote_path("~/x y") == "\"$HOME\"/'x y'"
+    assert rs.remote_path("rel/img.sif") == '"$HOME"/rel/img.sif'
+    assert rs.remote_path("/x;rm -rf /") == "'/x;rm -rf /'"
+    with pytest.raises(ValueError):
+        rs.cleanup_script("/home/u")
+    with pytest.raises(ValueError):
+        rs.cleanup_script("/scratch/napari-tramway/../..")
+    assert "rm -rf -- '/s p/napari-tramway/20250101-000000-abcdef'" in rs.cleanup_script(
+        "/s p/napari-tramway/20250101-000000-abcdef")
+
+
+def _bash(script, stdin=b""):
+    r = subprocess.run(["bash", "-c", script], input=stdin, capture_output=True, timeout=60)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def test_poll_script_lists_new_markers_and_packs_results(tmp_path):
+    run = tmp_path / "run dir"
+    units = run / "store" / "units" / "cell0"
+    units.mkdir(parents=True)
+    blobs = {}
+    for name in ("roi000", "roi001"):
+        data = name.encode() * 100
+        (units / f"{name}.ntw").write_bytes(data)
+        (units / f"{name}.done.json").write_text(json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
+                                                            "size": len(data)}))
+        blobs[name] = data
+    (units / "roi002.failed.json").write_text(json.dumps({"error": "ValueError: boom", "traceback": "tb"}))
+    script = rs.poll_script(run_dir=str(run), job_ids=[], deps="")
+    rc, out, err = _bash(script)
+    res = rs.parse_poll(out)
+    assert rc == 0 and not res.run_dir_missing, err
+    paths = sorted(p for p, _, _ in res.markers)
+    assert paths == ["units/cell0/roi000.done.json", "units/cell0/roi001.done.json", "units/cell0/roi002.failed.json"]
+    assert res.tar is not None
+    with tarfile.open(run / res.tar[0]) as tf:
+        assert sorted(tf.getnames()) == ["units/cell0/roi000.ntw", "units/cell0/roi001.ntw"]
+        assert tf.extractfile("units/cell0/roi000.ntw").read() == blobs["roi000"]
+    # markers already seen are not sent again
+    seen = "".join(f"{p}\t{m}\n" for p, m, _ in res.markers if "roi000" in p or "roi002" in p)
+    rc, out, _ = _bash(script, seen.encode())
+    res = rs.parse_poll(out)
+    assert [p for p, _, _ in res.markers] == ["units/cell0/roi001.done.json"]
+    rc, out, _ = _bash(rs.poll_script(run_dir=str(tmp_path / "gone"), job_ids=[], deps=""))
+    assert rs.parse_poll(out).run_dir_missing
+
+
+def test_submit_script_is_idempotent(tmp_path):
+    """Extraction + checksum verification + sbatch, never submitting twice (sbatch faked)."""
+    from napari_tramway.environments.bundle import BundleWriter
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sbatch").write_text('#!/bin/bash\necho "$@" >> "$(dirname "$0")/calls"\necho 4242\n')
+    (fake / "sbatch").chmod(0o755)
+    w = BundleWriter()
+    w.add("job-s-1.sh", "#!/bin/bash\ntrue\n")
+    w.add("store/store.json", "{}")
+    data, files = w.pack("SHA256SUMS-1")
+    assert set(files) == {"job-s-1.sh", "store/store.json", "SHA256SUMS-1"}
+    run = tmp_path / "scratch dir" / "napari-tramway" / "20250101-000000-abcdef"
+    script = f'export PATH={fake}:$PATH\n' + rs.submit_script(run_dir=str(run), checksums="SHA256SUMS-1",
+                                                             job_file="job-s-1.sh.id", script="job-s-1.sh", deps="")
+    for _ in range(2):
+        rc, out, err = _bash(script, data)
+        secs = {n: a for n, a, _ in rs.sections(out)}
+        assert rc == 0 and secs["JOB"] == "4242", out + err
+        assert secs["RUNDIR"] == str(run)
+    assert (fake / "calls").read_text().count("--parsable") == 1
+    # a damaged upload is refused before sbatch
+    import io
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, content in (("job-s-2.sh", b"#!/bin/bash\n"), ("SHA256SUMS-2", b"0" * 64 + b"  job-s-2.sh\n")):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(content)
+            tf.addfile(ti, io.BytesIO(content))
+    rc, out, _ = _bash(f'export PATH={fake}:$PATH\n' + rs.submit_script(
+        run_dir=str(run), checksums="SHA256SUMS-2", job_file="job-s-2.sh.id", script="job-s-2.sh", deps=""),
+        buf.getvalue())
+    assert rc == 23 and "@@ERROR upload damaged" in out
+    assert (fake / "calls").read_text().count("--parsable") == 1
+
+
+def test_worker_code_cache_on_the_cluster(tmp_path):
+    """The worker zip is stored in a cache (5 versions kept) and taken from it when not uploaded;
+    its checksum is verified either way."""
+    import os
+    import time
+
+    from napari_tramway.environments.bundle import BundleWriter
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sbatch").write_text("#!/bin/bash\necho 77\n")
+    (fake / "sbatch").chmod(0o755)
+    cache_dir = tmp_path / "scratch" / "napari-tramway" / ".cache"
+    cache_dir.mkdir(parents=True)
+    for i in range(6):
+        p = cache_dir / f"worker-old{i}.zip"
+        p.write_text(str(i))
+        os.utime(p, (time.time() - 600 + i, time.time() - 600 + i))
+    zip_data = b"the worker code"
+    sha = hashlib.sha256(zip_data).hexdigest()
+    cache = rs.worker_cache_path(str(tmp_path / "scratch"), sha)
+
+    def submit(run, uploaded, data=zip_data):
+        w = BundleWriter()
+        w.add("s.sh", "#!/bin/bash\n")
+        if uploaded:
+            w.add("napari_tramway.zip", data)
+        else:
+            w.expect("napari_tramway.zip", sha)
+        bundle, _ = w.pack("S")
+        script = f"export PATH={fake}:$PATH\n" + rs.submit_script(
+            run_dir=str(tmp_path / "scratch" / "napari-tramway" / run), checksums="S", job_file="j", script="s.sh",
+            deps="", worker_cache=cache, worker_uploaded=uploaded)
+        return _bash(script, bundle)
+
+    rc, out, err = submit("20250101-000000-aaaaaa", True)
+    assert rc == 0 and "@@JOB 77" in out, out + err
+    assert Path(cache).read_bytes() == zip_data
+    assert len(list(cache_dir.glob("worker-*.zip"))) == 5  # the oldest pruned
+    rc, out, _ = submit("20250101-000000-bbbbbb", False)
+    assert rc == 0 and "@@JOB 77" in out
+    assert (tmp_path / "scratch" / "napari-tramway" / "20250101-000000-bbbbbb" / "napari_tramway.zip").read_bytes() == zip_data
+    Path(cache).write_bytes(b"tampered")
+    rc, out, _ = submit("20250101-000000-cccccc", False)
+    assert rc == 23 and "@@ERROR upload damaged" in out
