@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,29 +43,22 @@ def _json_default(obj):
 
 
 def dumps_json(meta) -> str:
-    return json.dumps(meta, default=_json_default, ensure_ascii=False, indent=1, sort_keys=True)
+    return json.dumps(meta, default=_json_default, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def write_archive(path, fmt: str, version: int, arrays: Mapping[str, np.ndarray], meta: Mapping | None = None) -> Path:
-    """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path.
+@contextmanager
+def atomic_write(path, mode: str = "wb", encoding: str | None = None):
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
-    ``fmt`` names the content (e.g. ``napari-tramway/maps``) and ``version`` its layout version.
+    On an exception the temporary file is removed and ``path`` is untouched, so readers never
+    see a half-written file.
     """
     path = Path(path)
-    header = {"format": fmt, "version": int(version), "arrays": sorted(arrays), "meta": dict(meta or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-                zf.writestr(META_MEMBER, dumps_json(header))
-                for name, arr in arrays.items():
-                    arr = np.asarray(arr)
-                    if arr.dtype.hasobject:
-                        raise TypeError(f"array {name!r} has dtype object; archives hold plain arrays only")
-                    buf = io.BytesIO()
-                    np.lib.format.write_array(buf, arr, allow_pickle=False)
-                    zf.writestr(f"{name}.npy", buf.getvalue())
+        with os.fdopen(fd, mode, encoding=encoding) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -74,6 +68,38 @@ def write_archive(path, fmt: str, version: int, arrays: Mapping[str, np.ndarray]
         except OSError:
             pass
         raise
+
+
+def write_json_atomic(path, data) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, default=_json_default_or_str, ensure_ascii=False)
+
+
+def _json_default_or_str(obj):
+    try:
+        return _json_default(obj)
+    except TypeError:
+        return str(obj)
+
+
+def write_archive(path, fmt: str, version: int, arrays: Mapping[str, np.ndarray], meta: Mapping | None = None) -> Path:
+    """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path.
+
+    ``fmt`` names the content (e.g. ``napari-tramway/maps``) and ``version`` its layout version.
+    """
+    path = Path(path)
+    header = {"format": fmt, "version": int(version), "arrays": sorted(arrays), "meta": dict(meta or {})}
+    with atomic_write(path) as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            zf.writestr(META_MEMBER, dumps_json(header))
+            for name, arr in arrays.items():
+                arr = np.asarray(arr)
+                if arr.dtype.hasobject:
+                    raise TypeError(f"array {name!r} has dtype object; archives hold plain arrays only")
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, arr, allow_pickle=False)
+                zf.writestr(f"{name}.npy", buf.getvalue())
     return path
 
 

@@ -67,7 +67,7 @@ def record_path(run_id: str) -> Path:
 
 def save(record: dict) -> Path:
     """Write ``record`` atomically (temporary file, fsync, rename); return its path."""
-    from ..pipeline.store import write_json_atomic
+    from ..core.archive import write_json_atomic
 
     record.setdefault("format", RUN_FORMAT)
     record.setdefault("version", RUN_VERSION)

@@ -178,15 +178,11 @@ class AnalysisSpec:
 
     def save(self, path) -> Path:
         """Write the spec as JSON (atomically)."""
-        import os
-        import tempfile
+        from ..core.archive import atomic_write
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with atomic_write(path, "w", encoding="utf-8") as fh:
             fh.write(self.to_json())
-        os.replace(tmp, path)
         return path
 
     @classmethod

@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..core.archive import read_archive, sha256_file, write_archive
+from ..core.archive import read_archive, sha256_file, write_archive, write_json_atomic
 from ..core.errors import ArchiveError
 from .spec import AnalysisSpec
 from .units import Unit
@@ -35,24 +34,6 @@ STORE_VERSION = 1
 UNIT_FORMAT = "napari-tramway/unit-result"
 UNIT_VERSION = 1
 TESSELLATION_FORMAT = "napari-tramway/tessellation"
-
-
-def write_json_atomic(path: Path, data) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 @dataclass
