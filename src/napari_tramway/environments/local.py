@@ -14,17 +14,36 @@ from .base import Environment, RunJob, skip_done
 from .events import CANCELLED, DONE, FAILED, QUEUED, UnitEvent
 
 
+def _one_blas_thread():
+    """Limit BLAS/OpenMP pools to one thread while units run in this process.
+
+    Multithreaded BLAS makes the models' small dense operations several times slower on few
+    cores (see docs/models.md); without threadpoolctl this is a no-op.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 class InProcess(Environment):
     """Units one after the other in the calling thread; cancellable between units and inside fits."""
 
     name = "inprocess"
 
     def execute(self, job: RunJob, emit, cancel: threading.Event) -> None:
-        from ..worker import run_one
-
         for u in job.units:
             emit(UnitEvent(QUEUED, u.label))
         todo = skip_done(job, emit, job.spec.fingerprint())
+        with _one_blas_thread():
+            self._run_units(job, todo, emit, cancel)
+
+    def _run_units(self, job, todo, emit, cancel):
+        from ..worker import run_one
+
         for unit in todo:
             if cancel.is_set():
                 emit(UnitEvent(CANCELLED, unit.label, message="run cancelled before this unit started"))
