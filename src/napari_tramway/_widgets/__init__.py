@@ -1,16 +1,177 @@
-"""The dock widgets of napari-tramway; they only drive the pipeline API."""
+"""The dock widgets of napari-tramway: views of one analysis spec that only drive the library.
+
+:class:`TramwayWidget` is the panel napari docks ("TRamWAy maps"): Save / Load / Reset spec, and
+one tab per step of a session —
+
+* **Data**: trajectory layers (files), frame interval, localization precision, image alignment;
+* **ROIs**: Shapes layers of ROIs, live translocation counts, grouping, ROI files, ROIs per file;
+* **Analysis**: mesh and model forms generated from the registries, time windows, mesh preview;
+* **Environment**: in-process, local processes or a cluster site; site check with Qt dialogs;
+* **Runs**: Run/Cancel, every unit's state, maps added as layers as units finish, reattach.
+
+Everything a widget does has a script twin in :mod:`napari_tramway.pipeline`: the spec saved
+here runs unchanged with ``napari-tramway run spec.json``.
+"""
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+from pathlib import Path
+
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .analysis import AnalysisPanel
+from .common import notify_error, notify_info
+from .data import DataPanel
+from .environment import EnvironmentPanel
+from .rois import RoiPanel
+from .runs import RunsPanel
+
+__all__ = ["TramwayWidget", "DataPanel", "RoiPanel", "AnalysisPanel", "EnvironmentPanel", "RunsPanel"]
+
+SPEC_FILTER = "Analysis spec (*.json *.toml);;All files (*)"
 
 
 class TramwayWidget(QWidget):
-    """Placeholder main panel (the full widgets come with the napari-plugin issue)."""
+    """The napari-tramway panel: one analysis spec seen through five tabs."""
 
     def __init__(self, napari_viewer=None, parent=None):
         super().__init__(parent)
+        if napari_viewer is None:
+            import napari
+
+            napari_viewer = napari.current_viewer()
         self.viewer = napari_viewer
+        from .._reader import install_display_hook
+
+        install_display_hook(napari_viewer)
+        self.spec_path: Path | None = None
         layout = QVBoxLayout(self)
-        self.status = QLabel("napari-tramway: analysis widgets coming")
-        layout.addWidget(self.status)
+        layout.setContentsMargins(4, 4, 4, 4)
+        bar = QHBoxLayout()
+        self.save_button = QPushButton("Save spec…")
+        self.save_button.setToolTip("Save the analysis spec (JSON): re-run it with `napari-tramway run spec.json`")
+        self.save_button.clicked.connect(self._save_dialog)
+        self.load_button = QPushButton("Load spec…")
+        self.load_button.setToolTip("Load an analysis spec (JSON or TOML): files, ROIs, mesh, model, environment")
+        self.load_button.clicked.connect(self._load_dialog)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Default mesh, model, time windows and environment (data and ROIs are kept)")
+        self.reset_button.clicked.connect(self.reset)
+        for b in (self.save_button, self.load_button, self.reset_button):
+            bar.addWidget(b)
+        layout.addLayout(bar)
+        self.spec_label = QLabel("")
+        self.spec_label.setStyleSheet("color: #a0a0a0;")
+        self.spec_label.setWordWrap(True)
+        layout.addWidget(self.spec_label)
+
+        self.tabs = QTabWidget()
+        self.data = DataPanel(napari_viewer, self)
+        self.rois = RoiPanel(napari_viewer, self)
+        self.analysis = AnalysisPanel(napari_viewer, self)
+        self.environment = EnvironmentPanel(napari_viewer, self)
+        self.runs = RunsPanel(napari_viewer, self)
+        for panel, title in ((self.data, "Data"), (self.rois, "ROIs"), (self.analysis, "Analysis"),
+                             (self.environment, "Environment"), (self.runs, "Runs")):
+            self.tabs.addTab(panel, title)
+        layout.addWidget(self.tabs, 1)
+        self.setMinimumWidth(380)
+        # a question of the run (host key, password) stops waiting when the run is cancelled
+        env = self.environment
+        env.bridge.cancelled = lambda: env._check_cancelled or self.runs._cancel.is_set()
+
+    # -- the spec ------------------------------------------------------------------------------------------
+    def build_spec(self, validate: bool = True):
+        """The analysis spec the widgets show (validated: raises :class:`SpecError` with every problem)."""
+        from ..pipeline.spec import AnalysisSpec
+
+        spec = AnalysisSpec()
+        self.data.to_spec(spec)
+        self.rois.to_spec(spec)
+        self.analysis.to_spec(spec)
+        self.environment.to_spec(spec)
+        if self.spec_path is not None:
+            spec.name = self.spec_path.stem
+        if validate:
+            spec = AnalysisSpec.from_dict(spec.to_dict(), source="the napari-tramway panel")
+        return spec
+
+    def save_spec(self, path) -> Path:
+        """Validate and save the spec (JSON); data paths are absolute."""
+        spec = self.build_spec()
+        path = spec.save(path)
+        self.spec_path = Path(path)
+        self.spec_label.setText(f"spec: {path}")
+        return path
+
+    def load_spec(self, spec_or_path, on_loaded=None):
+        """Show a spec (object or file): read its files, draw its ROIs, set every form.
+
+        Returns the workers reading the data files (already open files are reused).
+        """
+        from ..pipeline.spec import AnalysisSpec
+
+        if not isinstance(spec_or_path, AnalysisSpec):
+            self.spec_path = Path(spec_or_path)
+            spec = AnalysisSpec.load(spec_or_path)
+            self.spec_label.setText(f"spec: {spec_or_path}")
+        else:
+            spec = spec_or_path
+        self.analysis.from_spec(spec)
+        self.environment.from_spec(spec)
+
+        def files_loaded():
+            self.rois.assign_from_spec(spec)
+            if on_loaded is not None:
+                on_loaded()
+
+        self.rois.from_spec(spec)
+        return self.data.from_spec(spec, on_all_loaded=files_loaded)
+
+    def reset(self):
+        """Default settings (mesh, model, time windows, environment, grouping); keep data and ROIs."""
+        from ..pipeline.spec import AnalysisSpec
+
+        spec = AnalysisSpec()
+        self.analysis.from_spec(spec)
+        self.environment.from_spec(spec)
+        self.rois.group.setChecked(spec.group_overlapping_rois)
+
+    def _save_dialog(self):
+        from ..pipeline.spec import SpecError
+
+        path, _ = QFileDialog.getSaveFileName(self, "Save the analysis spec", "analysis.json", SPEC_FILTER)
+        if not path:
+            return
+        try:
+            self.save_spec(path)
+        except SpecError as exc:
+            notify_error("napari-tramway: the spec is not valid: " + "; ".join(f"{p}: {m}" for p, m in exc.problems))
+            return
+        except ValueError as exc:
+            notify_error(f"napari-tramway: {exc}")
+            return
+        notify_info(f"napari-tramway: spec saved to {path}")
+
+    def _load_dialog(self):
+        from ..pipeline.spec import SpecError
+
+        path, _ = QFileDialog.getOpenFileName(self, "Load an analysis spec", "", SPEC_FILTER)
+        if not path:
+            return
+        try:
+            self.load_spec(path)
+        except SpecError as exc:
+            notify_error("napari-tramway: " + "; ".join(f"{p}: {m}" for p, m in exc.problems))
+
+    def closeEvent(self, event):  # noqa: N802
+        self.runs.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,230 @@
+"""Take the user guide's screenshots from the real application (run under Xvfb).
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/images/screenshots.py [--cluster]
+
+Opens the sample, draws ROIs on the three cells, runs a DV analysis in this process and a
+time-window analysis, and saves one PNG per widget tab and per kind of map in ``docs/images/``.
+With ``--cluster`` (the test cluster of ``tests/cluster/start.sh`` running), the Environment tab
+is shown with a site check and the host-key dialog of a first connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def pump(app, seconds=0.3):
+    end = time.time() + seconds
+    while time.time() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def wait(app, predicate, timeout=300):
+    end = time.time() + timeout
+    while not predicate():
+        if time.time() > end:
+            raise TimeoutError("timed out")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def shot(viewer, name, app):
+    pump(app, 0.5)
+    path = HERE / name
+    viewer.screenshot(str(path), canvas_only=False, flash=False)
+    compact(path)
+    print("wrote", path)
+
+
+def compact(path):
+    """256-colour PNG: a third of the size, no visible difference for screenshots."""
+    from PIL import Image
+
+    im = Image.open(path).convert("RGB")
+    im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--cluster", action="store_true", help="also show a site check and the host-key dialog")
+    args = p.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="ntw-shots-"))
+    os.environ.setdefault("NAPARI_TRAMWAY_CACHE", str(tmp / "cache"))
+    if args.cluster:
+        _cluster_profile(tmp)
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    viewer = napari.Viewer(title="napari-tramway")
+    app = QApplication.instance()
+    viewer.window.resize(1560, 960)
+    viewer.open_sample("napari-tramway", "cells")
+    _, w = viewer.window.add_plugin_dock_widget("napari-tramway", "TRamWAy maps")
+    w.runs.store_edit.setText(str(tmp / "results"))
+    viewer.reset_view()
+    w.tabs.setCurrentWidget(w.data)
+    shot(viewer, "data-tab.png", app)
+
+    # ROIs: an ellipse on the left cell, a polygon around the top-right one, a rectangle on the last
+    rois = w.rois.new_roi_layer()
+    rois.add_ellipses(_ellipse_corners((7.0, 12.0), (4.6, 7.0), 15.0))
+    rois.add_polygons([np.array([[16.2, 14.0], [15.0, 19.5], [17.6, 23.2], [21.2, 22.8], [22.3, 17.5], [19.5, 14.2]])])
+    rois.add_rectangles(np.array([[4.0, 14.0], [10.0, 23.0]]))
+    rois.mode = "pan_zoom"
+    viewer.layers.selection.active = rois
+    w.tabs.setCurrentWidget(w.rois)
+    wait(app, lambda: w.rois.table.rowCount() == 3 and w.rois.table.item(0, 3) is not None
+         and w.rois.table.item(0, 3).text()[:1].isdigit())
+    shot(viewer, "rois-tab.png", app)
+
+    w.analysis.mesh.set_values("hexagon", {"resolution": 0.8})
+    w.analysis.model.set_values("dv", {"diffusivity_prior": 0.1, "potential_prior": 0.1})
+    w.tabs.setCurrentWidget(w.analysis)
+    worker = w.analysis.preview()
+    wait(app, lambda: "mesh preview" in viewer.layers)
+    wait(app, lambda: not worker.is_running)
+    shot(viewer, "analysis-tab.png", app)
+    viewer.layers.remove("mesh preview")
+
+    if args.cluster:
+        w.environment.select("testcluster")
+        w.environment.extra.setPlainText("look_for_keys = false\nallow_agent = false")
+        w.tabs.setCurrentWidget(w.environment)
+        asked = []
+        w.environment.bridge.asked.connect(asked.append)
+        worker = w.environment.check_site()
+        wait(app, lambda: asked, timeout=60)
+        pump(app, 0.5)
+        asked[0].grab().save(str(HERE / "host-key-dialog.png"))
+        compact(HERE / "host-key-dialog.png")
+        print("wrote", HERE / "host-key-dialog.png")
+        asked[0].accept_button.click()
+        wait(app, lambda: not worker.is_running, timeout=120)
+        wait(app, lambda: w.environment.check_results.count() > 1, timeout=30)
+        shot(viewer, "environment-tab.png", app)
+    else:
+        w.environment.select("local")
+        w.tabs.setCurrentWidget(w.environment)
+        shot(viewer, "environment-tab.png", app)
+    w.environment.select("inprocess")
+
+    # run: the maps appear as layers
+    w.tabs.setCurrentWidget(w.runs)
+    w.runs.start()
+    wait(app, lambda: not w.runs.busy)
+    viewer.reset_view()
+    viewer.layers.selection.active = next(la for la in viewer.layers if la.name.startswith("log10 D"))
+    shot(viewer, "runs-tab-diffusivity.png", app)
+
+    # the potential, with the force arrows
+    d = next(la for la in viewer.layers if la.name.startswith("log10 D"))
+    v = next(la for la in viewer.layers if la.name.startswith("V (kT)"))
+    d.visible = False
+    v.visible = True
+    from napari_tramway._widgets.common import harmonize_maps
+
+    harmonize_maps(viewer, limits=False)
+    viewer.layers.selection.active = v
+    _zoom(viewer, (7.5, 12.5), 10.0)
+    pump(app, 6.0)  # let the notification go
+    shot(viewer, "map-potential-force.png", app)
+
+    # hover: the cell under the mouse and all its values in the status bar
+    v.visible = False
+    d.visible = True
+    harmonize_maps(viewer, limits=False)
+    cells = next(la for la in viewer.layers if la.name.startswith("cells ·"))
+    viewer.layers.selection.active = cells
+    _zoom(viewer, (18.5, 18.5), 6.0)
+    viewer.cursor.position = (18.3, 18.6)
+    pump(app, 0.5)
+    status = cells.get_status(viewer.cursor.position, world=True)
+    viewer.status = status
+    viewer.tooltip.text = cells._get_tooltip_text(np.asarray(viewer.cursor.position), world=True) \
+        if hasattr(cells, "_get_tooltip_text") else ""
+    shot(viewer, "map-hover-values.png", app)
+
+    # time windows: a slider through time
+    for la in [la for la in viewer.layers if " · simulated" in la.name]:
+        viewer.layers.remove(la)
+    w.analysis.model.set_values("d", {})
+    w.analysis.mesh.set_values("hexagon", {"resolution": 1.0})
+    w.analysis.time.setChecked(True)
+    w.analysis.duration.setValue(20.0)
+    w.runs.store_edit.setText(str(tmp / "results-windows"))
+    w.runs.start()
+    wait(app, lambda: not w.runs.busy)
+    viewer.reset_view()
+    viewer.dims.set_point(0, 30.0)
+    viewer.layers.selection.active = next(la for la in viewer.layers if la.name.startswith("log10 D"))
+    shot(viewer, "map-time-windows.png", app)
+
+    # the column-mapping dialog of an unrecognised table
+    from napari_tramway._widgets.columns import ColumnMappingDialog, file_preview
+
+    csv = tmp / "tracker.csv"
+    csv.write_text("spot,particle_no,xpos_um,ypos_um,time_s,intensity\n" + "\n".join(
+        f"{i},{i // 5},{1 + 0.1 * i:.2f},{2 + 0.05 * i:.2f},{0.02 * (i % 5):.2f},{100 + i}" for i in range(12)))
+    names, rows, header = file_preview(csv)
+    dialog = ColumnMappingDialog(csv, names, rows, header, "no trajectory-id column. Columns found: spot, "
+                                 "particle_no, xpos_um, ypos_um, time_s, intensity")
+    dialog.set_role("n", "particle_no")
+    dialog.resize(720, 560)
+    dialog.show()
+    pump(app, 0.5)
+    dialog.grab().save(str(HERE / "column-mapping-dialog.png"))
+    compact(HERE / "column-mapping-dialog.png")
+    print("wrote", HERE / "column-mapping-dialog.png")
+    dialog.close()
+    viewer.close()
+
+
+def _ellipse_corners(centre, radii, angle_deg):
+    from napari_tramway._layers import shapes_from_rois
+    from napari_tramway.core.roi import Ellipse
+
+    data, _ = shapes_from_rois([Ellipse(centre, radii, angle_deg)])
+    return data[0]
+
+
+def _zoom(viewer, centre_xy, width_um):
+    viewer.reset_view()  # fits the 25.6 µm field
+    zoom = viewer.camera.zoom
+    viewer.camera.center = (0.0, centre_xy[1], centre_xy[0])
+    viewer.camera.zoom = zoom * 25.6 / width_um
+
+
+def _cluster_profile(tmp):
+    import json
+
+    info = json.loads(Path(os.environ.get("NTW_CLUSTER_DIR", "/tmp/napari-tramway-cluster"), "cluster.json")
+                      .read_text())
+    cfg = tmp / "config"
+    cfg.mkdir(parents=True)
+    (tmp / "empty_known_hosts").write_text("")
+    (cfg / "sites.toml").write_text(
+        "[testcluster]\n"
+        f'base = "{REPO / "tests" / "environments" / "sites_for_tests.py"}:TestCluster"\n'
+        'description = "The napari-tramway test cluster: Slurm on 127.0.0.1, a stand-in singularity"\n'
+        f'known_hosts = "{tmp / "empty_known_hosts"}"\n'
+        f'username = "{info["NTW_SSH_USER"]}"\n')
+    os.environ["NAPARI_TRAMWAY_CONFIG"] = str(cfg)
+    os.environ["NAPARI_TRAMWAY_DATA"] = str(tmp / "data")
+    os.environ["NAPARI_TRAMWAY_SITES"] = str(cfg / "sites.toml")
+    return info
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""napari sample data: a simulated wide-field image of three cells with their trajectories.
+
+The trajectories are also written once to a TRamWAy text file in the user's cache directory
+(``$NAPARI_TRAMWAY_CACHE`` or ``~/.cache/napari-tramway/sample``), whose path travels in the
+Tracks layer's metadata: an analysis of the sample runs exactly like one of a real file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._layers import METADATA_KEY, image_transform, tracks_from_locations
+
+SAMPLE_SEED = 1
+SAMPLE_LOCATIONS = 60_000
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("NAPARI_TRAMWAY_CACHE")
+    base = Path(root) if root else Path.home() / ".cache" / "napari-tramway"
+    return base / "sample"
+
+
+def sample_files(n_locations: int = SAMPLE_LOCATIONS, seed: int = SAMPLE_SEED):
+    """``(image, pixel_size, locations, field, trajectory file path)`` of the sample, file written once."""
+    from .core.io import write_trajectories_text
+    from .core.simulate import sample_dataset
+
+    image, pixel_size, locations, fld = sample_dataset(n_locations=n_locations, seed=seed)
+    path = cache_dir() / f"simulated-cells-{n_locations}-seed{seed}.txt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        write_trajectories_text(locations, tmp)
+        os.replace(tmp, path)
+    locations.attrs["source"] = str(path)
+    return image, pixel_size, locations, fld, path
+
+
+def make_sample_data():
+    """The wide-field image (scale = pixel size, µm) and its trajectories (a Tracks layer, µm)."""
+    image, pixel_size, locations, fld, path = sample_files()
+    scale, translate = image_transform((0.0, 0.0), pixel_size)
+    image_layer = (image, {
+        "name": "wide-field (simulated)", "scale": scale, "translate": translate, "colormap": "gray",
+        "metadata": {METADATA_KEY: {"kind": "image", "pixel_size": pixel_size, "origin": [0.0, 0.0]},
+                     "cells": [list(c) for c in fld.cells]},
+    }, "image")
+    tracks = tracks_from_locations(locations, name="trajectories (simulated)", path=str(path), reader={})
+    return [image_layer, tracks]

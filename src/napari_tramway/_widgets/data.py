@@ -1,0 +1,494 @@
+"""Data: the trajectory layers of the analysis, their metadata, and the image they belong to.
+
+Trajectories are in µm (Tracks layers, scale 1 in space, the frame interval on the time axis);
+the wide-field image is aligned on them by its layer scale (the pixel size, µm) and translate
+(the position of its corner, µm). Frame interval and localization precision travel with each
+trajectory layer (in its metadata) and into the analysis spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .._layers import METADATA_KEY, image_transform, locations_of_layer
+from .common import if_alive, image_layers, notify_error, notify_info, trajectory_layers
+
+TRAJECTORY_FILTER = "Trajectories (*.txt *.trxyt *.trxyzt *.csv *.tsv *.xml *.dat);;All files (*)"
+
+
+def _spin(decimals, lo, hi, suffix, step=None):
+    s = QDoubleSpinBox()
+    s.setDecimals(decimals)
+    s.setRange(lo, hi)
+    s.setSuffix(suffix)
+    s.setKeyboardTracking(False)
+    if step:
+        s.setSingleStep(step)
+    return s
+
+
+class DataPanel(QWidget):
+    """Trajectory layers (files), their frame interval and σ, and the image alignment."""
+
+    files_changed = Signal()
+
+    def __init__(self, viewer, main=None, parent=None):
+        super().__init__(parent)
+        self.viewer = viewer
+        self.main = main
+        self._excluded: set[int] = set()
+        self._workers = []
+        layout = QVBoxLayout(self)
+
+        files = QGroupBox("Trajectory files")
+        fl = QVBoxLayout(files)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open trajectories…")
+        self.open_button.setToolTip("Read a trajectory file (TRamWAy text, CSV, TrackMate XML…) as a Tracks layer")
+        self.open_button.clicked.connect(self._open_dialog)
+        row.addWidget(self.open_button)
+        self.save_button = QPushButton("Save as file…")
+        self.save_button.setToolTip("Write the selected trajectories (µm, s) to a TRamWAy text file, so that "
+                                    "the analysis can read them (needed for tracks made by another plugin)")
+        self.save_button.clicked.connect(self._save_selected)
+        row.addWidget(self.save_button)
+        fl.addLayout(row)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["use", "layer", "locations", "file"])
+        header = self.table.horizontalHeader()
+        for col, mode in ((0, QHeaderView.ResizeMode.ResizeToContents), (1, QHeaderView.ResizeMode.Stretch),
+                          (2, QHeaderView.ResizeMode.ResizeToContents), (3, QHeaderView.ResizeMode.Stretch)):
+            header.setSectionResizeMode(col, mode)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMaximumHeight(150)
+        self.table.itemSelectionChanged.connect(self._on_select)
+        self.table.itemChanged.connect(self._on_item_changed)
+        fl.addWidget(self.table)
+        form = QFormLayout()
+        self.label_edit = QLineEdit()
+        self.label_edit.setPlaceholderText("file name (default)")
+        self.label_edit.setToolTip("The file's label in unit names and result paths")
+        self.label_edit.editingFinished.connect(self._store_meta)
+        form.addRow("label", self.label_edit)
+        self.frame_interval = _spin(5, 0.00001, 1000.0, " s", 0.001)
+        self.frame_interval.setToolTip("Time between frames (s); converts frame numbers to times")
+        self.frame_interval.valueChanged.connect(self._store_meta)
+        form.addRow("frame interval", self.frame_interval)
+        self.sigma = _spin(4, 0.0, 10.0, " µm", 0.005)
+        self.sigma.setToolTip("Localization precision σ (µm): the models correct D for it")
+        self.sigma.valueChanged.connect(self._store_meta)
+        form.addRow("localization precision σ", self.sigma)
+        self.file_info = QLabel("")
+        self.file_info.setWordWrap(True)
+        form.addRow(self.file_info)
+        fl.addLayout(form)
+        layout.addWidget(files)
+
+        img = QGroupBox("Image alignment (trajectories are in µm)")
+        il = QFormLayout(img)
+        self.image_combo = QComboBox()
+        self.image_combo.setToolTip("The wide-field image the trajectories belong to")
+        self.image_combo.currentIndexChanged.connect(self._on_image)
+        il.addRow("image", self.image_combo)
+        self.pixel_size = _spin(5, 0.00001, 1000.0, " µm", 0.005)
+        self.pixel_size.setValue(0.1)
+        self.pixel_size.setToolTip("Size of an image pixel (µm): the image layer's scale")
+        self.pixel_size.valueChanged.connect(self._apply_alignment)
+        il.addRow("pixel size", self.pixel_size)
+        off = QHBoxLayout()
+        self.offset_x = _spin(4, -1e6, 1e6, " µm", 0.1)
+        self.offset_y = _spin(4, -1e6, 1e6, " µm", 0.1)
+        for s in (self.offset_x, self.offset_y):
+            s.setToolTip("Position (µm) of the image's top-left corner in the trajectories' frame")
+            s.valueChanged.connect(self._apply_alignment)
+        off.addWidget(QLabel("x"))
+        off.addWidget(self.offset_x)
+        off.addWidget(QLabel("y"))
+        off.addWidget(self.offset_y)
+        il.addRow("image corner", off)
+        self.trajectories_in_pixels = QCheckBox("trajectory files are in pixels of this image")
+        self.trajectories_in_pixels.setToolTip("Read newly opened files with this pixel size (positions × pixel size)")
+        il.addRow(self.trajectories_in_pixels)
+        self.extent_info = QLabel("")
+        self.extent_info.setWordWrap(True)
+        il.addRow(self.extent_info)
+        layout.addWidget(img)
+        layout.addStretch(1)
+
+        self._connect_viewer()
+        self.refresh()
+
+    # -- viewer -------------------------------------------------------------------------------------
+    def _connect_viewer(self):
+        ev = self.viewer.layers.events
+        ev.inserted.connect(self._on_layers_changed)
+        ev.removed.connect(self._on_layers_changed)
+
+    def _on_layers_changed(self, event=None):
+        from napari.layers import Image, Tracks
+
+        from .common import is_map_layer
+
+        layer = getattr(event, "value", None)
+        if layer is not None and (is_map_layer(layer) or not isinstance(layer, (Image, Tracks))):
+            return  # maps, ROIs, labels...: nothing to show here
+        if layer is not None and hasattr(layer, "events") and hasattr(layer.events, "name"):
+            try:
+                layer.events.name.connect(self._on_name)
+            except Exception:
+                pass
+        self.refresh()
+
+    def _on_name(self, event=None):
+        self.refresh()
+
+    def layers(self) -> list:
+        """Trajectory layers in the table, in order."""
+        return trajectory_layers(self.viewer)
+
+    def used_layers(self) -> list:
+        return [layer for layer in self.layers() if id(layer) not in self._excluded]
+
+    def selected_layer(self):
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        layers = self.layers()
+        if rows and rows[0].row() < len(layers):
+            return layers[rows[0].row()]
+        return None
+
+    def refresh(self):
+        layers = self.layers()
+        selected = self.selected_layer()
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(layers))
+        for i, layer in enumerate(layers):
+            use = QTableWidgetItem()
+            use.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            use.setCheckState(Qt.CheckState.Unchecked if id(layer) in self._excluded else Qt.CheckState.Checked)
+            self.table.setItem(i, 0, use)
+            self.table.setItem(i, 1, QTableWidgetItem(layer.name))
+            md = layer.metadata or {}
+            loc = md.get("locations")
+            n = len(loc) if loc is not None else len(layer.data)
+            self.table.setItem(i, 2, QTableWidgetItem(f"{n:,}"))
+            path = md.get("path")
+            item = QTableWidgetItem(Path(path).name if path else "(no file: save it first)")
+            item.setToolTip(str(path or "These tracks are not read from a file napari-tramway knows"))
+            self.table.setItem(i, 3, item)
+        self.table.blockSignals(False)
+        if layers:
+            row = layers.index(selected) if selected in layers else 0
+            self.table.selectRow(row)
+        self._on_select()
+        self._refresh_images()
+        self.files_changed.emit()
+
+    def _on_item_changed(self, item):
+        if item.column() != 0:
+            return
+        layers = self.layers()
+        if item.row() >= len(layers):
+            return
+        layer = layers[item.row()]
+        if item.checkState() == Qt.CheckState.Checked:
+            self._excluded.discard(id(layer))
+        else:
+            self._excluded.add(id(layer))
+        self.files_changed.emit()
+
+    def _on_select(self):
+        layer = self.selected_layer()
+        widgets = (self.label_edit, self.frame_interval, self.sigma)
+        for w in widgets:
+            w.blockSignals(True)
+            w.setEnabled(layer is not None)
+        try:
+            if layer is None:
+                self.file_info.setText("Open a trajectory file, drop one on the viewer, or open the sample "
+                                       "(File ▸ Open Sample ▸ napari-tramway).")
+                return
+            md = layer.metadata or {}
+            self.label_edit.setText(md.get("label") or "")
+            fi = md.get("frame_interval")
+            self.frame_interval.setValue(float(fi) if fi else 0.02)
+            lp = md.get("localization_precision")
+            self.sigma.setValue(float(lp) if lp is not None else 0.02)
+            self.file_info.setText(self._describe(layer))
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self._update_extent_info()
+
+    def _describe(self, layer) -> str:
+        md = layer.metadata or {}
+        cache = getattr(self, "_descriptions", None)
+        if cache is None:
+            cache = self._descriptions = {}
+        key = (id(layer), id(md.get("locations")), repr(md.get("reader")))
+        if key in cache:
+            return cache[key]
+        cache[key] = text = self._describe_now(layer, md)
+        return text
+
+    def _describe_now(self, layer, md) -> str:
+        try:
+            loc = locations_of_layer(layer)
+        except Exception:
+            return ""
+        if loc is None or not len(loc):
+            return ""
+        n_traj = loc["n"].nunique()
+        x, y, t = loc["x"], loc["y"], loc["t"]
+        reader = md.get("reader") or {}
+        extra = f"; read with {reader}" if reader else ""
+        return (f"{n_traj:,} trajectories, x {x.min():.2f}–{x.max():.2f} µm, y {y.min():.2f}–{y.max():.2f} µm, "
+                f"t {t.min():.2f}–{t.max():.2f} s{extra}")
+
+    def _store_meta(self, *_):
+        layer = self.selected_layer()
+        if layer is None:
+            return
+        md = layer.metadata
+        md["frame_interval"] = float(self.frame_interval.value())
+        md["localization_precision"] = float(self.sigma.value())
+        md["label"] = self.label_edit.text().strip() or None
+        md.setdefault(METADATA_KEY, {"kind": "trajectories"})
+        loc = md.get("locations")
+        if loc is not None:
+            loc.attrs["frame_interval"] = md["frame_interval"]
+            loc.attrs["localization_precision"] = md["localization_precision"]
+        self.files_changed.emit()
+
+    # -- opening and saving files ----------------------------------------------------------------------
+    def _open_dialog(self):
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open trajectory files", "", TRAJECTORY_FILTER)
+        for p in paths:
+            self.open_file(p)
+
+    def open_file(self, path, options: dict | None = None, frame_interval=None, localization_precision=None,
+                  label=None, on_done=None):
+        """Read a trajectory file in a background thread and add it as a Tracks layer."""
+        from napari.qt.threading import create_worker
+
+        from ..core.errors import TrajectoryFormatError
+        from ..core.io import read_trajectories
+
+        opts = dict(options or {})
+        if frame_interval is not None:
+            opts["frame_interval"] = frame_interval
+        if localization_precision is not None:
+            opts["localization_precision"] = localization_precision
+        if self.trajectories_in_pixels.isChecked() and "pixel_size" not in opts:
+            opts.setdefault("space_unit", "pixel")
+            opts["pixel_size"] = float(self.pixel_size.value())
+
+        def work():
+            return read_trajectories(path, **opts)
+
+        worker = create_worker(work)
+
+        def done(locations):
+            from .._reader import trajectory_layer_data
+
+            data, kwargs, kind = trajectory_layer_data(path, locations, opts)
+            if label:
+                kwargs["metadata"]["label"] = label
+            layer = self.viewer.add_tracks(data, **kwargs)
+            if on_done is not None:
+                on_done(layer)
+
+        def failed(exc):
+            from .columns import ask_column_mapping, is_column_problem
+
+            if isinstance(exc, TrajectoryFormatError) and is_column_problem(exc):
+                new = ask_column_mapping(path, str(exc), self)
+                if new is not None:
+                    self.open_file(path, {**opts, **new}, label=label, on_done=on_done)
+                return
+            notify_error(f"napari-tramway could not read the trajectories: {exc}")
+
+        worker.returned.connect(if_alive(done))
+        worker.errored.connect(if_alive(failed))
+        worker.finished.connect(lambda: self._workers.remove(worker) if worker in self._workers else None)
+        self._workers.append(worker)
+        worker.start()
+        return worker
+
+    def _save_selected(self):
+        layer = self.selected_layer()
+        if layer is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save trajectories", f"{layer.name}.txt", "TRamWAy text (*.txt)")
+        if path:
+            self.save_layer(layer, path)
+
+    def save_layer(self, layer, path) -> None:
+        """Write a trajectory layer's locations to a TRamWAy text file and use that file."""
+        from ..core.io import write_trajectories_text
+
+        loc = locations_of_layer(layer)
+        write_trajectories_text(loc, path)
+        md = layer.metadata
+        md["path"] = str(Path(path).resolve())
+        md["locations"] = loc
+        md.setdefault(METADATA_KEY, {"kind": "trajectories"})
+        notify_info(f"napari-tramway: trajectories saved to {path}")
+        self.refresh()
+
+    # -- image alignment -----------------------------------------------------------------------------
+    def _refresh_images(self):
+        current = self.image_combo.currentText()
+        names = [layer.name for layer in image_layers(self.viewer)]
+        self.image_combo.blockSignals(True)
+        self.image_combo.clear()
+        self.image_combo.addItems(names)
+        if current in names:
+            self.image_combo.setCurrentText(current)
+        self.image_combo.blockSignals(False)
+        self._on_image()
+
+    def image_layer(self):
+        name = self.image_combo.currentText()
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    def image_grid(self):
+        """The :class:`ImageGrid` of the chosen image (None without an image)."""
+        from .._layers import ImageGrid
+
+        layer = self.image_layer()
+        return None if layer is None else ImageGrid.from_layer(layer)
+
+    def _on_image(self, *_):
+        layer = self.image_layer()
+        for s in (self.pixel_size, self.offset_x, self.offset_y):
+            s.setEnabled(layer is not None)
+        if layer is None:
+            self._update_extent_info()
+            return
+        grid = self.image_grid()
+        for s, v in ((self.pixel_size, grid.pixel_size), (self.offset_x, grid.origin[0]), (self.offset_y, grid.origin[1])):
+            s.blockSignals(True)
+            s.setValue(v)
+            s.blockSignals(False)
+        self._update_extent_info()
+
+    def _apply_alignment(self, *_):
+        layer = self.image_layer()
+        if layer is None:
+            return
+        scale, translate = image_transform((self.offset_x.value(), self.offset_y.value()), self.pixel_size.value())
+        nd = layer.ndim
+        layer.scale = list(layer.scale)[: nd - 2] + list(scale)
+        layer.translate = list(layer.translate)[: nd - 2] + list(translate)
+        md = layer.metadata.setdefault(METADATA_KEY, {"kind": "image"})
+        md["pixel_size"] = float(self.pixel_size.value())
+        md["origin"] = [float(self.offset_x.value()), float(self.offset_y.value())]
+        self._update_extent_info()
+
+    def _update_extent_info(self):
+        layer = self.image_layer()
+        traj = self.selected_layer()
+        parts = []
+        if layer is not None:
+            g = self.image_grid()
+            rows, cols = g.shape
+            p = g.pixel_size
+            parts.append(f"image: x {g.origin[0]:.2f}–{g.origin[0] + cols * p:.2f} µm, "
+                         f"y {g.origin[1]:.2f}–{g.origin[1] + rows * p:.2f} µm ({cols}×{rows} px)")
+        if traj is not None:
+            try:
+                loc = locations_of_layer(traj)
+                if len(loc):
+                    x, y = loc["x"].to_numpy(), loc["y"].to_numpy()
+                    parts.append(f"trajectories: x {x.min():.2f}–{x.max():.2f} µm, y {y.min():.2f}–{y.max():.2f} µm")
+                    if layer is not None:
+                        g = self.image_grid()
+                        rows, cols = g.shape
+                        inside = np.mean((x >= g.origin[0]) & (x <= g.origin[0] + cols * g.pixel_size)
+                                         & (y >= g.origin[1]) & (y <= g.origin[1] + rows * g.pixel_size))
+                        parts.append(f"{100 * inside:.0f}% of the locations fall on the image")
+            except Exception:
+                pass
+        self.extent_info.setText("\n".join(parts))
+
+    # -- spec ------------------------------------------------------------------------------------------------
+    def to_spec(self, spec) -> None:
+        from ..pipeline.spec import DataFile
+
+        files = []
+        for layer in self.used_layers():
+            md = layer.metadata or {}
+            path = md.get("path")
+            if not path:
+                raise ValueError(f"trajectory layer {layer.name!r} has no file: select it in the Data tab and "
+                                 "'Save as file…' first")
+            fi = md.get("frame_interval")
+            lp = md.get("localization_precision")
+            files.append(DataFile(path=str(path), frame_interval=None if fi is None else float(fi),
+                                  localization_precision=None if lp is None else float(lp),
+                                  reader=dict(md.get("reader") or {}), label=md.get("label") or None))
+        spec.files = files
+
+    def layer_for_file(self, spec, file) -> object | None:
+        want = Path(spec.resolve_path(file)).resolve()
+        for layer in self.layers():
+            p = (layer.metadata or {}).get("path")
+            if p and Path(p).resolve() == want:
+                return layer
+        return None
+
+    def from_spec(self, spec, on_all_loaded=None) -> list:
+        """Show the spec's files: reuse open layers, read the others; return the workers started."""
+        workers = []
+        wanted = []
+        pending = [0]
+
+        def loaded(_layer=None):
+            pending[0] -= 1
+            if pending[0] == 0 and on_all_loaded is not None:
+                on_all_loaded()
+
+        for f in spec.files:
+            layer = self.layer_for_file(spec, f)
+            if layer is not None:
+                md = layer.metadata
+                if f.frame_interval is not None:
+                    md["frame_interval"] = f.frame_interval
+                if f.localization_precision is not None:
+                    md["localization_precision"] = f.localization_precision
+                md["label"] = f.label
+                wanted.append(id(layer))
+                continue
+            pending[0] += 1
+            workers.append(self.open_file(str(spec.resolve_path(f)), dict(f.reader), f.frame_interval,
+                                          f.localization_precision, f.label, on_done=loaded))
+        # use exactly the spec's files (those being read are added, and used, when they arrive)
+        self._excluded = {id(layer) for layer in self.layers() if id(layer) not in wanted} if spec.files else set()
+        self.refresh()
+        if pending[0] == 0 and on_all_loaded is not None:
+            on_all_loaded()
+        return workers

@@ -1,0 +1,37 @@
+"""Fixtures of the napari-plugin tests (run under ``xvfb-run``; marked ``gui``; helpers in
+``widget_helpers.py``).
+
+The sample's trajectory file is written once per session in a temporary cache directory; every
+test gets its own napari viewer (``make_napari_viewer``) and results directory.
+"""
+
+from __future__ import annotations
+
+import pytest
+from widget_helpers import settle
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sample_cache(tmp_path_factory):
+    import os
+
+    d = tmp_path_factory.mktemp("ntw-cache")
+    old = os.environ.get("NAPARI_TRAMWAY_CACHE")
+    os.environ["NAPARI_TRAMWAY_CACHE"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("NAPARI_TRAMWAY_CACHE", None)
+    else:
+        os.environ["NAPARI_TRAMWAY_CACHE"] = old
+
+
+@pytest.fixture
+def session(make_napari_viewer, qtbot, tmp_path):
+    """A viewer with the sample (image + trajectories) and the napari-tramway panel."""
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-tramway", "cells")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tramway", "TRamWAy maps")
+    widget.runs.store_edit.setText(str(tmp_path / "results"))
+    yield viewer, widget
+    settle(widget, qtbot)
+

@@ -1,0 +1,68 @@
+"""Helpers of the napari-plugin tests: the ROIs a user draws, waiting for runs, a GUI heartbeat."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+# the ROIs a user draws on the sample's three cells, in napari's (y, x) order, µm
+RECT_A = np.array([[8.0, 3.5], [16.0, 10.5]])
+RECT_B = np.array([[16.0, 15.0], [21.0, 22.0]])
+POLYGON = np.array([[4.0, 14.0], [5.0, 23.0], [10.0, 22.5], [9.5, 14.5]])
+
+
+def draw_rois(viewer, widget):
+    """Two rectangles and a polygon drawn on a new ROI layer, as a user would."""
+    layer = widget.rois.new_roi_layer()
+    layer.add_rectangles(RECT_A)
+    layer.add_rectangles(RECT_B)
+    layer.add_polygons([POLYGON])
+    return layer
+
+
+def wait_idle(qtbot, widget, timeout=120_000):
+    """Wait until the run has ended and its layers are on screen."""
+    qtbot.waitUntil(lambda: not widget.runs.busy, timeout=timeout)
+
+
+class Heartbeat:
+    """A QTimer ticking every ``interval`` ms on the GUI thread; ``max_gap`` is the worst stall (s)."""
+
+    def __init__(self, interval_ms: int = 15):
+        from qtpy.QtCore import QTimer
+
+        self.interval = interval_ms / 1000
+        self.times: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(lambda: self.times.append(time.perf_counter()))
+
+    def start(self):
+        self.times = [time.perf_counter()]
+        self.timer.start()
+
+    def stop(self):
+        self.timer.stop()
+        self.times.append(time.perf_counter())
+
+    @property
+    def gaps(self) -> np.ndarray:
+        return np.diff(np.asarray(self.times))
+
+    @property
+    def max_gap(self) -> float:
+        g = self.gaps
+        return float(g.max()) if g.size else 0.0
+
+
+def settle(widget, qtbot):
+    """Let every background worker of a panel end before its viewer goes."""
+    widget.rois._timer.stop()
+    if widget.runs.handle is not None:
+        widget.runs.handle.cancel()
+    for w in (widget.runs.worker, widget.rois._count_worker, widget.analysis._preview_worker,
+              widget.environment._check_worker, widget.runs._open_worker, *widget.data._workers):
+        if w is not None:
+            qtbot.waitUntil(lambda w=w: not w.is_running, timeout=60_000)
+    qtbot.waitUntil(lambda: not widget.runs.feeder.busy, timeout=60_000)
