@@ -33,7 +33,7 @@ def write_sample(output: Path):
         files=[DataFile(traj.name, frame_interval=0.02, localization_precision=0.02)],
         rois=rois,
         mesh=MeshSpec("hexagon", {"resolution": 1.0}),
-        model=ModelSpec("dv", {"diffusivity_prior": 1.0, "potential_prior": 1.0}),
+        model=ModelSpec("dv", {"diffusivity_prior": 0.1, "potential_prior": 0.1}),
         name="napari-tramway sample",
     )
     spec_path = spec.save(output / "sample-analysis.json")
@@ -52,7 +52,7 @@ def run_demo(headless: bool = False, output: str = "demo-output", model: str = "
         params = {k: v for k, v in spec.model.parameters.items() if k == "diffusivity_prior"}
         spec.model = ModelSpec(model, params)
         spec.save(spec_path)
-    analysis = Analysis(spec, store=out / "sample-results")
+    analysis = Analysis(spec_path, store=out / "sample-results")
     print(f"sample data in {out}/: image {image.shape[1]}×{image.shape[0]} px at {pixel_size} µm, "
           f"{len(locations)} locations, {len(rois)} ROIs; model {spec.model.name.upper()} on {spec.mesh.method}")
     summary = analysis.run(env=env, events=lambda ev: print("  " + ev.describe()) if ev.kind in ("done", "failed") else None)
@@ -92,6 +92,7 @@ def _headless_outputs(analysis, image, pixel_size, out: Path) -> int:
 
 
 def _open_napari(analysis, image, pixel_size, locations, rois) -> int:
+    """The image, then the panel loaded with the spec (it reads the file and draws the ROIs), then the maps."""
     try:
         import napari
     except ImportError as exc:  # pragma: no cover - napari is a dependency
@@ -100,14 +101,18 @@ def _open_napari(analysis, image, pixel_size, locations, rois) -> int:
     from . import _layers
 
     viewer = napari.Viewer(title="napari-tramway demo")
-    viewer.add_image(image, name="sample image", scale=(pixel_size, pixel_size), colormap="gray")
-    tracks = np.column_stack([locations["n"], locations["t"], locations["y"], locations["x"]])
-    viewer.add_tracks(tracks, name="trajectories", visible=False, tail_length=10)
-    results = analysis.results()
-    for unit in analysis.units():
-        maps, meta = results.unit(unit.label)
-        for data, kwargs, kind in _layers.layers_from_maps(maps, meta=meta, name_prefix=unit.region_label):
+    scale, translate = _layers.image_transform((0.0, 0.0), pixel_size)
+    viewer.add_image(image, name="sample image", scale=scale, translate=translate, colormap="gray")
+    _, panel = viewer.window.add_plugin_dock_widget("napari-tramway")
+    grid = _layers.ImageGrid(origin=(0.0, 0.0), pixel_size=pixel_size, shape=image.shape)
+
+    def add_maps():
+        for data, kwargs, kind in _layers.layers_from_results(analysis.results(), grid):
             getattr(viewer, f"add_{kind}")(data, **kwargs)
-    viewer.window.add_plugin_dock_widget("napari-tramway")
+        for layer in viewer.layers:
+            if isinstance(layer, napari.layers.Tracks):
+                layer.visible = False
+
+    panel.load_spec(analysis.spec_path, on_loaded=add_maps)
     napari.run()
     return 0

@@ -60,13 +60,18 @@ def default_worker_count() -> int:
 class _Worker:
     """One ``python -m napari_tramway.worker serve`` process and its stdout reader thread."""
 
-    def __init__(self, store_dir: str, events: queue.Queue, env_vars: dict):
+    def __init__(self, store_dir: str, events: queue.Queue, env_vars: dict, nice: int = 0):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "napari_tramway.worker", "serve", "--store", store_dir],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
             env=env_vars, start_new_session=True,
         )
         self.pid = self.proc.pid
+        if nice:
+            try:  # below the GUI / the client, so napari stays responsive while workers compute
+                os.setpriority(os.PRIO_PROCESS, self.pid, nice)
+            except (OSError, AttributeError):
+                pass
         self.unit = None
         self.ready = False
         self.started_ok = False
@@ -131,7 +136,9 @@ class LocalHost(Environment):
 
     name = "local"
 
-    def __init__(self, worker_count: int | None = None):
+    def __init__(self, worker_count: int | None = None, nice: int = 5):
+        self.nice = int(nice)
+        """Scheduling priority added to worker processes (0 = same as this process)."""
         if worker_count is not None and worker_count < 0:
             worker_count = max(1, (os.cpu_count() or 2) + worker_count)
         self.worker_count = worker_count or default_worker_count()
@@ -167,7 +174,7 @@ class LocalHost(Environment):
         startup_failures = 0
 
         def spawn():
-            w = _Worker(str(job.store.root), events, env_vars)
+            w = _Worker(str(job.store.root), events, env_vars, self.nice)
             workers.append(w)
             self.pids.append(w.pid)
             return w
