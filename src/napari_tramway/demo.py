@@ -11,8 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 
 def write_sample(output: Path):
     """Write the sample data set and its spec; return (spec path, image, pixel size, rois)."""
