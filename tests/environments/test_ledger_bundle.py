@@ -63,7 +63,7 @@ def test_worker_zip_runs_the_worker_without_the_installed_package(tmp_path):
 
 
 def test_bundle_uploads_only_cropped_inputs(tmp_path, data_files):
-    from conftest import make_spec
+    from cluster_helpers import make_spec
 
     from napari_tramway.environments.bundle import BundleWriter, add_inputs
     from napari_tramway.pipeline import Analysis

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_spec, slurm_env, standin_calls
+from cluster_helpers import make_spec, slurm_env, standin_calls
 
 from napari_tramway.environments import ledger
 from napari_tramway.environments.slurm import SiteCheckFailed

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HERE, ctl, make_spec, squeue_ids, wait_sacct
+from cluster_helpers import HERE, ctl, make_spec, squeue_ids, wait_sacct
 
 from napari_tramway.environments import ledger
 from napari_tramway.pipeline import Analysis

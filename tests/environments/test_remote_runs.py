@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_spec, sacct, slurm_env, squeue_ids, standin_calls, wait_sacct
+from cluster_helpers import make_spec, sacct, slurm_env, squeue_ids, standin_calls, wait_sacct
 
 from napari_tramway.environments import ledger
 from napari_tramway.environments.slurm import resubmit

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HERE, make_spec, squeue_ids
+from cluster_helpers import HERE, make_spec, squeue_ids
 
 from napari_tramway.environments import cli as env_cli
 from napari_tramway.environments import ledger
