@@ -199,8 +199,8 @@ def sections(output: str) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-def parse_sacct(lines: list[str]) -> dict[tuple[str, int], TaskState]:
-    """``sacct -n -P -X -o JobID,State,Reason,ExitCode,NodeList`` lines → task states."""
+def _parse_states(lines: list[str], node_col: int, exit_col: int | None, source: str) -> dict[tuple[str, int], TaskState]:
+    """``JobID|State|Reason|...`` lines → task states (``node_col``/``exit_col``: where those fields are)."""
     out = {}
     for line in lines:
         parts = line.split("|")
@@ -211,29 +211,22 @@ def parse_sacct(lines: list[str]) -> dict[tuple[str, int], TaskState]:
             continue
         job, idx = ids
         _, state, reason = map_state(parts[1], parts[2] if len(parts) > 2 else None)
-        node = parts[4].strip() if len(parts) > 4 else None
+        node = parts[node_col].strip() if len(parts) > node_col else None
         node = None if node in ("", "None assigned", "(null)") else node
+        exit_code = parts[exit_col].strip() if exit_col is not None and len(parts) > exit_col else None
         for i in idx:
-            out[(job, i)] = TaskState(state, reason, node, parts[3].strip() if len(parts) > 3 else None, "sacct")
+            out[(job, i)] = TaskState(state, reason, node, exit_code, source)
     return out
+
+
+def parse_sacct(lines: list[str]) -> dict[tuple[str, int], TaskState]:
+    """``sacct -n -P -X -o JobID,State,Reason,ExitCode,NodeList`` lines → task states."""
+    return _parse_states(lines, node_col=4, exit_col=3, source="sacct")
 
 
 def parse_squeue(lines: list[str]) -> dict[tuple[str, int], TaskState]:
     """``squeue -h -r -t all -o '%i|%T|%r|%N'`` lines → task states."""
-    out = {}
-    for line in lines:
-        parts = line.split("|")
-        if len(parts) < 2:
-            continue
-        ids = parse_task_id(parts[0])
-        if ids is None:
-            continue
-        job, idx = ids
-        _, state, reason = map_state(parts[1], parts[2] if len(parts) > 2 else None)
-        node = parts[3].strip() if len(parts) > 3 and parts[3].strip() else None
-        for i in idx:
-            out[(job, i)] = TaskState(state, reason, node, None, "squeue")
-    return out
+    return _parse_states(lines, node_col=3, exit_col=None, source="squeue")
 
 
 def parse_scontrol(lines: list[str]) -> dict[tuple[str, int], TaskState]:
