@@ -50,3 +50,29 @@ def test_no_forbidden_import_statements_in_core():
                 if mod in BLOCKED:
                     offenders.append(f"{path}:{lineno}: {s}")
     assert not offenders, offenders
+
+
+def test_reading_the_registries_stays_light():
+    # spec validation, forms and CLI help read MODELS and MESHES: they must not pay for the
+    # fits' and the meshes' numerics (scipy.optimize, scipy.spatial) nor for pandas
+    code = textwrap.dedent(
+        """
+        import sys
+        from napari_tramway.core.models import MODELS
+        from napari_tramway.core.meshes import ASSIGNMENT_PARAMETERS, MESHES, validate_mesh_parameters
+        from napari_tramway.core import roi
+        MODELS["dv"].validate({"potential_prior": 1.0})
+        validate_mesh_parameters("kmeans", {"resolution": 1.0, "knn": [5, 10]})
+        heavy = [m for m in ("scipy.optimize", "scipy.spatial", "scipy.special", "pandas") if m in sys.modules]
+        assert not heavy, heavy
+        import napari_tramway.core.meshes as meshes, napari_tramway.core.models as models
+        for package in (meshes, models):
+            for name in package.__all__:
+                assert getattr(package, name) is not None, name
+        assert callable(models.fit) and callable(meshes.assign) and meshes.Mesh.__name__ == "Mesh"
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")

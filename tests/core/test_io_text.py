@@ -212,3 +212,47 @@ def test_a_file_can_have_another_extension(tmp_path):
     target = tmp_path / "trajectories.csv"
     shutil.copy(DATA / "tramway_header.txt", target)
     assert read_trajectories(target).attrs["format"] == "tramway-text"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("short_estimate", [False, True])
+def test_a_fractional_trajectory_id_deep_in_the_file_is_located(tmp_path, monkeypatch, threads, short_estimate):
+    # every range is checked for integral ids, also the ranges stored late after an
+    # underestimated row count; the earliest bad line is reported
+    path = tmp_path / "big.txt"
+    write_trajectories_text(_big_table(3000), path)
+    lines = path.read_text().splitlines()
+    for i in (2601, 1801):
+        cells = lines[i].split("\t")
+        lines[i] = "\t".join([cells[0] + ".5", *cells[1:]])
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(text_mod, "CHUNK_BYTES", 2048)
+    monkeypatch.setattr(text_mod, "SMALL_FILE", 0)
+    if short_estimate:
+        monkeypatch.setattr(text_mod, "_row_estimate", lambda *a: 100)
+    with pytest.raises(TrajectoryFormatError, match="is not an integer") as exc:
+        read_trajectories(path, threads=threads)
+    assert exc.value.line == 1802 and exc.value.column == "n"
+
+
+def test_writing_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "out.txt"
+    table = _big_table(20)
+    write_trajectories_text(table, path)
+    before = path.read_bytes()
+
+    def broken(self, fh, **kw):
+        fh.write(b"n\tx\n1\t")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_trajectories_text(table.iloc[:5], path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copy(DATA / "tramway_header.txt", tmp_path / "tracks.txt")
+    df = read_trajectories("~/tracks.txt")
+    assert len(df) == 6 and df.attrs["source"] == str(tmp_path / "tracks.txt")

@@ -179,3 +179,13 @@ def test_isbi_without_particles_is_refused(tmp_path):
     )
     with pytest.raises(TrajectoryFormatError, match="no tracks"):
         read_trajectories(path, pixel_size=1, frame_interval=1)
+
+
+def test_file_calibrations_must_be_positive_finite_physical_values():
+    from napari_tramway.core.io.units import calibrated, space_factor, time_factor
+
+    assert calibrated("0.1", "micron", space_factor) == pytest.approx(0.1)
+    assert calibrated("50", "ms", time_factor) == pytest.approx(0.05)
+    for value, unit in [(None, "micron"), ("0.1", None), ("0.1", ""), ("0.1", "pixel"), ("0.1", "parsec"),
+                        ("abc", "micron"), ("0", "micron"), ("-1", "micron"), ("inf", "micron"), ("nan", "micron")]:
+        assert calibrated(value, unit, space_factor) is None, (value, unit)

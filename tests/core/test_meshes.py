@@ -558,3 +558,20 @@ def test_binned_nearest_centre_is_exact():
         d_near, _ = cKDTree(mesh.centres).query(pts[a.point])
         assert (np.hypot(*(pts[a.point] - mesh.centres[a.cell]).T) <= d_near + 1e-12).all()
         assert a.point.size == len(pts) - 10
+
+
+def test_radius_then_knn_fills_small_balls_with_the_nearest_steps():
+    pts = np.random.default_rng(12).uniform(0, 4, (400, 2))
+    m = build_mesh("grid", pts, region=Rectangle(0, 0, 4, 4), resolution=1.0)
+    balls = assign(m, pts, radius=0.3)
+    a = assign(m, pts, radius=0.3, knn=(12, None))
+    for c in range(m.n_cells):
+        own = set(balls.point[balls.cell == c].tolist())
+        got = set(a.point[a.cell == c].tolist())
+        if not own:
+            assert not got
+            continue
+        assert own <= got and len(got) == max(12, len(own))
+        d = np.hypot(*(pts - m.centres[c]).T)
+        others = np.setdiff1d(np.arange(len(pts)), list(got))
+        assert d[list(got - own)].max(initial=0) <= d[others].min() + 1e-12

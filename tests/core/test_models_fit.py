@@ -268,3 +268,27 @@ def test_default_tolerance_is_close_to_the_exact_optimum(data, model, params):
     for col in MODELS[model].extra["columns"]:
         sd = tight[col + " sd"][f] if col + " sd" in tight.table else tight["diffusivity sd"][f]
         assert np.max(np.abs(m[col][f] - tight[col][f]) / sd) < 1e-3
+
+
+@pytest.mark.parametrize("model, params", [
+    ("d", {"diffusivity_prior": 1.0}),
+    ("dv", {"diffusivity_prior": 1.0, "potential_prior": 1.0, "rgrad": "grad1"}),
+    ("dv", {"diffusivity_prior": 1.0, "potential_prior": 1.0}),
+])
+def test_gradient_and_smoothing_matrix_are_built_once_per_fit(data, monkeypatch, model, params):
+    import napari_tramway.core.models.fitting as fitting
+
+    steps, mesh, a, _ = data
+    calls = {"grad1": 0, "penalty": 0}
+
+    def counted(name, f):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return f(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(fitting, "grad1_operator", counted("grad1", fitting.grad1_operator))
+    monkeypatch.setattr(fitting, "penalty_matrix", counted("penalty", fitting.penalty_matrix))
+    maps = fit(model, mesh, a, steps, max_iter=5, **params)
+    assert maps.status in ("converged", "max_iter")
+    assert calls == {"grad1": 1, "penalty": 1}

@@ -140,3 +140,83 @@ def test_binary_and_missing_roi_files(tmp_path):
 def test_roi_dict_round_trip():
     e = Ellipse((1, 2), (3, 1), 45)
     assert roi_from_dict(json.loads(json.dumps(e.to_dict()))) == e
+
+
+@pytest.mark.parametrize("n_vertices", [5, 40])
+def test_polygon_test_counts_edges_and_vertices_inside_whatever_the_vertex_count(n_vertices, monkeypatch):
+    import napari_tramway.core.roi as roi_mod
+    from napari_tramway.core.meshes.geometry import segment_distances
+
+    th = np.linspace(0, 2 * np.pi, n_vertices, endpoint=False)
+    r = np.where(np.arange(n_vertices) % 2, 2.0, 4.0)  # a star: not convex
+    poly = Polygon(np.column_stack([10 + r * np.cos(th), -3 + r * np.sin(th)]))
+    v = poly.vertices
+    mid = (v + np.roll(v, -1, axis=0)) / 2
+    centre = np.array([[10.0, -3.0]])
+    outward = mid + 1e-6 * (mid - centre) / np.hypot(*(mid - centre).T)[:, None]
+    assert poly.contains(v).all() and poly.contains(mid).all() and poly.contains(centre).all()
+    assert not poly.contains(outward).any()
+    pts = np.random.default_rng(1).uniform([5, -8], [15, 2], (20_000, 2))
+    pts = np.concatenate([pts, v, mid, outward])
+    got = poly.contains(pts)
+    # the other strategy (points sorted by y, or every point per edge) gives the same answer
+    monkeypatch.setattr(roi_mod, "SORT_ABOVE_VERTICES", 1000 if n_vertices > 16 else 0)
+    np.testing.assert_array_equal(poly.contains(pts), got)
+    # and an independent per-point ray casting agrees away from the boundary
+    x, y = pts[:, 0], pts[:, 1]
+    ray = np.zeros(len(pts), bool)
+    for (x1, y1), (x2, y2) in zip(v, np.roll(v, -1, axis=0)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ray ^= ((y1 > y) != (y2 > y)) & (x < x1 + (y - y1) * (x2 - x1) / (y2 - y1))
+    far = segment_distances(pts, v) > 1e-9
+    assert far.sum() >= 20_000  # the random points and the outward ones
+    np.testing.assert_array_equal(got[far], ray[far])
+
+
+def test_roi_files_are_written_atomically_and_read_from_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    rois = [Rectangle(0, 0, 1, 1), Ellipse((1, 1), (1, 0.5), 30)]
+    p = write_rois(tmp_path / "rois.json", rois)
+    assert json.loads(p.read_text(encoding="utf-8"))["units"] == {"space": "µm", "time": "s"}
+    assert [r.kind for r in read_rois("~/rois.json")] == ["rectangle", "ellipse"]
+    write_rois(tmp_path / "rois.txt", rois[:1])
+    with pytest.raises(RoiFormatError):
+        write_rois(tmp_path / "rois.txt", rois)  # refused before anything is written
+    assert [r.bounds for r in read_rois(tmp_path / "rois.txt")] == [(0.0, 0.0, 1.0, 1.0)]
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["rois.json", "rois.txt"]
+
+
+def _edges_meet_one_by_one(pa, pb):
+    """Reference: the pairwise segment test, one pair of edges at a time."""
+    def orient(p, q, r):
+        v = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+        return 0 if abs(v) < 1e-15 else (1 if v > 0 else -1)
+
+    def on_seg(p, q, r):
+        return min(p[0], r[0]) <= q[0] <= max(p[0], r[0]) and min(p[1], r[1]) <= q[1] <= max(p[1], r[1])
+
+    for i in range(len(pa)):
+        a1, a2 = pa[i], pa[(i + 1) % len(pa)]
+        for j in range(len(pb)):
+            b1, b2 = pb[j], pb[(j + 1) % len(pb)]
+            o1, o2, o3, o4 = orient(a1, a2, b1), orient(a1, a2, b2), orient(b1, b2, a1), orient(b1, b2, a2)
+            if (o1 != o2 and o3 != o4) or (o1 == 0 and on_seg(a1, b1, a2)) or (o2 == 0 and on_seg(a1, b2, a2)) \
+                    or (o3 == 0 and on_seg(b1, a1, b2)) or (o4 == 0 and on_seg(b1, a2, b2)):
+                return True
+    return False
+
+
+def test_overlap_of_shapes_whose_boxes_overlap():
+    from napari_tramway.core.roi import _edges_meet
+
+    rng = np.random.default_rng(4)
+    shapes = [Ellipse(tuple(rng.uniform(0, 6, 2)), tuple(rng.uniform(0.3, 2, 2)), rng.uniform(0, 180))
+              for _ in range(4)]
+    shapes += [Polygon(rng.uniform(0, 6, 2) + rng.uniform(-1, 1, (3, 2))) for _ in range(16)]
+    shapes += [Rectangle(0, 0, 1, 1), Rectangle(1, 0, 2, 1), Polygon([[2, 1], [3, 0.5], [3, 1.5]])]  # touching
+    for i, a in enumerate(shapes):
+        for b in shapes[i + 1:]:
+            pa, pb = a.polygon(), b.polygon()
+            assert _edges_meet(pa, pb) == _edges_meet_one_by_one(pa, pb)
+    assert shapes[-3].overlaps(shapes[-2]) and shapes[-2].overlaps(shapes[-1])  # an edge, a vertex
+    assert not shapes[-3].overlaps(shapes[-1])

@@ -59,6 +59,16 @@ def test_discard_static_uses_sigma_squared():
     assert len(discard_static(s, min_msd=1.0)) == 0
 
 
+def test_discard_static_without_sigma_drops_only_null_and_undefined_steps():
+    s = pd.DataFrame({"n": [1, 1, 1, 1], "x": 0.0, "y": 0.0, "t": [0.0, 1, 2, 3],
+                      "dx": [0.0, 1e-9, np.nan, -0.2], "dy": 0.0, "dt": 1.0})
+    s.attrs["frame_interval"] = 1.0
+    kept = discard_static(s)
+    assert kept["dx"].tolist() == [1e-9, -0.2] and kept.index.tolist() == [0, 1]
+    assert kept.attrs["frame_interval"] == 1.0
+    assert discard_static(s, min_msd=-1.0)["dx"].tolist() == [1e-9, -0.2]  # a negative bound is 0
+
+
 def test_split_at_gaps_reference_example():
     # tramway-reference §1.5: 19782 x3 (t 93.28, 93.32, 93.40) -> split after the gap
     df = pd.DataFrame(

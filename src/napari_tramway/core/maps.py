@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .archive import read_archive, write_archive
+from .archive import atomic_write, read_archive, write_archive
 from .errors import ArchiveError
 from .meshes.base import Mesh
 
@@ -212,11 +212,12 @@ class Maps:
     def to_csv(self, path, include_empty: bool = False) -> Path:
         """Write the table as CSV (index column ``cell``, TRamWAy's column names).
 
-        Cells without steps are left out unless ``include_empty``.
+        Cells without steps are left out unless ``include_empty``. The file is replaced atomically.
         """
         path = Path(path)
         table = self.table if include_empty else self.table[self.fitted]
-        table.to_csv(path, index=True, index_label="cell")
+        with atomic_write(path) as fh:
+            table.to_csv(fh, index=True, index_label="cell")
         return path
 
 

@@ -17,12 +17,15 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from .archive import atomic_write, write_json_atomic
 from .errors import RoiFormatError
-from .trajectories import translocations
+
+if TYPE_CHECKING:  # annotations only: the meshes import the polygon helpers below without pandas
+    import pandas as pd
 
 ROI_FORMAT = "napari-tramway/rois"
 ROI_FORMAT_VERSION = 1
@@ -35,52 +38,97 @@ def _as_xy(points) -> np.ndarray:
     return xy[:, :2]
 
 
-def _points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Exact even-odd test, with points on an edge or vertex counted inside."""
-    x, y = xy[:, 0], xy[:, 1]
-    inside = np.zeros(xy.shape[0], dtype=bool)
-    on_edge = np.zeros(xy.shape[0], dtype=bool)
-    px, py = poly[:, 0], poly[:, 1]
-    qx, qy = np.roll(px, -1), np.roll(py, -1)
-    for x1, y1, x2, y2 in zip(px, py, qx, qy):
-        # crossing test (half-open in y so vertices are not counted twice)
-        cond = (y1 > y) != (y2 > y)
-        if cond.any():
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xc = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-            inside ^= cond & (x < xc)
-        # boundary: collinear and within the segment's box
-        cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
-        scale = max(abs(x2 - x1), abs(y2 - y1), 1e-300)
-        within = (
-            (np.minimum(x1, x2) - 1e-12 <= x) & (x <= np.maximum(x1, x2) + 1e-12)
-            & (np.minimum(y1, y2) - 1e-12 <= y) & (y <= np.maximum(y1, y2) + 1e-12)
-        )
-        on_edge |= within & (np.abs(cross) <= 1e-12 * scale * max(scale, 1.0))
-    return inside | on_edge
+#: Polygons with more vertices than this are tested on points sorted by y (see polygon_contains).
+SORT_ABOVE_VERTICES = 16
 
 
-def polygon_area(poly: np.ndarray) -> float:
-    """Signed area (µm²; positive when counter-clockwise) of a simple polygon."""
+def polygon_area(poly) -> float:
+    """Signed area (µm²; positive when counter-clockwise) of a simple polygon (0 below 3 vertices)."""
+    poly = np.asarray(poly, dtype=float).reshape(-1, 2)
+    if len(poly) < 3:
+        return 0.0
     x, y = poly[:, 0], poly[:, 1]
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-def _segments_intersect(a1, a2, b1, b2) -> bool:
+def polygon_contains(poly, xy, tol: float | None = None) -> np.ndarray:
+    """Even-odd point-in-polygon test; points within ``tol`` of an edge (vertices included) are inside.
+
+    ``tol`` defaults to 1e-12 × the polygon's largest coordinate (at least 1e-12 µm). Only the
+    points in the polygon's bounding box are tested. Each edge is tested on every one of them
+    when the polygon has few vertices; beyond :data:`SORT_ABOVE_VERTICES` the points are sorted
+    by y once and each edge only looks at those in its y-range, so that a many-sided polygon
+    stays cheap on millions of points. A point's result does not depend on the other points.
+    """
+    poly = np.asarray(poly, dtype=float).reshape(-1, 2)
+    xy = np.asarray(xy, dtype=float)
+    out = np.zeros(len(xy), dtype=bool)
+    if len(xy) == 0 or len(poly) < 3:
+        return out
+    if tol is None:
+        tol = 1e-12 * max(1.0, float(np.abs(poly).max()))
+    (xmin, ymin), (xmax, ymax) = poly.min(axis=0), poly.max(axis=0)
+    x, y = xy[:, 0], xy[:, 1]
+    sel = np.flatnonzero((x >= xmin - tol) & (x <= xmax + tol) & (y >= ymin - tol) & (y <= ymax + tol))
+    if sel.size == 0:
+        return out
+    by_y = len(poly) > SORT_ABOVE_VERTICES
+    if by_y:
+        sel = sel[np.argsort(y[sel], kind="stable")]
+    xs, ys = x[sel], y[sel]
+    inside = np.zeros(sel.size, dtype=bool)
+    on = np.zeros(sel.size, dtype=bool)
+    i0, i1 = 0, sel.size
+    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
+        lo, hi = (y1, y2) if y1 <= y2 else (y2, y1)
+        if by_y:
+            i0 = int(np.searchsorted(ys, lo - tol, side="left"))
+            i1 = int(np.searchsorted(ys, hi + tol, side="right"))
+            if i1 <= i0:
+                continue
+        yy, xx = ys[i0:i1], xs[i0:i1]
+        if y1 != y2:  # crossing test, half-open in y so that a vertex is not counted twice
+            xc = x1 + (yy - y1) * (x2 - x1) / (y2 - y1)
+            inside[i0:i1] ^= (lo <= yy) & (yy < hi) & (xx < xc)
+        ex, ey = x2 - x1, y2 - y1
+        ll = ex * ex + ey * ey
+        px, py = xx - x1, yy - y1
+        t = np.clip((px * ex + py * ey) / ll, 0.0, 1.0) if ll > 0 else 0.0
+        dx, dy = px - t * ex, py - t * ey
+        on[i0:i1] |= dx * dx + dy * dy <= tol * tol
+    out[sel] = inside | on
+    return out
+
+
+def _edges_meet(pa: np.ndarray, pb: np.ndarray) -> bool:
+    """Whether an edge of closed polygon ``pa`` meets an edge of ``pb`` (crossing or touching).
+
+    Orientation tests on every pair of edges at once (blocks of ``pa``'s edges bound memory).
+    """
+    a1, a2 = pa, np.roll(pa, -1, axis=0)
+    b1, b2 = pb[None], np.roll(pb, -1, axis=0)[None]
+
     def orient(p, q, r):
-        v = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-        return 0 if abs(v) < 1e-15 else (1 if v > 0 else -1)
+        v = (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+        return np.where(np.abs(v) < 1e-15, 0.0, np.sign(v))
 
-    def on_seg(p, q, r):
-        return min(p[0], r[0]) <= q[0] <= max(p[0], r[0]) and min(p[1], r[1]) <= q[1] <= max(p[1], r[1])
+    def on_segment(p, q, r):  # q (collinear with p, r) lies within the box of p, r
+        return ((np.minimum(p[..., 0], r[..., 0]) <= q[..., 0]) & (q[..., 0] <= np.maximum(p[..., 0], r[..., 0]))
+                & (np.minimum(p[..., 1], r[..., 1]) <= q[..., 1]) & (q[..., 1] <= np.maximum(p[..., 1], r[..., 1])))
 
-    o1, o2, o3, o4 = orient(a1, a2, b1), orient(a1, a2, b2), orient(b1, b2, a1), orient(b1, b2, a2)
-    if o1 != o2 and o3 != o4:
-        return True
-    return (
-        (o1 == 0 and on_seg(a1, b1, a2)) or (o2 == 0 and on_seg(a1, b2, a2))
-        or (o3 == 0 and on_seg(b1, a1, b2)) or (o4 == 0 and on_seg(b1, a2, b2))
-    )
+    step = max(1, (1 << 18) // max(len(pb), 1))
+    for i in range(0, len(pa), step):
+        p1, p2 = a1[i : i + step, None], a2[i : i + step, None]
+        o1, o2 = orient(p1, p2, b1), orient(p1, p2, b2)
+        o3, o4 = orient(b1, b2, p1), orient(b1, b2, p2)
+        meet = (o1 != o2) & (o3 != o4)
+        meet |= (o1 == 0) & on_segment(p1, b1, p2)
+        meet |= (o2 == 0) & on_segment(p1, b2, p2)
+        meet |= (o3 == 0) & on_segment(b1, p1, b2)
+        meet |= (o4 == 0) & on_segment(b1, p2, b2)
+        if meet.any():
+            return True
+    return False
 
 
 @dataclass
@@ -139,12 +187,7 @@ class Roi:
         pa, pb = self.polygon(), other.polygon()
         if self.contains(pb[:1]).any() or other.contains(pa[:1]).any():
             return True
-        for i in range(len(pa)):
-            a1, a2 = pa[i], pa[(i + 1) % len(pa)]
-            for j in range(len(pb)):
-                if _segments_intersect(a1, a2, pb[j], pb[(j + 1) % len(pb)]):
-                    return True
-        return False
+        return _edges_meet(pa, pb)
 
 
 @dataclass
@@ -209,13 +252,7 @@ class Polygon(Roi):
         self.vertices = v if a > 0 else v[::-1].copy()
 
     def contains(self, points) -> np.ndarray:
-        xy = _as_xy(points)
-        x0, y0, x1, y1 = self.bounds
-        out = np.zeros(len(xy), dtype=bool)
-        box = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-        if box.any():
-            out[box] = _points_in_polygon(xy[box], self.vertices)
-        return out
+        return polygon_contains(self.vertices, _as_xy(points))
 
     @property
     def bounds(self):
@@ -415,8 +452,9 @@ class FullRegion:
             return cls((0.0, 0.0, 1.0, 1.0))
         return cls((float(x.min()), float(y.min()), float(x.max()), float(y.max())))
 
-    def crop(self, locations):
-        return translocations(locations)
+    def crop(self, locations: pd.DataFrame) -> pd.DataFrame:
+        """Every step of ``locations`` (see :func:`crop`)."""
+        return crop(locations, self)
 
 
 def crop(locations: pd.DataFrame, region) -> pd.DataFrame:
@@ -426,6 +464,8 @@ def crop(locations: pd.DataFrame, region) -> pd.DataFrame:
     of a trajectory inside the region becomes its own trajectory, renumbered 1, 2, 3...
     ``region`` is a :class:`Roi`, a :class:`SupportRegion` or a :class:`FullRegion`.
     """
+    from .trajectories import translocations
+
     if isinstance(region, FullRegion):
         return translocations(locations)
     inside = region.contains_locations(locations)
@@ -470,7 +510,8 @@ def group_overlapping(rois: Sequence[Roi], group: bool = True, collection: str |
 
 def write_rois(path, rois: Iterable[Roi], group_overlapping_rois: bool | None = None) -> Path:
     """Write ROIs to ``path``: our JSON file (``.json``) or, for ``.txt``/``.tsv``/``.roi``,
-    TRamWAy's tab-separated bounds form (rectangles only; other shapes are refused, not boxed)."""
+    TRamWAy's tab-separated bounds form (rectangles only; other shapes are refused, not boxed).
+    The file is replaced atomically."""
     path = Path(path)
     rois = list(rois)
     if path.suffix.lower() == ".json":
@@ -478,7 +519,7 @@ def write_rois(path, rois: Iterable[Roi], group_overlapping_rois: bool | None = 
                "rois": [r.to_dict() for r in rois]}
         if group_overlapping_rois is not None:
             doc["group_overlapping"] = bool(group_overlapping_rois)
-        path.write_text(json.dumps(doc, indent=1))
+        write_json_atomic(path, doc)
         return path
     bad = [i for i, r in enumerate(rois) if not isinstance(r, Rectangle)]
     if bad:
@@ -494,7 +535,8 @@ def write_rois(path, rois: Iterable[Roi], group_overlapping_rois: bool | None = 
     for r in rois:
         vals = [r.xmin, r.ymin] + ([r.time[0]] if has_time else []) + [r.xmax, r.ymax] + ([r.time[1]] if has_time else [])
         lines.append("\t".join(f"{v:.4f}" for v in vals))
-    path.write_text("\n".join(lines) + "\n")
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
     return path
 
 
@@ -502,9 +544,10 @@ def read_rois(path, size: float | None = None) -> list[Roi]:
     """Read ROIs from our JSON file or a TRamWAy tab-separated ROI file.
 
     ``size`` (µm) is the side of the square ROIs of a centres-form TRamWAy file (``x  y``
-    columns). Errors (:class:`RoiFormatError`) name the file, and the line or field.
+    columns). ``~`` is expanded. Errors (:class:`RoiFormatError`) name the file, and the line or
+    field.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -124,8 +124,7 @@ def discard_static(steps: pd.DataFrame, min_msd: float | None = None) -> pd.Data
         v = steps[c].to_numpy()
         sq += v * v
     msd = sq / max(len(cols), 1)
-    static = ~(msd > min_msd) if min_msd > 0 else ~(msd > 0)
-    out = steps.loc[~static].reset_index(drop=True)
+    out = steps.loc[msd > max(min_msd, 0.0)].reset_index(drop=True)
     out.attrs.update(steps.attrs)
     return out
 
@@ -169,9 +168,3 @@ def split_at_gaps(locations: pd.DataFrame, dt: float | None = None, tolerance: f
     out = locations.copy()
     out["n"] = np.cumsum(new).astype(np.int64)
     return out
-
-
-def empty_locations(with_z: bool = False) -> pd.DataFrame:
-    cols = ["n", "x", "y"] + (["z"] if with_z else []) + ["t"]
-    df = pd.DataFrame({c: np.zeros(0, dtype=np.int64 if c == "n" else np.float64) for c in cols})
-    return df

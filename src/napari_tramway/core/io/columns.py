@@ -34,6 +34,9 @@ ALIASES = {
     "frame": ("frame", "frames", "frame_number", "frame_id", "frame_index", "slice"),
 }
 
+#: Column names of a file without a header, by number of values per line.
+DEFAULT_NAMES = {4: ["n", "x", "y", "t"], 5: ["n", "x", "y", "z", "t"]}
+
 _UNIT_SUFFIX = re.compile(r"^(?P<name>.*?)\s*[\[(](?P<unit>[^\])]*)[\])]\s*$")
 
 
@@ -70,6 +73,48 @@ def dedupe(names: list[str]) -> list[str]:
             seen[name] = 0
             out.append(name)
     return out
+
+
+def listed_names(path: str, listed, width: int, line: int | None) -> list[str]:
+    """The names of ``columns=[...]``, checked against the ``width`` values of each line."""
+    names = [str(c) for c in listed]
+    if len(names) != width:
+        raise TrajectoryFormatError(
+            f"columns= names {len(names)} columns ({' '.join(names)}) but the file has "
+            f"{width} values per line",
+            path=path,
+            line=line,
+        )
+    return dedupe(names)
+
+
+def headerless_names(path: str, width: int, columns, line: int | None) -> list[str]:
+    """Column names of a file without a header line whose lines hold ``width`` values.
+
+    ``columns`` is the caller's ``columns=`` option: a list names the columns; otherwise 4 values
+    are ``n x y t`` and 5 ``n x y z t``; with a role dict other widths get ``column1``... names
+    (the dict then says which is which). 3 values (``x y t``) are refused: not tracked.
+    """
+    if isinstance(columns, (list, tuple)):
+        return listed_names(path, columns, width, line)
+    if width in DEFAULT_NAMES:
+        return list(DEFAULT_NAMES[width])
+    if isinstance(columns, dict):
+        return [f"column{i + 1}" for i in range(width)]
+    if width == 3:
+        raise TrajectoryFormatError(
+            "3 columns and no header: these look like x y t, without trajectory ids; the "
+            "molecules are not tracked. Link the localisations into trajectories first "
+            "(expected n x y t or n x y z t)",
+            path=path,
+            line=line,
+        )
+    raise TrajectoryFormatError(
+        f"{width} values per line and no header: expected 4 (n x y t) or 5 (n x y z t); add a "
+        "header line or pass columns=[...] to name the columns",
+        path=path,
+        line=line,
+    )
 
 
 def resolve(

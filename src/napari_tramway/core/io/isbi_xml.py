@@ -102,7 +102,7 @@ def read_isbi_xml(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> Ra
         if space:
             units.update(x=space, y=space, z=space)
             native_pixels = False
-        frame_interval = _seconds(attrs.get("frameInterval"), attrs.get("timeUnits"))
+        frame_interval = U.calibrated(attrs.get("frameInterval"), attrs.get("timeUnits"), U.time_factor)
     lines = np.asarray(h.lines, dtype=np.int64)
     return RawTable(
         path=path,
@@ -117,15 +117,3 @@ def read_isbi_xml(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> Ra
         drop_constant_z=True,
     )
 
-
-def _seconds(value, unit):
-    if value is None or not unit:
-        return None
-    factor = U.time_factor(unit)
-    if not isinstance(factor, float):
-        return None
-    try:
-        v = float(value)
-    except ValueError:
-        return None
-    return v * factor if v > 0 else None

@@ -67,9 +67,9 @@ class Sniffed:
 
 
 def read_head(path) -> tuple[str, bytes]:
-    """``(absolute path, first bytes)`` of a readable, non-empty file; raises otherwise."""
+    """``(absolute path, first bytes)`` of a readable, non-empty file (``~`` is expanded)."""
     try:
-        p = os.path.abspath(os.fspath(path))
+        p = os.path.abspath(os.path.expanduser(os.fspath(path)))
     except TypeError:
         raise TrajectoryFormatError(f"not a file path: {path!r}") from None
     if not os.path.exists(p):

@@ -31,7 +31,7 @@ from napari_tramway.core.errors import TrajectoryFormatError
 from . import columns as C
 from .assemble import Options, RawTable
 from .sniff import Sniffed, split_line
-from .text import DEFAULT_NAMES, line_of_row
+from .text import line_of_row
 
 TRACK_ALIASES = (
     "track",
@@ -74,7 +74,7 @@ def read_table(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> RawTa
     units_row = False
     if not sniffed.header:
         width = len(split_line(lines[i0][1], delim))
-        names = _headerless_names(path, width, opts, lines[i0][0])
+        names = C.headerless_names(path, width, opts.columns, lines[i0][0])
         first_data = i0
     else:
         tokens = split_line(lines[i0][1], delim)
@@ -85,7 +85,7 @@ def read_table(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> RawTa
             first_data += extra
         names = C.dedupe(tokens)
         if isinstance(opts.columns, (list, tuple)):
-            names = _listed_names(path, opts.columns, len(names), lines[i0][0])
+            names = C.listed_names(path, opts.columns, len(names), lines[i0][0])
     if first_data >= len(lines):
         raise TrajectoryFormatError(
             "no data rows after the header", path=path, line=lines[first_data - 1][0]
@@ -127,10 +127,7 @@ def read_table(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> RawTa
                     column=n_src,
                 )
             rows = np.flatnonzero(in_track)
-            data = {
-                k: (v[rows] if isinstance(v, np.ndarray) else v.iloc[rows].to_numpy())
-                for k, v in data.items()
-            }
+            data = {k: v[rows] for k, v in data.items()}
 
     def line_at(row: int, _rows=rows) -> int | None:
         source_row = int(_rows[row]) if _rows is not None else row
@@ -204,37 +201,6 @@ def _trackmate_header(tokens, following, delim) -> tuple[int, dict[str, str]]:
             if cell:
                 units[name] = cell[1:-1].strip()
     return extra, units
-
-
-def _headerless_names(path, width, opts, line) -> list[str]:
-    if isinstance(opts.columns, (list, tuple)):
-        return _listed_names(path, opts.columns, width, line)
-    if width in DEFAULT_NAMES:
-        return list(DEFAULT_NAMES[width])
-    if isinstance(opts.columns, dict):
-        return [f"column{i + 1}" for i in range(width)]
-    if width == 3:
-        raise TrajectoryFormatError(
-            "3 columns and no header: these look like x y t, without trajectory ids; the "
-            "molecules are not tracked (expected n x y t or n x y z t)",
-            path=path,
-            line=line,
-        )
-    raise TrajectoryFormatError(
-        f"{width} values per line and no header: expected 4 (n x y t) or 5 (n x y z t); add a "
-        "header line or pass columns=[...]",
-        path=path,
-        line=line,
-    )
-
-
-def _listed_names(path, listed, width, line) -> list[str]:
-    names = [str(c) for c in listed]
-    if len(names) != width:
-        raise TrajectoryFormatError(
-            f"columns= names {len(names)} columns but the file has {width}", path=path, line=line
-        )
-    return C.dedupe(names)
 
 
 # --- parsing --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from napari_tramway.core.archive import atomic_write
 from napari_tramway.core.errors import TrajectoryFormatError
 
 from . import columns as C
@@ -35,8 +36,6 @@ from .sniff import HEADER_CHARS, Sniffed
 CHUNK_BYTES = 8 << 20
 #: Files below this size are parsed in one go, without threads.
 SMALL_FILE = 8 << 20
-
-DEFAULT_NAMES = {4: ["n", "x", "y", "t"], 5: ["n", "x", "y", "z", "t"]}
 
 
 def read_text(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> RawTable:
@@ -76,7 +75,8 @@ def write_trajectories_text(df: pd.DataFrame, path) -> None:
     """Write a locations table as TRamWAy text: tab-separated ``n x y [z] t`` with a header.
 
     Coordinates (µm) and times (s) are written with 6 decimals (1e-6 µm, 1 µs), ids as
-    integers; ``read_trajectories`` reads the file back to within 5e-7.
+    integers; ``read_trajectories`` reads the file back to within 5e-7. The file is replaced
+    atomically: it is never left half-written.
     """
     cols = ["n", "x", "y"] + (["z"] if "z" in df.columns else []) + ["t"]
     missing = [c for c in cols if c not in df.columns]
@@ -84,7 +84,8 @@ def write_trajectories_text(df: pd.DataFrame, path) -> None:
         raise ValueError(f"write_trajectories_text: missing columns {missing}")
     out = pd.DataFrame({c: df[c] for c in cols}, copy=False)
     out["n"] = out["n"].astype(np.int64)
-    out.to_csv(os.fspath(path), sep="\t", index=False, float_format="%.6f", lineterminator="\n")
+    with atomic_write(path) as fh:
+        out.to_csv(fh, sep="\t", index=False, float_format="%.6f", lineterminator="\n")
 
 
 # --- layout ---------------------------------------------------------------------------------
@@ -129,37 +130,10 @@ def _layout(path: str, head: bytes, encoding: str) -> dict:
 
 
 def _names(path: str, layout: dict, opts: Options) -> list[str]:
-    width = layout["width"]
-    if isinstance(opts.columns, (list, tuple)):
-        names = [str(c) for c in opts.columns]
-        if len(names) != width:
-            raise TrajectoryFormatError(
-                f"columns= names {len(names)} columns ({' '.join(names)}) but the file has "
-                f"{width} values per line",
-                path=path,
-                line=layout["header_line"] or layout["first_data_line"],
-            )
-        return C.dedupe(names)
-    if layout["header"] is not None:
+    if layout["header"] is not None and not isinstance(opts.columns, (list, tuple)):
         return C.dedupe(layout["header"])
-    if width in DEFAULT_NAMES:
-        return list(DEFAULT_NAMES[width])
-    if isinstance(opts.columns, dict):
-        return [f"column{i + 1}" for i in range(width)]
-    if width == 3:
-        raise TrajectoryFormatError(
-            "3 columns and no header: these look like x y t, without trajectory ids; the "
-            "molecules are not tracked. Link the localisations into trajectories first "
-            "(expected n x y t or n x y z t)",
-            path=path,
-            line=layout["first_data_line"],
-        )
-    raise TrajectoryFormatError(
-        f"{width} values per line and no header: expected 4 (n x y t) or 5 (n x y z t); add a "
-        "header line or pass columns=[...] to name the columns",
-        path=path,
-        line=layout["first_data_line"],
-    )
+    line = layout["header_line"] or layout["first_data_line"]
+    return C.headerless_names(path, layout["width"], opts.columns, line)
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -215,15 +189,15 @@ def parse_numeric(
             off = offsets[k]
             offsets[k + 1] = off + rows
             ready[k + 1].set()
-            if off + rows > capacity:
+            if off + rows > capacity:  # stored once the total is known, checked now
                 overflow[k] = (off, cols)
+                bad = next((c for c in int_cols if not _integral(cols[c])), None)
             else:
-                for c in usecols:
-                    out[c][off : off + rows] = cols[c]
-                    if c in int_cols and not np.array_equal(out[c][off : off + rows], cols[c]):
-                        errors[k] = f"non-integer value in column {c}"
-                        abort.set()
-                        return
+                bad = _store(out, off, cols, int_cols)
+            if bad is not None:
+                errors[k] = f"non-integer value in column {bad}"
+                abort.set()
+                return
             done[k] = True
         finally:
             ready[k + 1].set()
@@ -271,24 +245,23 @@ def parse_numeric(
             bigger[:kept] = out[c][:kept]
             out[c] = bigger
         for off, cols in overflow.values():
-            for c in usecols:
-                seg = out[c][off : off + len(cols[c])]
-                seg[:] = cols[c]
-                if c in int_cols and not np.array_equal(seg, cols[c]):
-                    first = min(k for k in overflow if overflow[k][1] is cols)
-                    _locate_error(
-                        path,
-                        bounds,
-                        first,
-                        data_offset,
-                        first_data_line,
-                        names,
-                        usecols,
-                        int_cols,
-                        encoding,
-                        "",
-                    )
+            _store(out, off, cols, ())
     return {c: out[c][:total] for c in usecols}
+
+
+def _store(out: dict, off: int, cols: dict, int_cols) -> str | None:
+    """Copy one range's columns into ``out`` from row ``off``; the first integer column that
+    received a non-integer value, else ``None``."""
+    for c, values in cols.items():
+        seg = out[c][off : off + len(values)]
+        seg[:] = values
+        if c in int_cols and not np.array_equal(seg, values):
+            return c
+    return None
+
+
+def _integral(values: np.ndarray) -> bool:
+    return np.array_equal(values, values.astype(np.int64))
 
 
 def _row_estimate(path: str, start: int, size: int) -> int:
@@ -316,11 +289,10 @@ def _workers(threads, n_chunks, size) -> int:
 
 def _chunk_bounds(path: str, start: int, size: int) -> list[int]:
     """Byte offsets cutting ``[start, size)`` into ranges of ~CHUNK_BYTES ending at line ends."""
-    bounds = [start]
     if size - start <= CHUNK_BYTES:
         return [start, size]
+    bounds = [start]
     with open(path, "rb") as f:
-        pos = start
         while True:
             pos = bounds[-1] + CHUNK_BYTES
             if pos >= size:
@@ -457,7 +429,7 @@ def _locate_error(
 ):
     """Rescan byte range ``k`` line by line and raise on its first bad line."""
     start, end = bounds[k], bounds[k + 1]
-    line_no = first_data_line + _count_newlines(path, data_offset, start)
+    first = line_no = first_data_line + _count_newlines(path, data_offset, start)
     width = len(names)
     index = {c: names.index(c) for c in usecols}
     with open(path, "rb") as f:
@@ -497,7 +469,6 @@ def _locate_error(
                         column=c,
                     )
         line_no += 1
-    first = first_data_line + _count_newlines(path, data_offset, start)
     raise TrajectoryFormatError(f"cannot parse lines {first}-{line_no - 1}: {why}", path=path)
 
 

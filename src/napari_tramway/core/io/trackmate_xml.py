@@ -264,8 +264,8 @@ def read_trackmate_xml(path: str, head: bytes, sniffed: Sniffed, opts: Options) 
         line_of_row=lambda i: int(lines[i]),
         row_label=lambda i: f"spot ID={int(ids[i])}",
         what="TrackMate",
-        file_pixel_size=_calibration(h.image.get("pixelwidth"), spatial, U.space_factor),
-        file_frame_interval=_calibration(h.image.get("timeinterval"), time, U.time_factor),
+        file_pixel_size=U.calibrated(h.image.get("pixelwidth"), spatial, U.space_factor),
+        file_frame_interval=U.calibrated(h.image.get("timeinterval"), time, U.time_factor),
         drop_constant_z=True,
     )
 
@@ -309,16 +309,3 @@ def _index_of(ids, sorted_ids, order, eline, path):
         )
     return order[pos]
 
-
-def _calibration(value, unit, factor_of):
-    """A calibration attribute converted to µm or s, or None when absent or not physical."""
-    if value is None or unit is None:
-        return None
-    factor = factor_of(unit)
-    if not isinstance(factor, float):
-        return None
-    try:
-        v = float(value)
-    except ValueError:
-        return None
-    return v * factor if v > 0 else None

@@ -93,6 +93,25 @@ def is_pixel_unit(unit) -> bool:
     return unit is not None and space_factor(unit) == PIXEL
 
 
+def calibrated(value, unit, factor_of) -> float | None:
+    """A calibration attribute of a file (pixel size, frame interval) in µm or s.
+
+    ``value`` is the attribute's text, ``unit`` the unit the file states and ``factor_of`` is
+    :func:`space_factor` or :func:`time_factor`. ``None`` when either is absent, the unit is
+    unknown or relative (pixel, frame), or the value is not a positive finite number.
+    """
+    if value is None or not unit:
+        return None
+    factor = factor_of(unit)
+    if not isinstance(factor, float):
+        return None
+    try:
+        v = float(value)
+    except ValueError:
+        return None
+    return v * factor if math.isfinite(v) and v > 0 else None
+
+
 def positive(value, name: str):
     """``value`` as a positive finite float, or ``None``; raises ``ValueError`` naming ``name``."""
     if value is None:

@@ -11,11 +11,17 @@
 See ``docs/meshes.md`` for the methods, the TRamWAy quirks fixed and the performance.
 """
 
-from .assignment import assign, nearest_cells, pixel_centres, rasterize, refine
-from .base import Assignment, Mesh
-from .io import MESH_FORMAT, MESH_VERSION, load_mesh, save_mesh
+from importlib import import_module
+
 from .registry import ASSIGNMENT_PARAMETERS, MESHES, build_mesh, validate_mesh_parameters
-from .time import SlidingWindows, TimeAssignment, TimeMesh, assign_in_time, segment_label
+
+#: Names imported on first use (scipy.spatial, scipy.sparse...: not needed to read the registry).
+_LAZY = {
+    **dict.fromkeys(("assign", "nearest_cells", "pixel_centres", "rasterize", "refine"), "assignment"),
+    **dict.fromkeys(("Assignment", "Mesh"), "base"),
+    **dict.fromkeys(("MESH_FORMAT", "MESH_VERSION", "load_mesh", "save_mesh"), "io"),
+    **dict.fromkeys(("SlidingWindows", "TimeAssignment", "TimeMesh", "assign_in_time", "segment_label"), "time"),
+}
 
 __all__ = [
     "MESHES", "ASSIGNMENT_PARAMETERS", "Mesh", "Assignment", "build_mesh", "validate_mesh_parameters",
@@ -23,3 +29,14 @@ __all__ = [
     "MESH_FORMAT", "MESH_VERSION", "SlidingWindows", "TimeAssignment", "TimeMesh", "assign_in_time",
     "segment_label",
 ]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

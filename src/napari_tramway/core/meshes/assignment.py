@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..roi import FullRegion, Polygon, Rectangle
 from .base import Assignment
 from .geometry import BoxRegion, PolygonRegion, _Unbounded, region_from_polygon, segment_distances
 from .locate import BAND_PIXELS, CHUNK, VoronoiLocator, locator_for
@@ -36,6 +37,10 @@ def _as_xy(points) -> np.ndarray:
     if xy.ndim != 2 or xy.shape[1] < 2:
         raise ValueError(f"expected an (N, 2) array of x, y coordinates (µm), got shape {xy.shape}")
     return xy[:, :2]
+
+
+#: Regions that contain every point: no region test.
+_NO_TEST = (_Unbounded, FullRegion)
 
 
 def mesh_region(mesh):
@@ -68,7 +73,7 @@ def nearest_cells(mesh, points, *, region=None) -> np.ndarray:
         cells = np.empty(len(xy), np.int64)
         for s in range(0, len(xy), CHUNK):
             cells[s: s + CHUNK] = loc.cells(xy[s: s + CHUNK])
-    if not isinstance(reg, _Unbounded):
+    if not isinstance(reg, _NO_TEST):
         inside = np.asarray(reg.contains(xy), bool)
         cells[~inside] = -1
     return cells
@@ -86,18 +91,13 @@ def _sort_pairs(point, cell, n_cells) -> Assignment:
     return Assignment(point=point[order].astype(np.int64), cell=cell[order].astype(np.int64), n_cells=int(n_cells))
 
 
-def _validate(mesh, min_location_count, knn, radius):
-    from .registry import ASSIGNMENT_PARAMETERS
+def _validate(min_location_count, knn, radius):
+    from .registry import ASSIGNMENT_PARAMETERS, check_knn
 
     mlc = ASSIGNMENT_PARAMETERS["min_location_count"].validate(min_location_count or 0)
     knn = ASSIGNMENT_PARAMETERS["knn"].validate(knn)
     radius = ASSIGNMENT_PARAMETERS["radius"].validate(radius)
-    if knn is not None:
-        from ..errors import ParameterError
-
-        lo, hi = knn
-        if lo is not None and hi is not None and hi < lo:
-            raise ParameterError("knn", f"max ({hi}) is smaller than min ({lo})")
+    check_knn(knn)
     return mlc, knn, radius
 
 
@@ -107,12 +107,13 @@ def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, ra
 
     ``index`` maps the rows of ``points`` to the returned point indices (default: identity).
     """
-    mlc, knn, radius = _validate(mesh, min_location_count, knn, radius)
+    mlc, knn, radius = _validate(min_location_count, knn, radius)
     xy = _as_xy(points)
     base = np.asarray(base, np.int64)
     k = mesh.n_cells
     centres = np.asarray(mesh.centres, float)
     eligible = np.flatnonzero(base >= 0)
+    tree = None  # of the eligible points, built once for the radius and knn queries
     if radius is not None:
         tree = cKDTree(xy[eligible])
         balls = tree.query_ball_point(centres, r=radius, workers=get_threads(), return_sorted=True)
@@ -143,7 +144,8 @@ def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, ra
         small = np.flatnonzero((counts >= 1) & (counts < min_nn))
         if small.size:
             kk = min(min_nn, eligible.size)
-            tree = cKDTree(xy[eligible])
+            if tree is None:
+                tree = cKDTree(xy[eligible])
             _, nb = tree.query(centres[small], k=kk, workers=get_threads())
             nb = eligible[np.asarray(nb).reshape(len(small), kk)]
             # own pairs of the small cells, to skip them among the neighbours
@@ -217,7 +219,7 @@ def _window(xs, ys, bounds):
 def _region_mask(region, xs, ys, need: np.ndarray) -> np.ndarray:
     """``region.contains`` on every pixel centre where ``need`` (others: False), exactly."""
     rows, cols = len(ys), len(xs)
-    if isinstance(region, _Unbounded) or type(region).__name__ == "FullRegion":
+    if isinstance(region, _NO_TEST):
         return need.copy()
     rect = _rectangle_of(region)
     if rect is not None:
@@ -238,18 +240,12 @@ def _region_mask(region, xs, ys, need: np.ndarray) -> np.ndarray:
 
 
 def _rectangle_of(region):
-    if isinstance(region, BoxRegion):
-        return region.bounds
-    if type(region).__name__ == "Rectangle" and hasattr(region, "xmin"):
-        return (region.xmin, region.ymin, region.xmax, region.ymax)
-    return None
+    return region.bounds if isinstance(region, (BoxRegion, Rectangle)) else None
 
 
 def _exact_polygon(region):
     """The polygon whose boundary is exactly ``region``'s (polygons only; not ellipses)."""
-    if isinstance(region, PolygonRegion):
-        return region.vertices
-    if type(region).__name__ == "Polygon" and hasattr(region, "vertices"):
+    if isinstance(region, (PolygonRegion, Polygon)):
         return np.asarray(region.vertices, float)
     return None
 
@@ -311,7 +307,7 @@ def rasterize(mesh, origin=(0.0, 0.0), pixel_size=1.0, shape=(1, 1), region=None
     xs, ys = pixel_centres(origin, pixel_size, shape)
     rows, cols = len(ys), len(xs)
     reg = effective_region(mesh, region)
-    if isinstance(reg, _Unbounded) or type(reg).__name__ == "FullRegion":
+    if isinstance(reg, _NO_TEST):
         i0, i1, j0, j1 = 0, rows, 0, cols
     else:
         i0, i1, j0, j1 = _window(xs, ys, tuple(float(v) for v in reg.bounds))
@@ -332,7 +328,7 @@ def rasterize(mesh, origin=(0.0, 0.0), pixel_size=1.0, shape=(1, 1), region=None
 
 def _apply_region(region, xs, ys, lab):
     """Set ``lab`` to −1 on the pixels whose centre ``region.contains`` rejects."""
-    if isinstance(region, _Unbounded) or type(region).__name__ == "FullRegion":
+    if isinstance(region, _NO_TEST):
         return
     rect = _rectangle_of(region)
     if rect is not None:

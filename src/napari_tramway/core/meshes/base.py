@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..archive import pack_ragged, unpack_ragged
+from ..archive import _json_default, pack_ragged, unpack_ragged
 
 MESH_LAYOUT_VERSION = 1
 
@@ -79,7 +79,7 @@ class Mesh:
         }
         for k, v in self.extra.items():
             arrays[prefix + "extra/" + k] = np.asarray(v)
-        meta = {"method": self.method, "parameters": json.loads(json.dumps(self.parameters, default=_jsonable)),
+        meta = {"method": self.method, "parameters": json.loads(json.dumps(self.parameters, default=_json_default)),
                 "layout_version": MESH_LAYOUT_VERSION, "class": type(self).__name__}
         return arrays, meta
 
@@ -97,18 +97,6 @@ class Mesh:
             adjacency=adj, polygons=polys, areas=arrays[prefix + "areas"], bounds=arrays[prefix + "bounds"],
             extra=extra,
         )
-
-
-def _jsonable(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(type(obj).__name__)
 
 
 @dataclass

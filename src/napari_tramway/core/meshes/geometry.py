@@ -10,6 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import Delaunay, QhullError, Voronoi
 
+from ..roi import polygon_area, polygon_contains
+
 __all__ = [
     "BoxRegion", "PolygonRegion", "resolve_region", "region_from_polygon", "polygon_area",
     "polygon_areas", "polygon_contains", "clip_polygon", "clip_cells", "voronoi_polygons",
@@ -17,16 +19,7 @@ __all__ = [
 ]
 
 
-# -- small polygon helpers -------------------------------------------------------------------
-
-def polygon_area(poly: np.ndarray) -> float:
-    """Signed area (µm², positive when counter-clockwise) of a simple polygon."""
-    poly = np.asarray(poly, float)
-    if len(poly) < 3:
-        return 0.0
-    x, y = poly[:, 0], poly[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
-
+# -- small polygon helpers (polygon_area and polygon_contains are those of core.roi) ----------
 
 def polygon_areas(polygons) -> np.ndarray:
     """Absolute areas of a list of polygons, in one vectorised shoelace over the packed vertices."""
@@ -87,53 +80,10 @@ def segment_distances(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return out
 
 
-def polygon_contains(poly: np.ndarray, xy: np.ndarray, tol: float | None = None) -> np.ndarray:
-    """Even-odd point-in-polygon test, points within ``tol`` of an edge counted inside.
-
-    Cost O(N log N + Σ points per edge's y-span): the points are sorted by y once and each edge
-    only looks at the points in its y-range, so large polygons (ellipses of 128+ vertices) stay
-    cheap on millions of points. The result of a point does not depend on the other points.
-    """
-    poly = np.asarray(poly, float)
-    xy = np.asarray(xy, float)
-    n = len(xy)
-    out = np.zeros(n, dtype=bool)
-    if n == 0 or len(poly) < 3:
-        return out
-    xmin, ymin = poly.min(axis=0)
-    xmax, ymax = poly.max(axis=0)
-    if tol is None:
-        tol = 1e-12 * max(1.0, float(np.abs(poly).max()))
-    x, y = xy[:, 0], xy[:, 1]
-    box = (x >= xmin - tol) & (x <= xmax + tol) & (y >= ymin - tol) & (y <= ymax + tol)
-    sel = np.flatnonzero(box)
-    if sel.size == 0:
-        return out
-    order = np.argsort(y[sel], kind="stable")
-    sel = sel[order]
-    xs, ys = x[sel], y[sel]
-    inside = np.zeros(sel.size, dtype=bool)
-    on = np.zeros(sel.size, dtype=bool)
-    nxt = np.roll(poly, -1, axis=0)
-    for (x1, y1), (x2, y2) in zip(poly, nxt):
-        lo, hi = (y1, y2) if y1 <= y2 else (y2, y1)
-        i0 = int(np.searchsorted(ys, lo - tol, side="left"))
-        i1 = int(np.searchsorted(ys, hi + tol, side="right"))
-        if i1 <= i0:
-            continue
-        yy, xx = ys[i0:i1], xs[i0:i1]
-        if y1 != y2:
-            cond = (lo <= yy) & (yy < hi)
-            xc = x1 + (yy - y1) * (x2 - x1) / (y2 - y1)
-            inside[i0:i1] ^= cond & (xx < xc)
-        ex, ey = x2 - x1, y2 - y1
-        ll = ex * ex + ey * ey
-        px, py = xx - x1, yy - y1
-        t = np.clip((px * ex + py * ey) / ll, 0.0, 1.0) if ll > 0 else 0.0
-        dx, dy = px - t * ex, py - t * ey
-        on[i0:i1] |= dx * dx + dy * dy <= tol * tol
-    out[sel] = inside | on
-    return out
+def count_meeting(poly: np.ndarray, centres: np.ndarray, reach: float) -> int:
+    """How many cells meet the polygon: centre inside it, or within ``reach`` of its boundary."""
+    centres = np.asarray(centres, float).reshape(-1, 2)
+    return int((polygon_contains(poly, centres) | (segment_distances(centres, poly) < reach)).sum())
 
 
 # -- regions -----------------------------------------------------------------------------------

@@ -14,14 +14,9 @@ import numpy as np
 
 from ..errors import ParameterError
 from .base import Mesh
-from .geometry import (
-    clip_cells,
-    polygon_area,
-    polygon_contains,
-    segment_distances,
-    symmetric_adjacency,
-)
+from .geometry import clip_cells, count_meeting, polygon_area, symmetric_adjacency
 from .locate import Locator
+from .sizing import calibrate
 
 MAX_CELLS = 20_000_000
 
@@ -43,23 +38,19 @@ def grid_step(region, sizing) -> float:
     target = sizing.n_cells_target
     step = float(np.sqrt(area / target))
     if not _is_bounds_box(poly, tuple(float(v) for v in region.bounds)):
-        from .hexagon import calibrate
-
-        step = calibrate(step, lambda st: _count_meeting(region, st), target)
+        step = calibrate(step, lambda st: _cells_meeting(region, st), target)
     return max(step, sizing.min_distance)
 
 
-def _count_meeting(region, step):
+def _cells_meeting(region, step):
     x0, y0, x1, y1 = (float(v) for v in region.bounds)
     nx, ny = max(1, int(round((x1 - x0) / step))), max(1, int(round((y1 - y0) / step)))
     if nx * ny > MAX_CELLS:
         return nx * ny
     sx, sy = (x1 - x0) / nx, (y1 - y0) / ny
     cx, cy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * sx, y0 + (np.arange(ny) + 0.5) * sy)
-    c = np.column_stack([cx.ravel(), cy.ravel()])
     poly = np.asarray(region.polygon(), float)
-    meets = polygon_contains(poly, c) | (segment_distances(c, poly) < 0.5 * np.hypot(sx, sy))
-    return int(meets.sum())
+    return count_meeting(poly, np.column_stack([cx.ravel(), cy.ravel()]), 0.5 * np.hypot(sx, sy))
 
 
 def _lattice_edges(lattice: np.ndarray, lut: np.ndarray, offsets) -> tuple[np.ndarray, np.ndarray]:

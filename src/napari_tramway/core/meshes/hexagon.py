@@ -15,15 +15,10 @@ import numpy as np
 
 from ..errors import ParameterError
 from .base import Mesh
-from .geometry import (
-    clip_cells,
-    polygon_area,
-    polygon_contains,
-    segment_distances,
-    symmetric_adjacency,
-)
+from .geometry import clip_cells, count_meeting, polygon_area, symmetric_adjacency
 from .grid import MAX_CELLS
 from .locate import Locator
+from .sizing import calibrate
 
 SQRT3 = float(np.sqrt(3.0))
 HEX_NEIGHBOURS = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1)]
@@ -42,20 +37,6 @@ def hexagon_radius(region, sizing, theta: float = 0.0) -> float:
     r = float(np.sqrt(area / (2 * SQRT3 * target)))
     r = calibrate(r, lambda rr: _lattice(region, rr, theta, count_only=True), target)
     return max(r, sizing.min_distance / 2)
-
-
-def calibrate(size: float, count, target: float, iterations: int = 12) -> float:
-    """Adjust a cell size so that ``count(size)`` is close to ``target`` (fixed-point steps)."""
-    best, best_err = size, np.inf
-    for _ in range(iterations):
-        n = count(size)
-        err = abs(n - target)
-        if err < best_err:
-            best, best_err = size, err
-        if err <= max(0.5, 0.01 * target) or n == 0:
-            break
-        size *= float(np.sqrt(n / target))
-    return best
 
 
 def _lattice(region, r, theta, count_only=False):
@@ -82,9 +63,7 @@ def _lattice(region, r, theta, count_only=False):
     q, ra, cu, cv = q[near], ra[near], cu[near], cv[near]
     centres = centre + np.column_stack([c * cu - s * cv, s * cu + c * cv])
     if count_only:
-        side = 2 * r / SQRT3
-        meets = polygon_contains(poly, centres) | (segment_distances(centres, poly) < side)
-        return int(meets.sum())
+        return count_meeting(poly, centres, 2 * r / SQRT3)
     return centre, q, ra, centres
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import ParameterError
 from ..parameters import Parameter, Registry, RegistryEntry
-from .base import Mesh
-from .geometry import _ccw, resolve_region
 from .sizing import resolve_sizing
+
+if TYPE_CHECKING:
+    from .base import Mesh
 
 # -- parameters (each described once) ----------------------------------------------------------
 
@@ -118,22 +122,14 @@ MESHES.register(RegistryEntry(
 
 
 def _builder(method):
-    if method == "grid":
-        from .grid import build_grid
-        return build_grid
-    if method == "hexagon":
-        from .hexagon import build_hexagon
-        return build_hexagon
-    if method == "kmeans":
-        from .kmeans import build_kmeans
-        return build_kmeans
-    if method == "gwr":
-        from .gwr import build_gwr
-        return build_gwr
-    if method == "kdtree":
-        from .kdtree import build_kdtree
-        return build_kdtree
-    raise KeyError(method)
+    """``build_<method>`` of module ``.<method>``, imported on first use (start-up stays light)."""
+    return getattr(import_module(f".{method}", __package__), f"build_{method}")
+
+
+def check_knn(knn, field: str = "knn") -> None:
+    """Refuse a validated ``knn`` pair (min, max) whose max is below its min."""
+    if knn is not None and knn[0] is not None and knn[1] is not None and knn[1] < knn[0]:
+        raise ParameterError(field, f"max ({knn[1]}) is smaller than min ({knn[0]})")
 
 
 def validate_mesh_parameters(method: str, parameters: dict | None, where: str = "") -> dict:
@@ -142,9 +138,7 @@ def validate_mesh_parameters(method: str, parameters: dict | None, where: str = 
         raise ParameterError(f"{where}.method" if where else "method",
                              f"unknown mesh {method!r}; known: {', '.join(MESHES)}")
     params = MESHES[method].validate(parameters, where)
-    knn = params.get("knn")
-    if knn is not None and knn[0] is not None and knn[1] is not None and knn[1] < knn[0]:
-        raise ParameterError(f"{where}.knn" if where else "knn", f"max ({knn[1]}) is smaller than min ({knn[0]})")
+    check_knn(params.get("knn"), f"{where}.knn" if where else "knn")
     if params.get("resolution") is not None and params.get("avg_location_count") is not None:
         raise ParameterError(f"{where}.avg_location_count" if where else "avg_location_count",
                              "set either resolution (size by distance) or avg_location_count (size by count), not both")
@@ -176,6 +170,8 @@ def build_mesh(method: str, points, *, steps=None, region=None, **parameters) ->
     ParameterError
         Naming the offending parameter.
     """
+    from .geometry import _ccw, resolve_region  # scipy.spatial: not needed to read the registry
+
     params = validate_mesh_parameters(method, parameters)
     xy = np.asarray(points, float)
     if xy.ndim != 2 or xy.shape[1] < 2:

@@ -88,6 +88,20 @@ def resolve_sizing(params: dict, n_points: int, steps=None) -> Sizing:
     return Sizing("count", int(n_points), ref, avg_distance, min_distance, int(avg_count))
 
 
+def calibrate(size: float, count, target: float, iterations: int = 12) -> float:
+    """Adjust a cell size so that ``count(size)`` is close to ``target`` (fixed-point steps)."""
+    best, best_err = size, np.inf
+    for _ in range(iterations):
+        n = count(size)
+        err = abs(n - target)
+        if err < best_err:
+            best, best_err = size, err
+        if err <= max(0.5, 0.01 * target) or n == 0:
+            break
+        size *= float(np.sqrt(n / target))
+    return best
+
+
 def require_ref(sizing: Sizing, method: str) -> float:
     if sizing.avg_distance is None:
         raise ParameterError("ref_distance", f"{method} needs a length scale: set resolution or "

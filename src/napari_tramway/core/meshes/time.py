@@ -104,12 +104,7 @@ class SlidingWindows:
     def segment_points(self, t, frame_interval: float | None = None) -> list[np.ndarray]:
         """Row indices (sorted) of the times in each segment."""
         t = np.asarray(t, float)
-        seg = self.segments(t, frame_interval)
-        order = np.argsort(t, kind="stable")
-        ts = t[order]
-        lo = np.searchsorted(ts, seg[:, 0], side="left")
-        hi = np.searchsorted(ts, seg[:, 1], side="left")
-        return [np.sort(order[a:b]) for a, b in zip(lo, hi)]
+        return _rows_in(self.segments(t, frame_interval), t)
 
     def segment_masks(self, t, frame_interval: float | None = None) -> np.ndarray:
         """(S, N) bool: whether each time lies in each segment."""
@@ -120,6 +115,15 @@ class SlidingWindows:
     def to_dict(self) -> dict:
         return {"duration": self.duration, "shift": self.shift, "frames": self.frames,
                 "start_time": self.start_time, "extend_last": self.extend_last}
+
+
+def _rows_in(segments: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
+    """Row indices (sorted) of the times ``t`` in each window ``[t0, t1)`` of ``segments``."""
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    lo = np.searchsorted(ts, segments[:, 0], side="left")
+    hi = np.searchsorted(ts, segments[:, 1], side="left")
+    return [np.sort(order[a:b]) for a, b in zip(lo, hi)]
 
 
 @dataclass
@@ -182,7 +186,7 @@ def assign_in_time(mesh, points, t, windows: SlidingWindows, *, region=None, min
     base = nearest_cells(mesh, xy, region=region)
     seg = windows.segments(t, frame_interval)
     per = []
-    for idx in windows.segment_points(t, frame_interval):
+    for idx in _rows_in(seg, t):
         per.append(refine(mesh, xy[idx], base[idx], min_location_count=min_location_count, knn=knn,
                           radius=radius, index=idx))
     return TimeAssignment(seg, [segment_label(a, b) for a, b in seg], per, mesh.n_cells)

@@ -10,12 +10,29 @@ localization error, priors, gradient operators, parameter names and output colum
 :data:`MODELS` describes each model's parameters and output columns.
 """
 
-from .fitting import DEFAULT_MIN_DIFFUSIVITY, DEFAULT_SIGMA, Progress, fit
-from .operators import GradientOperator, delta0_operator, grad1_operator, penalty_matrix
+from importlib import import_module
+
 from .registry import MODELS
-from .statistics import StepStatistics, step_statistics
+
+#: Names imported on first use (the fits need scipy.optimize, pandas...; the registry does not).
+_LAZY = {
+    **dict.fromkeys(("fit", "Progress", "DEFAULT_SIGMA", "DEFAULT_MIN_DIFFUSIVITY"), "fitting"),
+    **dict.fromkeys(("GradientOperator", "grad1_operator", "delta0_operator", "penalty_matrix"), "operators"),
+    **dict.fromkeys(("StepStatistics", "step_statistics"), "statistics"),
+}
 
 __all__ = [
     "MODELS", "fit", "Progress", "StepStatistics", "step_statistics", "GradientOperator", "grad1_operator",
     "delta0_operator", "penalty_matrix", "DEFAULT_SIGMA", "DEFAULT_MIN_DIFFUSIVITY",
 ]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from napari_tramway.core.maps import COLUMN_ORDER, Maps
 
 from .joint import JointProblem, laplace_covariance, minimize
 from .likelihood import CellLikelihood
-from .operators import grad1_operator, penalty_matrix, safe_areas
+from .operators import GradientOperator, grad1_operator, penalty_matrix, safe_areas
 from .percell import fit_per_cell
 from .statistics import step_statistics
 
@@ -72,19 +72,25 @@ class _Context:
     lower: float
     report: object
     cancel: object
+    _gradient: GradientOperator | None = field(default=None, repr=False)
+    _penalty: sp.csr_matrix | None = field(default=None, repr=False)
 
-    def gradient(self):
-        return grad1_operator(self.mesh.centres[self.cells], self.adjacency, self.params["grad_selection_angle"])
+    def gradient(self) -> GradientOperator:
+        """grad1 on the fitted cells (built once per fit)."""
+        if self._gradient is None:
+            self._gradient = grad1_operator(self.mesh.centres[self.cells], self.adjacency,
+                                            self.params["grad_selection_angle"])
+        return self._gradient
 
-    def penalty(self, weight, gradient=None):
+    def penalty(self, weight):
+        """``weight`` × the smoothing matrix of ``rgrad`` (built once per fit), or None without weight."""
         if not weight:
             return None
-        kind = self.params["rgrad"]
-        if kind == "grad1" and gradient is None:
-            gradient = self.gradient()
-        p = penalty_matrix(kind, self.mesh.centres[self.cells], self.adjacency, self.areas,
-                           gradient=gradient if kind == "grad1" else None)
-        return weight * p
+        if self._penalty is None:
+            kind = self.params["rgrad"]
+            self._penalty = penalty_matrix(kind, self.mesh.centres[self.cells], self.adjacency, self.areas,
+                                           gradient=self.gradient() if kind == "grad1" else None)
+        return weight * self._penalty
 
 
 @dataclass
@@ -211,7 +217,7 @@ def _run_dv(ctx: _Context) -> _Output:
     p = ctx.params
     g = ctx.gradient()
     mu, lam = p["diffusivity_prior"], p["potential_prior"]
-    problem = JointProblem("dv", ctx.lik, p_d=ctx.penalty(mu, g), p_v=ctx.penalty(lam, g), gradient=g,
+    problem = JointProblem("dv", ctx.lik, p_d=ctx.penalty(mu), p_v=ctx.penalty(lam), gradient=g,
                            jeffreys=p["jeffreys_prior"])
     # V⁰_i = ln(max ρ) − ln ρ_i, ρ = n/A (reference §4.7)
     rho = ctx.lik.n / ctx.areas

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 from scipy.optimize import minimize as _scipy_minimize
 
-from .likelihood import CellLikelihood
+from .likelihood import CellLikelihood, df_curvature
 from .operators import GradientOperator
 from .percell import jeffreys_terms
 
@@ -128,12 +128,6 @@ class JointProblem:
         cx, cy, _ = self._drift(parts)
         return self.lik.evaluate(parts[0], cx, cy, order=0).f + self._priors(parts, with_grad=False)[0]
 
-    def likelihood(self, theta) -> float:
-        """The NLL part alone (TRamWAy's ``fit`` posterior column)."""
-        parts = self.split(theta)
-        cx, cy, _ = self._drift(parts)
-        return self.lik.evaluate(parts[0], cx, cy, order=0).f
-
     def value_grad(self, theta):
         """Objective and its gradient with respect to the natural variables."""
         self.evaluations += 1
@@ -179,11 +173,9 @@ class JointProblem:
                       [diag(ev.h_dc[0]), diag(ev.gamma + ridge2), None],
                       [diag(ev.h_dc[1]), None, diag(ev.gamma + ridge2)]]
         elif kind == "df":
-            fx, fy = parts[1], parts[2]
-            hdd = ev.h_dd + 2 * (ev.h_dc[0] * fx + ev.h_dc[1] * fy) + ev.gamma * (fx * fx + fy * fy) + jh
-            hx = ev.g_c[0] + d * ev.h_dc[0] + d * ev.gamma * fx
-            hy = ev.g_c[1] + d * ev.h_dc[1] + d * ev.gamma * fy
-            hff = d * d * ev.gamma + ridge2
+            hdd, hx, hy, hff = df_curvature(ev, d, parts[1], parts[2])
+            hdd = hdd + jh
+            hff = hff + ridge2
             blocks = [[diag(hdd) + pd2, diag(hx), diag(hy)],
                       [diag(hx), diag(hff), None],
                       [diag(hy), None, diag(hff)]]

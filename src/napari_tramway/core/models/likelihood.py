@@ -32,6 +32,18 @@ class Evaluation:
     gamma: np.ndarray | None = None  # ∂²/∂c² = gamma·I
 
 
+def df_curvature(ev: Evaluation, d: np.ndarray, fx: np.ndarray, fy: np.ndarray):
+    """Second derivatives of the NLL in (D, F) when the drift is c = D F (models df).
+
+    From an ``order=2`` :class:`Evaluation` at c = D F: ``(∂²/∂D², ∂²/∂D∂F_x, ∂²/∂D∂F_y,
+    ∂²/∂F_x² = ∂²/∂F_y²)`` per cell (the two force components do not interact).
+    """
+    hdd = ev.h_dd + 2 * (ev.h_dc[0] * fx + ev.h_dc[1] * fy) + ev.gamma * (fx * fx + fy * fy)
+    hx = ev.g_c[0] + d * ev.h_dc[0] + d * ev.gamma * fx
+    hy = ev.g_c[1] + d * ev.h_dc[1] + d * ev.gamma * fy
+    return hdd, hx, hy, d * d * ev.gamma
+
+
 class CellLikelihood:
     """The likelihood restricted to ``cells`` (mesh ids, increasing) of ``stats``.
 

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import special
 
-from .likelihood import CellLikelihood
+from .likelihood import CellLikelihood, df_curvature
 
 
 def jeffreys_terms(kind: str, d: np.ndarray, dt_mean: np.ndarray, sigma2: float, order: int = 1):
@@ -163,11 +163,12 @@ def fit_per_cell(kind: str, lik: CellLikelihood, lower: float, jeffreys: bool) -
     else:  # df: c = D F
         fx, fy = a[0] / d, a[1] / d
         out["force x"], out["force y"] = fx, fy
+        hdd, hx, hy, hff = df_curvature(ev, d, fx, fy)
         h = np.zeros((lik.k, 3, 3))
-        h[:, 0, 0] = ev.h_dd + 2 * (ev.h_dc[0] * fx + ev.h_dc[1] * fy) + ev.gamma * (fx * fx + fy * fy) + jh
-        h[:, 0, 1] = h[:, 1, 0] = ev.g_c[0] + d * ev.h_dc[0] + d * ev.gamma * fx
-        h[:, 0, 2] = h[:, 2, 0] = ev.g_c[1] + d * ev.h_dc[1] + d * ev.gamma * fy
-        h[:, 1, 1] = h[:, 2, 2] = d * d * ev.gamma
+        h[:, 0, 0] = hdd + jh
+        h[:, 0, 1] = h[:, 1, 0] = hx
+        h[:, 0, 2] = h[:, 2, 0] = hy
+        h[:, 1, 1] = h[:, 2, 2] = hff
         sd = _batched_sd(h)
         out["diffusivity sd"], out["force x sd"], out["force y sd"] = sd[:, 0], sd[:, 1], sd[:, 2]
     out["objective"] = objective

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from napari_tramway.core.parameters import Parameter, Registry, RegistryEntry
 
-from .fitting import RUNNERS
-
 SIGMA = Parameter(
     "sigma", "float", None, unit="µm", minimum=0.0,
     help="Localization precision σ; unset: the data's localization precision, else 0.03 µm (TRamWAy's default)",
@@ -43,13 +41,25 @@ DRIFT_PRIOR = _prior("drift_prior", "s²/µm⁴", "Weight λ of the per-cell dri
 FORCE_PRIOR = _prior("force_prior", "", "Weight λ of the per-cell force prior λ Σ A‖F‖²")
 V_PRIOR = _prior("potential_prior", "", "Weight λ of the potential smoothing prior λ Σ A‖∇V‖²")
 
+def _runner(name):
+    """The runner of model ``name``; :mod:`.fitting` (scipy.optimize...) is imported on first use,
+    so that reading the registry (spec validation, forms, CLI help) stays light."""
+    def run(ctx):
+        from .fitting import RUNNERS
+
+        return RUNNERS[name](ctx)
+
+    run.__name__ = f"run_{name}"
+    return run
+
+
 MODELS = Registry("model")
 
 MODELS.register(RegistryEntry(
     name="d", title="D (diffusivity)",
     help="Diffusivity per cell; closed form without smoothing, joint smoothed fit with diffusivity_prior",
     parameters=(SIGMA, D_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
-    factory=RUNNERS["d"],
+    factory=_runner("d"),
     extra={"columns": ("diffusivity",),
            "uncertainty": ("diffusivity sd", "diffusivity ci low", "diffusivity ci high"),
            "reference": "TRamWAy d / degraded.d / standard.d"},
@@ -58,7 +68,7 @@ MODELS.register(RegistryEntry(
     name="dd", title="DD (diffusivity and drift)",
     help="Diffusivity and drift per cell; joint fit when a prior is given",
     parameters=(SIGMA, D_PRIOR, DRIFT_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
-    factory=RUNNERS["dd"],
+    factory=_runner("dd"),
     extra={"columns": ("diffusivity", "drift x", "drift y"),
            "uncertainty": ("diffusivity sd", "drift x sd", "drift y sd"),
            "reference": "TRamWAy dd / degraded.dd / standard.dd"},
@@ -67,7 +77,7 @@ MODELS.register(RegistryEntry(
     name="df", title="DF (diffusivity and force)",
     help="Diffusivity and force per cell; joint fit when a prior is given",
     parameters=(SIGMA, D_PRIOR, FORCE_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
-    factory=RUNNERS["df"],
+    factory=_runner("df"),
     extra={"columns": ("diffusivity", "force x", "force y"),
            "uncertainty": ("diffusivity sd", "force x sd", "force y sd"),
            "reference": "TRamWAy df / degraded.df / standard.df"},
@@ -76,7 +86,7 @@ MODELS.register(RegistryEntry(
     name="dv", title="DV (diffusivity and potential)",
     help="Diffusivity and effective potential, jointly over each connected group of cells; force = −∇V",
     parameters=(SIGMA, D_PRIOR, V_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD_DV, ANGLE),
-    factory=RUNNERS["dv"],
+    factory=_runner("dv"),
     extra={"columns": ("diffusivity", "potential", "force x", "force y"),
            "uncertainty": ("diffusivity sd", "potential sd", "force x sd", "force y sd"),
            "reference": "TRamWAy dv"},
