@@ -120,3 +120,43 @@ def test_cancel_scancels_and_waits(tmp_path):
     assert "scancel 7" in cmd and "squeue -h -r -j 7" in cmd
     assert rec["status"] == "cancelled" and rec["remote_removed"]
     assert {e.unit for e in events if e.kind == "cancelled"} == {"c/roi000", "c/roi001"}
+
+
+def test_remote_directory_removed_on_the_cluster(tmp_path):
+    """A run directory purged by the cluster's admins: its units fail (after two polls, not on one
+    hiccup), the ledger says it is gone, nobody is told to resubmit into it, and resubmit refuses."""
+    import pytest
+
+    from napari_tramway.environments.slurm import SiteError, resubmit
+
+    env, rec, events = follow(tmp_path, ["@@NORUN"])
+    assert [c for c in env._session.commands if "@@SQUEUE" in c].__len__() == 2
+    fails = [e for e in events if e.kind == "failed"]
+    assert {e.unit for e in fails} == {"c/roi000", "c/roi001"} and "is gone" in fails[0].error
+    rec = ledger.load(rec["run_id"])
+    assert rec["status"] == "failed" and rec["remote_removed"] and rec["remote_gone"]
+    msgs = " ".join(e.message for e in events if e.kind == "run")
+    assert "removed on the cluster" in msgs and "napari-tramway resubmit" not in msgs
+    assert not any("rm -rf" in c for c in env._session.commands)
+    with pytest.raises(SiteError, match="removed"):
+        resubmit(rec["run_id"])
+
+
+def test_one_missing_run_directory_is_not_fatal(tmp_path):
+    env, rec, events = follow(tmp_path, ["@@NORUN", "@@SQUEUE\n7_0|CANCELLED|None|\n7_1|CANCELLED by 5|None|\n@@RC 0"])
+    assert not [e for e in events if e.kind == "failed"]
+    assert {lbl: st["kind"] for lbl, st in rec["states"].items()} == {"c/roi000": "cancelled", "c/roi001": "cancelled"}
+    assert not rec.get("remote_gone")
+
+
+def test_cancel_run_scancels_once(tmp_path, monkeypatch):
+    from napari_tramway.environments.slurm import cancel_run
+
+    rec = make_record(tmp_path)
+    rec["site"] = {"name": "test_follower:Fake", "options": {"username": "u", "poll_interval": 0.01}}
+    ledger.save(rec)
+    session = FakeSession(["@@SQUEUE\n7_0|CANCELLED|None|\n7_1|CANCELLED|None|\n@@RC 0"])
+    monkeypatch.setattr(Fake, "session", lambda self: session)
+    out = cancel_run(rec["run_id"])
+    assert len([c for c in session.commands if "scancel" in c]) == 1
+    assert out["status"] == "cancelled" and out["remote_removed"]

@@ -128,3 +128,15 @@ def test_unknown_host_key_asked_refused_or_accepted_and_remembered(cluster, site
     assert f"[127.0.0.1]:{cluster['NTW_SSH_PORT']} ssh-ed25519" in own.read_text()
     results = site(known_hosts=[str(empty)]).check()  # remembered: nobody asked
     assert all(r.ok for r in results)
+
+
+def test_sbatch_options_the_cluster_refuses_are_named_before_submission(cluster, site, data_files, tmp_path):
+    """A wrong partition (or account, qos...) is found by ``sbatch --test-only`` in the same check
+    command, before anything is uploaded."""
+    env = site(sbatch_options={"partition": cluster["NTW_SLURM_PARTITION"], "time": "00:10:00"})
+    results = env.check()
+    assert all(r.ok for r in results) and env.session().round_trips == 1
+    exc = refused_run(cluster, site(sbatch_options={"partition": "nosuch"}), data_files, tmp_path)
+    (sl,) = [r for r in exc.results if r.name == "slurm"]
+    assert sl.ok is False and "--partition=nosuch" in sl.message and "invalid partition" in sl.message
+    assert [r.name for r in exc.results if r.ok is False] == ["slurm"]

@@ -281,3 +281,31 @@ def test_data_already_on_the_cluster_is_not_uploaded(cluster, site, data_files, 
                          ["cell0/roi000", "cell0/roi001"])
     finally:
         remote.unlink()
+
+
+def test_refused_submission_leaves_nothing_on_scratch(cluster, site, data_files, tmp_path, recorder):
+    """sbatch refuses the job after the upload (checks skipped here; a quota error while
+    extracting takes the same path): the error is sbatch's, and the upload is removed."""
+    from napari_tramway.environments.slurm import SiteError
+
+    env = site(preflight=False, sbatch_options={"partition": "nosuch"})
+    a = Analysis(make_spec(data_files[:1], rois=[(1.0, 1.0, 4.0, 4.0)]), store=tmp_path / "store")
+    with pytest.raises(SiteError, match="invalid partition"):
+        env.submit(a._job(None, False, None), emit=recorder)
+    (record,) = ledger.list_runs()
+    assert record["status"] == "submit-failed" and record["remote_removed"]
+    assert not Path(record["remote_dir"]).exists() and record["jobs"] == []
+
+
+def test_one_site_object_runs_two_analyses_at_once(cluster, site, data_files, tmp_path, recorder):
+    """Each run has its own connection: the first to finish does not cut the other one's."""
+    env = site(remote_dependencies=SLEEP_IN_JOBS.format(3))
+    h1 = Analysis(make_spec(data_files[:1], rois=[(1.0, 1.0, 4.0, 4.0)]), store=tmp_path / "a").start(
+        env=env, events=recorder)
+    h2 = Analysis(make_spec(data_files[1:], rois=[(5.0, 5.0, 9.0, 9.0)]), store=tmp_path / "b").start(
+        env=env, events=recorder)
+    s1, s2 = h1.wait(120), h2.wait(120)
+    assert s1 is not None and s2 is not None and h1.exception is None and h2.exception is None
+    assert s1.ok and s2.ok and s1.run_id != s2.run_id, (s1.errors, s2.errors)
+    assert not [m for m in recorder.run_messages() if "lost the connection" in m]
+    assert env._runs == set()

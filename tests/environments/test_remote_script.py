@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -217,3 +218,104 @@ def test_worker_code_cache_on_the_cluster(tmp_path):
     Path(cache).write_bytes(b"tampered")
     rc, out, _ = submit("20250101-000000-cccccc", False)
     assert rc == 23 and "@@ERROR upload damaged" in out
+
+
+def _fake_bin(tmp_path, sbatch_body):
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "sbatch").write_text("#!/bin/bash\n" + sbatch_body)
+    (fake / "sbatch").chmod(0o755)
+    (fake / "squeue").write_text("#!/bin/bash\ntrue\n")
+    (fake / "squeue").chmod(0o755)
+    return fake
+
+
+def test_failed_submission_leaves_nothing_on_scratch(tmp_path):
+    """sbatch refusing the job (or a quota error while extracting) removes the run directory the
+    command created; a resubmission into an existing directory never removes it, and refuses to
+    recreate a directory that is gone."""
+    from napari_tramway.environments.bundle import BundleWriter
+
+    fake = _fake_bin(tmp_path, 'echo "sbatch: error: invalid partition specified: nosuch" >&2\nexit 1\n')
+    w = BundleWriter()
+    w.add("job-s-1.sh", "#!/bin/bash\ntrue\n")
+    w.add("inputs/f0-roi000.ntw", b"x" * 1000)
+    data, _ = w.pack("SHA256SUMS-1")
+    run = tmp_path / "scratch" / "napari-tramway" / "20250101-000000-abcdef"
+
+    def submit(**kw):
+        return _bash(f"export PATH={fake}:$PATH\n" + rs.submit_script(
+            run_dir=str(run), checksums="SHA256SUMS-1", job_file="job-s-1.sh.id", script="job-s-1.sh", deps="",
+            **kw), data)
+
+    rc, out, _ = submit()
+    secs = {n: a for n, a, _ in rs.sections(out)}
+    assert rc == 24 and "invalid partition" in secs["ERROR"] and "CLEANED" in secs
+    assert not run.exists() and run.parent.exists()
+    rc, out, _ = submit(existing=True)  # a resubmission never recreates a directory that is gone
+    assert rc == 27 and "NORUN" in {n for n, _, _ in rs.sections(out)} and not run.exists()
+    run.mkdir(parents=True)
+    (run / "keep.txt").write_text("results of the first job")
+    rc, out, _ = submit(existing=True)
+    assert rc == 24 and "CLEANED" not in out and (run / "keep.txt").exists()
+
+
+def test_resubmission_removes_stale_markers_before_sbatch(tmp_path):
+    from napari_tramway.environments.bundle import BundleWriter
+
+    fake = _fake_bin(tmp_path, 'ls store/units/c >> "$(dirname "$0")/seen"; echo 9\n')
+    run = tmp_path / "napari-tramway" / "20250101-000000-abcdef"
+    (run / "store" / "units" / "c").mkdir(parents=True)
+    for name in ("roi000.failed.json", "roi001.done.json", "roi001.ntw", "roi002.done.json"):
+        (run / "store" / "units" / "c" / name).write_text("{}")
+    w = BundleWriter()
+    w.add("job-s-2.sh", "#!/bin/bash\ntrue\n")
+    data, _ = w.pack("SHA256SUMS-2")
+    rc, out, _ = _bash(f"export PATH={fake}:$PATH\n" + rs.submit_script(
+        run_dir=str(run), checksums="SHA256SUMS-2", job_file="job-s-2.sh.id", script="job-s-2.sh", deps="",
+        existing=True, remove_first=["store/units/c/roi000.failed.json", "store/units/c/roi001.done.json"]), data)
+    assert rc == 0 and "@@JOB 9" in out
+    assert (fake / "seen").read_text().split() == ["roi001.ntw", "roi002.done.json"]
+
+
+def test_check_script_tries_the_sbatch_options(tmp_path):
+    """The pre-flight ``slurm`` check runs ``sbatch --test-only`` with the site's options, so a
+    partition or account the cluster refuses is named before anything is uploaded."""
+    fake = _fake_bin(tmp_path, 'case "$*" in *--test-only*--partition=nosuch*) '
+                     'echo "sbatch: error: invalid partition specified: nosuch" >&2; exit 1;; esac\n'
+                     'echo "sbatch: Job 5 to start at 2025-01-01T00:00:00 using 1 processors on nodes vm" >&2\n')
+
+    def slurm_check(options):
+        script = rs.check_script(deps=f"export PATH={fake}:$PATH", scratch=str(tmp_path / "scratch"),
+                                 python="true", sbatch_options=options)
+        assert "--test-only" in script
+        rc, out, err = _bash(script)
+        (check,) = [(args, lines) for name, args, lines in rs.sections(out) if name == "CHECK"
+                    and args.startswith("slurm ")]
+        return check[0].split()[1], "\n".join(check[1])
+
+    # on the command line every value is one quoted shell word
+    assert rs.sbatch_args({"p": "debug", "account": "lab;touch pwned", "exclusive": True}) == (
+        "-p debug '--account=lab;touch pwned' --exclusive")
+    status, message = slurm_check({"partition": "debug", "account": "lab", "time": "01:00:00"})
+    assert status == "ok" and "Job 5 to start" in message
+    status, message = slurm_check({"partition": "nosuch", "account": "lab"})
+    assert status == "fail" and "--partition=nosuch --account=lab" in message
+    assert "invalid partition specified: nosuch" in message
+
+
+def test_commands_are_built_without_paramiko():
+    """``napari-tramway sites``/``runs`` and building remote commands never import paramiko (it is
+    imported when a site connects)."""
+    code = ("import sys; from napari_tramway.environments import cli, ledger, remote_script, sites, slurm; "
+            "sites.list_sites(); ledger.list_runs(); remote_script.remote_path('~/x'); "
+            "sys.exit(3 if 'paramiko' in sys.modules else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr or "paramiko was imported"
+
+
+def test_worker_code_is_one_snapshot():
+    from napari_tramway.environments.bundle import worker_code, worker_zip_sha256
+
+    data, sha = worker_code()
+    assert hashlib.sha256(data).hexdigest() == sha == worker_zip_sha256()

@@ -280,3 +280,34 @@ def test_site_reference_recreates_user_file_sites(tmp_path):
 
     again = site_for_record({"site": ref, "run_id": "x"})
     assert again.host == "maestro.pasteur.fr" and again.worker_count == 4 and again.poll_interval == 2.0
+
+
+def test_profiles_set_the_instance_settings_too(tmp_path, monkeypatch):
+    """A profile can set what ``SingularitySlurm(...)`` takes: an SSH config with a ProxyJump,
+    polling, timeouts, no pre-flight checks... (the same fields as the class)."""
+    path = tmp_path / "sites.toml"
+    path.write_text(textwrap.dedent('''
+        [behind-bastion]
+        hostname = "login-via-bastion"
+        scratch = "/scratch/{username}"
+        ssh_config = "~/lab/ssh_config"
+        poll_interval = 30
+        max_poll_interval = 300
+        reconnect_timeout = 7200.0
+        preflight = false
+        allow_agent = false
+        keep_remote = true
+        [behind-bastion.sbatch]
+        account = "lab"
+        partition = "long"
+    '''))
+    monkeypatch.setenv("NAPARI_TRAMWAY_SITES", str(path))
+    env = sites.make_site("behind-bastion", username="jdoe")
+    assert (env.ssh_config, env.poll_interval, env.max_poll_interval, env.reconnect_timeout) == (
+        "~/lab/ssh_config", 30, 300, 7200.0)
+    assert env.preflight is False and env.allow_agent is False and env.keep_remote is True
+    assert env.sbatch_options == {"account": "lab", "partition": "long"}
+    assert sites.make_site("behind-bastion", poll_interval=2).poll_interval == 2  # per-run settings win
+    path.write_text('[x]\nhostname = "h"\nscratch = "/s"\npreflight = "no"\n')
+    with pytest.raises(ValueError, match="x.preflight: expected bool"):
+        sites.make_site("x")

@@ -124,3 +124,42 @@ def test_safe_local_path_refuses_escapes(tmp_path):
     (base / "link").symlink_to(tmp_path)
     with pytest.raises(SSHError):
         safe_local_path(base, "link/escape.ntw")
+
+
+def test_proxyjump_chain_from_the_ssh_config(cluster, tmp_path, site):
+    """``ProxyJump a,b`` goes through a then b, each hop resolved with the same SSH config file
+    (not only ``~/.ssh/config``) and the same host-key files; a site uses it through ``ssh_config``."""
+    cfg = tmp_path / "ssh_config"
+    host = (f"  HostName {cluster['NTW_SSH_HOST']}\n  Port {cluster['NTW_SSH_PORT']}\n"
+            f"  User {cluster['NTW_SSH_USER']}\n  IdentityFile {cluster['NTW_SSH_KEY']}\n")
+    cfg.write_text(f"Host ntw-bastion\n{host}\nHost ntw-login\n{host}  ProxyJump ntw-bastion,ntw-bastion\n")
+    t = SSHTarget.resolve("ntw-login", config_path=str(cfg))
+    assert t.proxy_jump == "ntw-bastion,ntw-bastion" and t.config_path == str(cfg)
+    s = SSHSession(t, known_hosts_files=[cluster["NTW_KNOWN_HOSTS"], str(tmp_path / "own")],
+                   allow_agent=False, look_for_keys=False)
+    with s:
+        assert s.run("echo through")[1].strip() == "through"
+        assert s._jump is not None and s._jump._jump is not None and s._jump._jump._jump is None
+    assert s._jump is None  # closed with the session
+    env = site(hostname="ntw-login", ssh_config=str(cfg))
+    results = env.check()
+    assert all(r.ok for r in results), [r.line() for r in results]
+    assert env.session()._jump is not None
+
+
+def test_revoked_host_key_is_refused_without_asking(tmp_path):
+    """``@revoked`` lines of known_hosts (which paramiko skips) are honoured: never offered for
+    confirmation, never connected to."""
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    kt, blob = (tmp_path / "k.pub").read_text().split()[:2]
+    key = paramiko.PKey.from_type_string(kt, __import__("base64").b64decode(blob))
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"@revoked * {kt} {blob}\n")
+    asked = []
+    s = SSHSession(SSHTarget("h.example", 22, "u"), known_hosts_files=[str(kh), str(tmp_path / "own")],
+                   confirm_host_key=lambda *a: asked.append(a) or True)
+    with pytest.raises(HostKeyRefused, match="@revoked") as err:
+        s._check_host_key(key)
+    assert fingerprint(key) in str(err.value) and not asked and not (tmp_path / "own").exists()

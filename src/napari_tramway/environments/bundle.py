@@ -25,7 +25,6 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 _ZIP_CACHE: dict = {}
@@ -74,23 +73,16 @@ def worker_zip() -> bytes:
 
 
 def worker_zip_sha256() -> str:
-    worker_zip()
-    return _ZIP_CACHE["sha256"]
+    return worker_code()[1]
 
 
-@dataclass
-class Bundle:
-    """A run's upload: the tar.gz bytes and what is in it."""
-
-    data: bytes
-    files: dict[str, int]  # relative path -> size (uncompressed)
-    checksums_name: str
-    units_file: str
-    script_name: str
-    input_bytes: int = 0  # cropped inputs (uncompressed)
-    source_bytes: int = 0  # size of the data files they were cut from
-    inputs: int = 0
-    entries: list = field(default_factory=list)
+def worker_code() -> tuple[bytes, str]:
+    """``(zip bytes, sha256)`` of the worker code, from ONE snapshot of the sources: a submission
+    takes both from here, so the checksum it probes the cluster's cache with is the one of the zip
+    it would upload, even if the sources change meanwhile (an editable install being edited)."""
+    data = worker_zip()
+    sha = _ZIP_CACHE["sha256"] if _ZIP_CACHE.get("data") is data else hashlib.sha256(data).hexdigest()
+    return data, sha
 
 
 class BundleWriter:

@@ -12,6 +12,9 @@ import getpass
 import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+# what a command on a recorded run reports as one line: no such run (LedgerError), its site cannot
+# be re-created or refuses (SiteError), no connection (SSHError) -- all RuntimeError -- or a refused path
+RUN_ERRORS = (RuntimeError, ValueError)
 
 
 def confirm_host_key_tty(host: str, key_type: str, fingerprint: str) -> bool:
@@ -140,7 +143,11 @@ def cmd_attach(args) -> int:
         else:
             bar(ev)
 
-    handle = start_attach(record["run_id"], events, **_callbacks())
+    try:
+        handle = start_attach(record["run_id"], events, **_callbacks())
+    except RUN_ERRORS as exc:
+        print(f"napari-tramway attach: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         while handle.wait(0.2) is None:
             pass
@@ -169,6 +176,9 @@ def cmd_cancel(args) -> int:
     except ledger.LedgerError as exc:
         print(f"napari-tramway cancel: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RUN_ERRORS as exc:
+        print(f"napari-tramway cancel: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if record.get("cancel_cleared", True):
         print(f"run {record['run_id']} cancelled: no job of it left in the queue")
         return EXIT_OK
@@ -177,12 +187,11 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_resubmit(args) -> int:
-    from . import ledger
-    from .slurm import SiteError, resubmit
+    from .slurm import resubmit
 
     try:
         summary = resubmit(args.run, labels=args.units or None, events=_events(args.verbose), **_callbacks())
-    except (ledger.LedgerError, SiteError) as exc:
+    except RUN_ERRORS as exc:
         print(f"napari-tramway resubmit: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(summary.describe())
@@ -192,12 +201,11 @@ def cmd_resubmit(args) -> int:
 
 
 def cmd_clean(args) -> int:
-    from . import ledger
-    from .slurm import SiteError, clean_run
+    from .slurm import clean_run
 
     try:
         record = clean_run(args.run, forget=args.forget, **_callbacks())
-    except (ledger.LedgerError, SiteError) as exc:
+    except RUN_ERRORS as exc:
         print(f"napari-tramway clean: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"removed {record['remote_dir']} on {record.get('host')}" + (" and forgot the run" if args.forget else ""))

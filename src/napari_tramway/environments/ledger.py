@@ -41,6 +41,13 @@ def data_dir() -> Path:
     return base / "napari-tramway"
 
 
+def config_dir() -> Path:
+    """napari-tramway's settings (site profiles, its own known_hosts): ``$NAPARI_TRAMWAY_CONFIG``,
+    else ``~/.config/napari-tramway``."""
+    env = os.environ.get("NAPARI_TRAMWAY_CONFIG")
+    return Path(env).expanduser() if env else Path.home() / ".config" / "napari-tramway"
+
+
 def runs_dir() -> Path:
     return data_dir() / "runs"
 

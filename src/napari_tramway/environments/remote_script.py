@@ -26,7 +26,6 @@ import shlex
 from dataclasses import dataclass
 
 from .events import CANCELLED, DONE, FAILED, PENDING, STARTED
-from .ssh import quote
 
 # ---------------------------------------------------------------------------------------------
 # Slurm states
@@ -336,14 +335,18 @@ def parse_poll(output: str) -> PollResult:
 # ---------------------------------------------------------------------------------------------
 
 def remote_path(path: str) -> str:
-    """A shell word for a remote path: ``~/x`` and relative paths are relative to ``$HOME``."""
+    """A shell word for a remote path: ``~/x`` and relative paths are relative to ``$HOME``.
+
+    (Kept here rather than in :mod:`.ssh` so that building and parsing commands never imports
+    paramiko: ``napari-tramway sites``/``runs`` start without it.)
+    """
     path = str(path)
     if path.startswith("/"):
         return shlex.quote(path)
     if path in ("~", ""):
         return '"$HOME"'
     if path.startswith("~/"):
-        return quote(path)
+        path = path[2:]
     return '"$HOME"/' + shlex.quote(path)
 
 
@@ -353,8 +356,8 @@ def deps_block(deps: str | None) -> str:
     return deps if deps else ":"
 
 
-def sbatch_lines(options: dict) -> list[str]:
-    """``#SBATCH`` lines: one-letter keys as ``-p value``, longer as ``--key=value``."""
+def _sbatch_options(options: dict) -> list[tuple[str, str | None]]:
+    """Validated ``(option, value or None for a flag)``: ``-p``/``--partition``..."""
     out = []
     for key, value in options.items():
         if value is None or value is False:
@@ -363,15 +366,32 @@ def sbatch_lines(options: dict) -> list[str]:
         if not re.match(r"^[A-Za-z][A-Za-z0-9_-]*$", key):
             raise ValueError(f"invalid sbatch option name {key!r}")
         key = key.replace("_", "-")
+        flag = f"-{key}" if len(key) == 1 else f"--{key}"
         if value is True:
-            out.append(f"#SBATCH {'-' if len(key) == 1 else '--'}{key}")
+            out.append((flag, None))
             continue
         text = str(value)
         if "\n" in text or "\r" in text:
             raise ValueError(f"sbatch option {key!r}: the value must be on one line")
-        text = shlex.quote(text) if re.search(r"[\s'\"#]", text) else text
-        out.append(f"#SBATCH -{key} {text}" if len(key) == 1 else f"#SBATCH --{key}={text}")
+        out.append((flag, text))
     return out
+
+
+def sbatch_lines(options: dict) -> list[str]:
+    """``#SBATCH`` lines: one-letter keys as ``-p value``, longer as ``--key=value``."""
+    out = []
+    for flag, text in _sbatch_options(options):
+        if text is not None:
+            text = shlex.quote(text) if re.search(r"[\s'\"#]", text) else text
+        out.append(f"#SBATCH {flag}" if text is None else
+                   f"#SBATCH {flag} {text}" if len(flag) == 2 else f"#SBATCH {flag}={text}")
+    return out
+
+
+def sbatch_args(options: dict) -> str:
+    """The same options as shell words for an ``sbatch`` command line (every value quoted)."""
+    return " ".join(flag if text is None else f"{flag} {shlex.quote(text)}" if len(flag) == 2
+                    else shlex.quote(f"{flag}={text}") for flag, text in _sbatch_options(options))
 
 
 RESERVED_SBATCH = {"array", "a", "output", "o", "error", "e", "job-name", "J", "parsable", "chdir", "D", "wrap"}
@@ -396,10 +416,17 @@ def worker_cache_path(scratch: str, sha256: str) -> str:
 
 def check_script(*, deps: str, scratch: str, python: str, singularity: str | None = None,
                  singularity_options: str = "", container: str | None = None, timeout: int = 100,
-                 worker_sha256: str | None = None) -> str:
+                 worker_sha256: str | None = None, sbatch_options: dict | None = None) -> str:
     """ONE command running every pre-flight check; each prints ``@@CHECK name ok|fail|skip``
     followed by its message lines. Also prints ``@@HOME``, ``@@SCRATCH`` (absolute) and, when the
-    worker code of this version is cached on the cluster, ``@@WORKER_CACHED``."""
+    worker code of this version is cached on the cluster, ``@@WORKER_CACHED``.
+
+    The ``slurm`` check also runs ``sbatch --test-only`` with ``sbatch_options``: a partition,
+    account, qos or time limit the cluster refuses is named before anything is uploaded (a test
+    that times out is not counted as a failure)."""
+    test_args = sbatch_args(sbatch_options or {})
+    refused = f"sbatch refuses a job with the site's sbatch options ({test_args or 'none'}):"
+    test_args = f"{test_args} " if test_args else ""
     pycode = ("import sys; v = sys.version_info; import numpy, scipy, pandas; "
               "print('Python %d.%d.%d, numpy %s, scipy %s, pandas %s' % (v[0], v[1], v[2], "
               "numpy.__version__, scipy.__version__, pandas.__version__)); "
@@ -416,9 +443,15 @@ def check_script(*, deps: str, scratch: str, python: str, singularity: str | Non
         'if [ "$ntw_rc" -eq 0 ]; then echo "@@CHECK dependencies ok"; else echo "@@CHECK dependencies fail"; '
         'echo "the remote_dependencies line exited with status $ntw_rc"; fi',
         'tail -n 15 "$ntw_t"',
-        'if command -v sbatch >/dev/null 2>&1 && command -v squeue >/dev/null 2>&1; then '
-        'echo "@@CHECK slurm ok"; echo "sbatch: $(command -v sbatch)"; '
-        'else echo "@@CHECK slurm fail"; echo "sbatch/squeue not found on PATH after the dependencies line"; fi',
+        'if ! command -v sbatch >/dev/null 2>&1 || ! command -v squeue >/dev/null 2>&1; then '
+        'echo "@@CHECK slurm fail"; echo "sbatch/squeue not found on PATH after the dependencies line"; '
+        f"elif ntw_sb=$(timeout 20 sbatch --test-only {test_args}--wrap=true 2>&1 < /dev/null); then "
+        'echo "@@CHECK slurm ok"; echo "sbatch: $(command -v sbatch)"; printf "%s\\n" "$ntw_sb" | tail -n 1; '
+        'elif [ "$?" -eq 124 ]; then echo "@@CHECK slurm ok"; echo "sbatch: $(command -v sbatch)"; '
+        'echo "sbatch --test-only timed out: the sbatch options were not verified"; '
+        'else echo "@@CHECK slurm fail"; '
+        f"echo {shlex.quote(refused)}; "
+        'printf "%s\\n" "$ntw_sb" | tail -n 5; fi',
     ]
     if singularity:
         lines += [
@@ -498,20 +531,27 @@ def job_script(*, run_id: str, stage: str, job_name: str, array: str, units_file
 
 
 def submit_script(*, run_dir: str, checksums: str, job_file: str, script: str, deps: str,
-                  worker_cache: str | None = None, worker_uploaded: bool = True) -> str:
+                  worker_cache: str | None = None, worker_uploaded: bool = True,
+                  remove_first: list[str] | None = None, existing: bool = False) -> str:
     """Extract the bundle from stdin into ``run_dir``, verify it, then ``sbatch --parsable``.
 
     Idempotent: the job id is kept in ``jobs/<name>.id`` and a retried command (after a dropped
     connection) prints it instead of submitting again. Prints ``@@RUNDIR`` and ``@@JOB id``.
     ``worker_cache``: the worker zip is taken from there when not uploaded, and stored there
-    when it is (its checksum is verified either way).
+    when it is (its checksum is verified either way). ``remove_first``: files (relative to the
+    run directory) removed before ``sbatch``, e.g. the old markers of resubmitted units.
+    ``existing``: the run directory must be there already (a resubmission); ``@@NORUN`` if not.
+
+    When it fails before a job is submitted (disk quota while extracting, damaged upload, sbatch
+    refusing the job...) into a run directory it created, it removes that directory (``@@CLEANED``),
+    so that a failed submission leaves nothing on scratch.
     """
     q = shlex.quote
     cache = remote_path(worker_cache) if worker_cache else None
     worker = []
     if cache and not worker_uploaded:
-        worker = [f'cp -f -- {cache} napari_tramway.zip 2>/dev/null || {{ echo "@@ERROR the cached worker code '
-                  f'{worker_cache} is gone"; exit 26; }}']
+        worker = [f'cp -f -- {cache} napari_tramway.zip 2>/dev/null || ntw_fail 26 "the cached worker code '
+                  f'{worker_cache} is gone"']
     keep = []
     if cache and worker_uploaded:
         keep = [f'mkdir -p -- "$(dirname -- {cache})" && cp -f napari_tramway.zip {cache}.$$ && '
@@ -519,24 +559,34 @@ def submit_script(*, run_dir: str, checksums: str, job_file: str, script: str, d
                 # keep the 5 most recent versions
                 f'(cd -- "$(dirname -- {cache})" && ls -1t worker-*.zip 2>/dev/null | tail -n +6 | '
                 "xargs -r rm -f --) || true"]
+    removals = [f"rm -f -- {' '.join(q(p) for p in remove_first)}"] if remove_first else []
     return "\n".join([
         f"ntw_run={remote_path(run_dir)}",
-        'mkdir -p -- "$ntw_run" && cd -- "$ntw_run" || { echo "@@ERROR cannot create $ntw_run"; exit 21; }',
+        '[ -e "$ntw_run" ] && ntw_new=0 || ntw_new=1',
+        *(['[ "$ntw_new" = 0 ] || { echo "@@NORUN"; echo "@@ERROR the run directory $ntw_run is gone"; exit 27; }']
+          if existing else []),
+        "ntw_fail() {",
+        '  echo "@@ERROR $2"',
+        '  if [ "$ntw_new" = 1 ]; then cd / && rm -rf -- "$ntw_run" && echo "@@CLEANED"; fi',
+        '  exit "$1"',
+        "}",
+        'mkdir -p -- "$ntw_run" && cd -- "$ntw_run" || ntw_fail 21 "cannot create $ntw_run"',
         'echo "@@RUNDIR $(pwd -P)"',
-        'if ! ntw_err=$(tar -xzf - 2>&1); then echo "@@ERROR extracting the upload failed: $ntw_err"; exit 22; fi',
+        'if ! ntw_err=$(tar -xzf - 2>&1); then ntw_fail 22 "extracting the upload failed: $ntw_err"; fi',
         *worker,
-        f'if ! ntw_err=$(sha256sum -c --quiet {q(checksums)} 2>&1); then echo "@@ERROR upload damaged: $ntw_err"; exit 23; fi',
+        f'if ! ntw_err=$(sha256sum -c --quiet {q(checksums)} 2>&1); then ntw_fail 23 "upload damaged: $ntw_err"; fi',
         *keep,
         "mkdir -p logs jobs",
         f"if [ -s jobs/{q(job_file)} ]; then echo \"@@JOB $(cat jobs/{q(job_file)})\"; exit 0; fi",
+        *removals,
         "{",
         deps_block(deps),
         "} >/dev/null 2>&1",
         f"ntw_out=$(sbatch --parsable {q(script)} 2>jobs/.sbatch.err); ntw_rc=$?",
-        'if [ "$ntw_rc" -ne 0 ]; then echo "@@ERROR sbatch failed (status $ntw_rc): $(tail -n 5 jobs/.sbatch.err)"; exit 24; fi',
+        'if [ "$ntw_rc" -ne 0 ]; then ntw_fail 24 "sbatch failed (status $ntw_rc): $(tail -n 5 jobs/.sbatch.err)"; fi',
         'ntw_id=$(printf "%s\\n" "$ntw_out" | grep -E "^[0-9]+(;.*)?$" | tail -n 1)',
         'ntw_id=${ntw_id%%;*}',
-        '[ -n "$ntw_id" ] || { echo "@@ERROR sbatch printed no job id: $ntw_out"; exit 25; }',
+        '[ -n "$ntw_id" ] || ntw_fail 25 "sbatch printed no job id: $ntw_out"',
         f"printf '%s\\n' \"$ntw_id\" > jobs/{q(job_file)}.tmp && mv -f jobs/{q(job_file)}.tmp jobs/{q(job_file)}",
         'echo "@@JOB $ntw_id"',
     ]) + "\n"
@@ -640,9 +690,3 @@ def cleanup_script(run_dir: str) -> str:
     if not re.search(r"/napari-tramway/\d{8}-\d{6}-[0-9a-f]{6}/?$", run_dir):
         raise ValueError(f"refusing to remove {run_dir!r}: not a napari-tramway run directory")
     return f"rm -rf -- {remote_path(run_dir)} && echo '@@REMOVED'\n"
-
-
-def resubmit_prepare_script(*, run_dir: str, failed_markers: list[str]) -> str:
-    """Remove the failure records of units about to be resubmitted (before their new job runs)."""
-    q = " ".join(shlex.quote(m) for m in failed_markers)
-    return f"cd -- {remote_path(run_dir)}/store && rm -f -- {q}\n" if failed_markers else ":\n"

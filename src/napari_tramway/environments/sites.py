@@ -25,6 +25,9 @@ napari widget is looked up in this order:
        partition = "common"
        time = "01:00:00"
 
+   plus any instance setting of :data:`PROFILE_SETTINGS` (``ssh_config``, ``poll_interval``,
+   ``preflight``, ``keep_remote``...);
+
 4. adapters registered by installed packages under the entry point group ``napari_tramway.sites``
    (``mysite = "mypackage.sites:MySite"``);
 5. ``package.module:ClassName`` or ``path/to/file.py:ClassName``: your own adapter.
@@ -45,8 +48,16 @@ PROFILE_FIELDS = {
     "base": str, "description": str, "hostname": str, "port": int, "scratch": str,
     "singularity_executable": str, "singularity_options": str, "remote_dependencies": str, "container": str,
     "python": str, "username": str, "sbatch": dict, "worker_count": int, "identity_file": str,
-    "known_hosts": (str, list), "keep_remote": bool, "poll_interval": (int, float),
+    "known_hosts": (str, list),
 }
+# instance settings a profile can set too (their defaults: ``slurm.DEFAULT_SETTINGS``)
+PROFILE_SETTINGS = {
+    "keep_remote": bool, "poll_interval": (int, float), "max_poll_interval": (int, float), "preflight": bool,
+    "ssh_config": str, "reconnect_timeout": (int, float), "connect_timeout": (int, float),
+    "command_timeout": (int, float), "ssh_retries": int, "ssh_backoff": (int, float),
+    "completion_grace": (int, float), "unknown_timeout": (int, float), "allow_agent": bool, "look_for_keys": bool,
+}
+PROFILE_FIELDS.update(PROFILE_SETTINGS)
 _DEFAULT_CALLBACKS: dict = {}
 
 
@@ -69,8 +80,9 @@ def profiles_path() -> Path:
     env = os.environ.get("NAPARI_TRAMWAY_SITES")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("NAPARI_TRAMWAY_CONFIG") or str(Path.home() / ".config" / "napari-tramway")
-    return Path(base).expanduser() / "sites.toml"
+    from .ledger import config_dir
+
+    return config_dir() / "sites.toml"
 
 
 def _presets() -> dict:
@@ -165,7 +177,7 @@ def _profile_class(name: str, fields: dict, seen: tuple = ()):
     if "worker_count" in fields:
         ns["worker_count"] = fields["worker_count"]
     defaults = dict(getattr(base, "_default_settings", {}))
-    for k in ("username", "keep_remote", "poll_interval"):
+    for k in ("username", *PROFILE_SETTINGS):
         if k in fields:
             defaults[k] = fields[k]
     ns["_default_settings"] = defaults

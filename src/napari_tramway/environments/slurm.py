@@ -40,6 +40,7 @@ failures with their traceback and log tail, and remove the remote directory at t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -84,7 +85,7 @@ class CheckResult:
     TITLES = {
         "connection": "SSH connection",
         "dependencies": "remote_dependencies line runs",
-        "slurm": "Slurm commands (sbatch, squeue)",
+        "slurm": "Slurm commands (sbatch, squeue) and the sbatch options",
         "container-executable": "container executable",
         "container-image": "container image",
         "python": "Python with numpy, scipy, pandas",
@@ -145,11 +146,6 @@ PERSISTED = ("username", "container", "sbatch_options", "worker_count", "keep_re
              "max_poll_interval", "ssh_config", "preflight", "reconnect_timeout", "connect_timeout",
              "command_timeout", "ssh_retries", "ssh_backoff", "completion_grace", "unknown_timeout",
              "allow_agent", "look_for_keys")
-
-
-def _own_known_hosts() -> str:
-    base = os.environ.get("NAPARI_TRAMWAY_CONFIG") or str(Path.home() / ".config" / "napari-tramway")
-    return str(Path(base).expanduser() / "known_hosts")
 
 
 class SlurmOverSSH(Environment):
@@ -253,6 +249,7 @@ class SlurmOverSSH(Environment):
         self._target = None
         self._check_info: dict = {}
         self._detach = threading.Event()
+        self._runs: set = set()  # per-run copies made by execute(), reached by detach()
 
     def _defines(self, hook: str) -> bool:
         if hook in self._overrides:
@@ -334,29 +331,17 @@ class SlurmOverSSH(Environment):
             ref["name"] = f"{src}:{cls.__qualname__}"
         if src and "<locals>" not in cls.__qualname__:
             ref["file"] = f"{os.path.abspath(src)}:{cls.__qualname__}"
-        opts = {}
-        for k in PERSISTED:
-            v = getattr(self, k, None)
-            try:
-                json.dumps(v)
-            except TypeError:
-                continue
-            opts[k] = v
-        for k, v in self._overrides.items():
-            try:
-                json.dumps(v)
-                opts[k] = v
-            except TypeError:
-                pass
+        opts = {k: getattr(self, k, None) for k in PERSISTED}
+        opts.update(self._overrides)
         opts.update({k: v for k, v in self.site_options.items() if k not in ("confirm_host_key", "ask_secret")})
-        ref["options"] = {k: v for k, v in opts.items() if _jsonable(v)}
+        ref["options"] = {k: v for k, v in opts.items() if _jsonable(v)}  # callbacks never
         return ref
 
     # -- SSH ---------------------------------------------------------------------------------------
     def session(self):
         """The run's SSH session (one connection, reopened with back-off when it drops)."""
         if self._session is None:
-            from .ssh import SSHSession
+            from .ssh import SSHSession, own_known_hosts
 
             t = self.target()
             given = self._hook("known_hosts")
@@ -365,7 +350,7 @@ class SlurmOverSSH(Environment):
             files = [os.path.expanduser(f) for f in (given or [])]
             if not files:
                 files = list(t.known_hosts) or [str(Path.home() / ".ssh" / "known_hosts")]
-            files.append(_own_known_hosts())
+            files.append(own_known_hosts())
             self._session = SSHSession(
                 t, confirm_host_key=self.confirm_host_key, ask_secret=self.ask_secret, known_hosts_files=files,
                 connect_timeout=self.connect_timeout, command_timeout=self.command_timeout,
@@ -375,9 +360,11 @@ class SlurmOverSSH(Environment):
         return self._session
 
     def detach(self) -> None:
-        """Stop following the current run without cancelling it (the jobs go on; the run stays in
+        """Stop following the current run(s) without cancelling (the jobs go on; each run stays in
         the ledger, to be reattached later)."""
         self._detach.set()
+        for run in list(self._runs):
+            run._detach.set()
 
     def close(self) -> None:
         if self._session is not None:
@@ -385,9 +372,11 @@ class SlurmOverSSH(Environment):
             self._session = None
 
     # -- pre-flight checks --------------------------------------------------------------------------
-    def check(self) -> list[CheckResult]:
-        """Every pre-flight check, in ONE remote command: the dependencies line, Slurm, the container
-        executable and image, the (container's) Python with numpy/scipy/pandas, scratch writable."""
+    def check(self, worker_sha256: str | None = None) -> list[CheckResult]:
+        """Every pre-flight check, in ONE remote command: the dependencies line, Slurm (and that
+        ``sbatch --test-only`` accepts the site's sbatch options: partition, account, qos, time...),
+        the container executable and image, the (container's) Python with numpy/scipy/pandas,
+        scratch writable. ``worker_sha256``: also ask whether this worker code is cached there."""
         from .ssh import SSHError
 
         try:
@@ -399,13 +388,11 @@ class SlurmOverSSH(Environment):
         sing, opts, image = self.container_parts()
         if self.uses_container and not image:
             image = ""
-        from .bundle import worker_zip_sha256
-
         try:
             script = rs.check_script(deps=self.deps(), scratch=self.scratch_root(), python=self.interpreter(),
                                      singularity=sing, singularity_options=opts, container=image,
                                      timeout=int(max(30, self.command_timeout - 20)),
-                                     worker_sha256=worker_zip_sha256())
+                                     worker_sha256=worker_sha256, sbatch_options=self.sbatch_options)
             _, out, err = session.run(script, check=False)
         except SSHError as exc:
             return results + [CheckResult("connection", False, str(exc))]
@@ -438,10 +425,10 @@ class SlurmOverSSH(Environment):
     def _container(self) -> str | None:
         return None
 
-    def _preflight(self, emit) -> dict:
+    def _preflight(self, emit, worker_sha256: str | None = None) -> dict:
         if not self.preflight:
             return {}
-        results = self.check()
+        results = self.check(worker_sha256)
         if any(r.ok is False for r in results):
             raise SiteCheckFailed(self.site_name or type(self).__name__, results)
         emit(UnitEvent(RUN, None, message="site checks passed: " + "; ".join(
@@ -450,20 +437,26 @@ class SlurmOverSSH(Environment):
 
     # -- the run ------------------------------------------------------------------------------------
     def execute(self, job: RunJob, emit, cancel: threading.Event) -> None:
-        self._detach.clear()
+        """Submit and follow a run on a per-run copy of this site (its own connection and detach
+        flag), so that one site object can run several analyses at once."""
         for u in job.units:
             emit(UnitEvent(QUEUED, u.label))
-        todo = skip_done(job, emit, job.spec.fingerprint())
+        todo = skip_done(job, emit)
         if not todo:
             return
         run_id = job.run_id or ledger.new_run_id()
         job.run_id = run_id
+        run = copy.copy(self)
+        run._session, run._check_info, run._detach, run._runs = None, {}, threading.Event(), set()
+        self._runs.add(run)
         try:
             with ledger.lock(run_id, "submit"):
-                record = self.submit(job, todo, emit=emit, run_id=run_id)
-                self.follow(record, emit=emit, cancel=cancel)
+                record = run.submit(job, todo, emit=emit, run_id=run_id)
+                run.follow(record, emit=emit, cancel=cancel)
         finally:
-            self.close()
+            self._runs.discard(run)
+            self._check_info = run._check_info  # what the last run's checks found (scratch, home)
+            run.close()
 
     def submit(self, job: RunJob, units=None, emit=None, run_id: str | None = None) -> dict:
         """Check the site, upload the run and ``sbatch`` it; return the ledger record (already saved).
@@ -475,8 +468,7 @@ class SlurmOverSSH(Environment):
             add_inputs,
             remote_store_info,
             tessellation_files,
-            worker_zip,
-            worker_zip_sha256,
+            worker_code,
         )
 
         emit = emit or (lambda ev: None)
@@ -487,7 +479,8 @@ class SlurmOverSSH(Environment):
         job.run_id = run_id
         session = self.session()
         rt0 = session.round_trips
-        info = self._preflight(emit)
+        worker_data, worker_sha = worker_code()  # one snapshot for the cache probe and the upload
+        info = self._preflight(emit, worker_sha)
         stage = job.stage
         scratch = info.get("scratch") or (self.scratch_root().rstrip("/") + "/napari-tramway")
         remote_dir = f"{scratch.rstrip('/')}/{run_id}"
@@ -498,12 +491,12 @@ class SlurmOverSSH(Environment):
         if stage == "infer":
             for rel, data in tessellation_files(job.store, units).items():
                 writer.add(rel, data)
-        worker_cache = rs.worker_cache_path(self.scratch_root(), worker_zip_sha256())
+        worker_cache = rs.worker_cache_path(self.scratch_root(), worker_sha)
         worker_cached = bool(info.get("worker_cached"))
         if worker_cached:  # this version's worker code is on the cluster already (verified by checksum)
-            writer.expect("napari_tramway.zip", worker_zip_sha256())
+            writer.expect("napari_tramway.zip", worker_sha)
         else:
-            writer.add("napari_tramway.zip", worker_zip())
+            writer.add("napari_tramway.zip", worker_data)
         input_bytes, source_bytes, n_inputs, mapping = add_inputs(writer, job.spec, units)
         units_file = f"units-{stage}.json"
         plan = {"format": "napari-tramway/units", "run_id": run_id, "stage": stage,
@@ -511,22 +504,14 @@ class SlurmOverSSH(Environment):
                 "units": [{"unit": u.to_dict(), "input": mapping.get(u.label)} for u in units]}
         writer.add(units_file, json.dumps(plan, indent=1))
         seq = 1
-        job_name = f"ntw-{run_id}"
         script_name = f"job-{stage}-{seq}.sh"
-        log_name = f"{stage}-%A_%a.out"
-        sing, opts, image = self.container_parts()
-        from .. import __version__
-
-        script = rs.job_script(run_id=run_id, stage=stage, job_name=job_name,
-                               array=rs.indices_spec(None, len(units), self.worker_count), units_file=units_file,
-                               log_name=log_name, sbatch_options=self.sbatch_options, deps=self.deps(),
-                               python=self.interpreter(), singularity=sing, singularity_options=opts,
-                               container=image, version=__version__, environment=self.environment_label())
-        writer.add(script_name, script)
+        array = rs.indices_spec(None, len(units), self.worker_count)
+        writer.add(script_name, self._job_script(run_id, stage, units_file, array))
         writer.add_dir("logs")
         writer.add_dir("jobs")
-        checksums = f"SHA256SUMS-{seq}"
-        data, files = writer.pack(checksums)
+        data, files = writer.pack(f"SHA256SUMS-{seq}")
+        from .. import __version__
+
         t = self.target()
         record = {
             "run_id": run_id, "status": "submitting", "site": self.site_reference(),
@@ -546,32 +531,29 @@ class SlurmOverSSH(Environment):
                        f"({n_inputs} cropped input(s), {input_bytes / 1024:.0f} KiB, from {source_bytes / 1024:.0f} KiB "
                        f"of data files; worker code {'cached on the cluster' if worker_cached else 'included'}) "
                        f"to {self.describe()}:{remote_dir}"))
-        cmd = rs.submit_script(run_dir=remote_dir, checksums=checksums, job_file=f"{script_name}.id",
-                               script=script_name, deps=self.deps(), worker_cache=worker_cache,
-                               worker_uploaded=not worker_cached)
         from .ssh import SSHError
 
         try:
-            status, out, err = session.run(cmd, stdin=data, check=False,
-                                           timeout=self.command_timeout + len(data) / 100_000)
+            job_id, parsed, error = self._upload_and_sbatch(remote_dir, data, seq, script_name,
+                                                            worker_cache=worker_cache,
+                                                            worker_uploaded=not worker_cached)
         except SSHError as exc:
             record["status"] = "submit-unknown"
             record["error"] = str(exc)
             ledger.save(record)
             raise SiteError(f"run {run_id}: submission interrupted ({exc}); if the job was submitted, "
                             f"`napari-tramway attach {run_id}` finds it") from None
-        parsed = {name: args.strip() for name, args, _ in rs.sections(out)}
         if parsed.get("RUNDIR"):
             record["remote_dir"] = parsed["RUNDIR"]
-        job_id = parsed.get("JOB")
-        if status != 0 or not job_id or not job_id.isdigit():
+        if job_id is None:
             record["status"] = "submit-failed"
-            record["error"] = parsed.get("ERROR") or (err.strip()[-500:] or out.strip()[-500:])
+            record["error"] = error
+            record["remote_removed"] = "CLEANED" in parsed  # nothing left on scratch
             ledger.save(record)
-            raise SiteError(f"run {run_id}: submission to {self.describe()} failed: {record['error']}")
-        record["jobs"].append({"job_id": job_id, "name": job_name, "stage": stage, "indices": None,
-                               "script": script_name, "submitted": ledger.now(), "array": rs.indices_spec(
-                                   None, len(units), self.worker_count)})
+            raise SiteError(f"run {run_id}: submission to {self.describe()} failed: {error}" + (
+                "" if record["remote_removed"] else f" (`napari-tramway clean {run_id}` removes the upload)"))
+        record["jobs"].append({"job_id": job_id, "name": f"ntw-{run_id}", "stage": stage, "indices": None,
+                               "script": script_name, "submitted": ledger.now(), "array": array})
         record.pop("pending_job", None)
         record["status"] = "submitted"
         record["round_trips"] = {"submit": session.round_trips - rt0}
@@ -587,6 +569,31 @@ class SlurmOverSSH(Environment):
             f.replay()
         f.run()
         return record
+
+    def _job_script(self, run_id: str, stage: str, units_file: str, array: str) -> str:
+        """The sbatch script of one array job of a run (the first one or a resubmission)."""
+        from .. import __version__
+
+        sing, opts, image = self.container_parts()
+        return rs.job_script(run_id=run_id, stage=stage, job_name=f"ntw-{run_id}", array=array,
+                             units_file=units_file, log_name=f"{stage}-%A_%a.out",
+                             sbatch_options=self.sbatch_options, deps=self.deps(), python=self.interpreter(),
+                             singularity=sing, singularity_options=opts, container=image,
+                             version=__version__, environment=self.environment_label())
+
+    def _upload_and_sbatch(self, remote_dir: str, bundle: bytes, seq: int, script_name: str,
+                           **submit_options) -> tuple[str | None, dict, str]:
+        """ONE command: send ``bundle`` on stdin, extract and verify it in ``remote_dir``, ``sbatch``
+        ``script_name``; ``(job id or None, the output's sections, error message)``."""
+        cmd = rs.submit_script(run_dir=remote_dir, checksums=f"SHA256SUMS-{seq}", job_file=f"{script_name}.id",
+                               script=script_name, deps=self.deps(), **submit_options)
+        status, out, err = self.session().run(cmd, stdin=bundle, check=False,
+                                              timeout=self.command_timeout + len(bundle) / 100_000)
+        parsed = {name: args.strip() for name, args, _ in rs.sections(out)}
+        job_id = parsed.get("JOB")
+        if status != 0 or not job_id or not job_id.isdigit():
+            return None, parsed, parsed.get("ERROR") or (err.strip()[-500:] or out.strip()[-500:])
+        return job_id, parsed, ""
 
     # -- operations on recorded runs ----------------------------------------------------------------
     def cancel_jobs(self, record: dict, wait: float = 60.0) -> tuple[bool, str]:
@@ -667,6 +674,10 @@ class Maestro(SingularitySlurm):
 # Following a run
 # ------------------------------------------------------------------------------------------------
 
+class _Rejected(Exception):
+    """A downloaded result does not match its done-marker (aborts its atomic write)."""
+
+
 @dataclass
 class _Failure:
     path: str
@@ -701,6 +712,7 @@ class _Follower:
         self.last_ok: float | None = None
         self.use_sacct = record.get("accounting") != "disabled"
         self.sacct_skip = 0
+        self.norun_polls = 0
         self._task_map()
 
     # -- bookkeeping ------------------------------------------------------------------------------
@@ -847,11 +859,18 @@ class _Follower:
             self.sacct_skip -= 1
         self._accounting(res, use_sacct)
         if res.run_dir_missing:
+            # twice in a row: a scratch file system that hiccups once does not fail the run
+            self.norun_polls += 1
+            if self.norun_polls < 2:
+                return False
+            self.record["remote_removed"] = True  # so that nobody resubmits into it or cleans it
+            self.record["remote_gone"] = ledger.now()
             for label in self.entries:
                 if not self.final(label):
-                    self._fail(label, None, None, "the remote run directory is gone "
-                               f"({self.record['remote_dir']})", "")
+                    self._fail(label, None, None, f"the remote run directory {self.record['remote_dir']} is gone "
+                               "(removed on the cluster, e.g. a scratch purge); start a new run", "")
             return True
+        self.norun_polls = 0
         # markers
         done = []
         for path, mtime, text in res.markers:
@@ -989,6 +1008,7 @@ class _Follower:
 
     # -- collection ---------------------------------------------------------------------------------
     def _collect(self, done, res) -> bool:
+        from ..core.archive import atomic_write
         from .ssh import SSHError, safe_local_path
 
         changed = False
@@ -1033,32 +1053,27 @@ class _Follower:
                         self.seen[path] = mtime
                         changed = True
                         continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_name(f".{target.name}.{self.record['run_id']}.part")
                     h = hashlib.sha256()
                     n_bytes = 0
                     src = tf.extractfile(member)
-                    with open(tmp, "wb") as fh:
-                        while True:
-                            chunk = src.read(1 << 20)
-                            if not chunk:
-                                break
-                            h.update(chunk)
-                            n_bytes += len(chunk)
-                            fh.write(chunk)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    got = h.hexdigest()
-                    if got != expected or n_bytes != size:
-                        tmp.unlink()
+                    try:  # verified before it is put in place; a rejected file leaves nothing behind
+                        with atomic_write(target) as fh:
+                            while chunk := src.read(1 << 20):
+                                h.update(chunk)
+                                n_bytes += len(chunk)
+                                fh.write(chunk)
+                            if h.hexdigest() != expected or n_bytes != size:
+                                raise _Rejected
+                    except _Rejected:
                         self._fail(label, self._ts(label, res), None,
-                                   f"checksum mismatch: {rel} on the cluster has sha256 {got[:16]}… and {n_bytes} B, "
-                                   f"its done-marker says {expected[:16]}… and {size} B; the file was rejected", "")
+                                   f"checksum mismatch: {rel} on the cluster has sha256 {h.hexdigest()[:16]}… and "
+                                   f"{n_bytes} B, its done-marker says {expected[:16]}… and {size} B; the file was "
+                                   "rejected", "")
                         self.seen[path] = mtime
                         changed = True
                         continue
-                    os.replace(tmp, target)
-                    self.store.write_marker(target, str(marker.get("format") or ""), marker.get("label") or label)
+                    self.store.write_marker(target, str(marker.get("format") or ""), marker.get("label") or label,
+                                            fingerprint=marker.get("fingerprint"))
                     ts = self._ts(label, res)
                     self._set(label, DONE, slurm=ts.state if ts else None, node=ts.node if ts else None)
                     self.emit(UnitEvent(DONE, label, message=f"collected {n_bytes / 1024:.0f} KiB, sha256 verified",
@@ -1136,11 +1151,13 @@ class _Follower:
             self.failures.pop(label, None)
 
     # -- the end -----------------------------------------------------------------------------------
-    def _cancel(self):
+    def _cancel(self, scancelled: tuple[bool, str] | None = None):
+        """``scancel`` the run's jobs (unless ``scancelled``, the outcome of a ``cancel_jobs`` already
+        done), keep what finished before, mark the rest cancelled."""
         from .ssh import SSHError
 
         try:
-            cleared, left = self.site.cancel_jobs(self.record)
+            cleared, left = scancelled or self.site.cancel_jobs(self.record)
             if not cleared:
                 self.emit(UnitEvent(RUN, None, message=f"{self.record['run_id']}: after scancel, squeue still "
                                     f"shows: {left}"))
@@ -1183,6 +1200,10 @@ class _Follower:
             except (SSHError, ValueError) as exc:
                 self.emit(UnitEvent(RUN, None, message=f"{self.record['run_id']}: could not remove "
                                     f"{self.record['remote_dir']} ({exc})"))
+        elif status == "failed" and self.record.get("remote_gone"):
+            self.emit(UnitEvent(RUN, None, message=f"{self.record['run_id']}: the remote directory "
+                                f"{self.record['remote_dir']} was removed on the cluster; results collected before "
+                                "stay; start a new run for the others"))
         elif status == "failed":
             n = kinds.count(FAILED)
             self.emit(UnitEvent(RUN, None, message=f"{self.record['run_id']}: {n} unit(s) failed; the remote "
@@ -1267,7 +1288,10 @@ def start_attach(run_id: str, events=None, **options) -> RunHandle:
     """Reattach to a recorded run in a background thread: reconnect, poll, collect; a
     :class:`RunHandle` whose ``cancel()`` cancels the run's jobs."""
     record = ledger.load(run_id)
-    site = site_for_record(record, **options)
+    return _follow_in_background(site_for_record(record, **options), record, events)
+
+
+def _follow_in_background(site: SlurmOverSSH, record: dict, events=None) -> RunHandle:
     return RunHandle(_Reattach(site, record), _job_for_record(record), events).start()
 
 
@@ -1305,7 +1329,7 @@ def cancel_run(run_id: str, events=None, wait: float = 60.0, **options) -> dict:
                 ev = threading.Event()
                 ev.set()
                 f = _Follower(site, record, emit, ev)
-                f._cancel()
+                f._cancel((cleared, left))
                 f._finish()
         else:
             emit(UnitEvent(RUN, None, message=f"{run_id}: cancelled; the process following it collects "
@@ -1335,50 +1359,47 @@ def resubmit(run_id: str, labels=None, events=None, wait: bool = True, **options
         raise SiteError(f"run {run_id}: no failed unit to resubmit")
     site = site_for_record(record, **options)
     indices = sorted(entries[lbl]["index"] for lbl in labels)
-    with ledger.lock(run_id, "resubmit"):
-        record = ledger.load(run_id)
-        seq = len(record.get("jobs", [])) + 1
-        stage = record["stage"]
-        script_name = f"job-{stage}-{seq}.sh"
-        sing, opts, image = site.container_parts()
-        from .. import __version__
+    try:
+        with ledger.lock(run_id, "resubmit"):
+            record = ledger.load(run_id)
+            if record.get("remote_removed"):
+                raise SiteError(f"run {run_id}: its remote directory was removed; start a new run instead")
+            seq = len(record.get("jobs", [])) + 1
+            stage = record["stage"]
+            script_name = f"job-{stage}-{seq}.sh"
+            array = rs.indices_spec(indices, len(entries), site.worker_count)
+            from .bundle import BundleWriter
 
-        array = rs.indices_spec(indices, len(entries), site.worker_count)
-        script = rs.job_script(run_id=run_id, stage=stage, job_name=f"ntw-{run_id}", array=array,
-                               units_file=record["units_file"], log_name=f"{stage}-%A_%a.out",
-                               sbatch_options=site.sbatch_options, deps=site.deps(), python=site.interpreter(),
-                               singularity=sing, singularity_options=opts, container=image,
-                               version=__version__, environment=site.environment_label())
-        from .bundle import BundleWriter
-
-        writer = BundleWriter()
-        writer.add(script_name, script)
-        data, _ = writer.pack(f"SHA256SUMS-{seq}")
-        failed_markers = [f"units/{lbl}.failed.json" for lbl in labels]
-        session = site.session()
-        session.run(rs.resubmit_prepare_script(run_dir=record["remote_dir"], failed_markers=failed_markers),
-                    check=False)
-        status, out, err = session.run(rs.submit_script(run_dir=record["remote_dir"], checksums=f"SHA256SUMS-{seq}",
-                                                        job_file=f"{script_name}.id", script=script_name,
-                                                        deps=site.deps()), stdin=data, check=False)
-        parsed = {name: args.strip() for name, args, _ in rs.sections(out)}
-        job_id = parsed.get("JOB")
-        if status != 0 or not job_id or not job_id.isdigit():
-            raise SiteError(f"run {run_id}: resubmission failed: {parsed.get('ERROR') or err.strip()[-300:]}")
-        record["jobs"].append({"job_id": job_id, "name": f"ntw-{run_id}", "stage": stage, "indices": indices,
-                               "script": script_name, "submitted": ledger.now(), "array": array})
-        for lbl in labels:
-            record["states"][lbl] = {"kind": QUEUED, "resubmitted": ledger.now()}
-            for suffix in (".failed.json", ".done.json"):
-                for prefix in ("units/", "tessellations/"):
-                    record["seen"].pop(prefix + lbl + suffix, None)
-        record["status"] = "submitted"
-        record.pop("cancelled", None)
-        ledger.save(record)
-    site.close()
+            writer = BundleWriter()
+            writer.add(script_name, site._job_script(run_id, stage, record["units_file"], array))
+            data, _ = writer.pack(f"SHA256SUMS-{seq}")
+            # the units' old markers go in the same command: a stale done-marker would be collected
+            # (again) before the new task runs
+            done_dir = "tessellations/" if stage == "tessellate" else "units/"
+            stale = [p for lbl in labels for p in (f"store/units/{lbl}.failed.json", f"store/{done_dir}{lbl}.done.json")]
+            job_id, parsed, error = site._upload_and_sbatch(record["remote_dir"], data, seq, script_name,
+                                                            remove_first=stale, existing=True)
+            if "NORUN" in parsed:  # removed on the cluster (a scratch purge...): say so in the ledger
+                record.update(remote_removed=True, remote_gone=ledger.now())
+                ledger.save(record)
+            if job_id is None:
+                raise SiteError(f"run {run_id}: resubmission failed: {error[-300:]}")
+            record["jobs"].append({"job_id": job_id, "name": f"ntw-{run_id}", "stage": stage, "indices": indices,
+                                   "script": script_name, "submitted": ledger.now(), "array": array})
+            for lbl in labels:
+                record["states"][lbl] = {"kind": QUEUED, "resubmitted": ledger.now()}
+                for suffix in (".failed.json", ".done.json"):
+                    for prefix in ("units/", "tessellations/"):
+                        record["seen"].pop(prefix + lbl + suffix, None)
+            record["status"] = "submitted"
+            record.pop("cancelled", None)
+            ledger.save(record)
+    except BaseException:
+        site.close()
+        raise
     (events or (lambda ev: None))(UnitEvent(RUN, None, message=f"{run_id}: resubmitted {len(labels)} unit(s) "
                                             f"as array job {job_id} (--array={array})"))
-    handle = start_attach(run_id, events, **options)
+    handle = _follow_in_background(site, record, events)  # on the same connection
     if not wait:
         return handle
     while handle.wait(0.2) is None:

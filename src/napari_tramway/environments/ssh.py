@@ -11,7 +11,7 @@ Security rules, all enforced here:
 - Keys and the SSH agent are tried first; passwords and one-time codes are asked through the
   ``ask_secret(prompt, echo)`` callback and never stored (not even in memory beyond the call).
 - Every remote command has a timeout; a dropped connection is reopened with exponential back-off.
-- Remote paths are quoted with :func:`shlex.quote` by the helpers that build commands, and
+- Remote paths are quoted by :mod:`.remote_script`, which builds every command, and
   :func:`safe_local_path` refuses anything that would land outside the run's local directory.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import posixpath
 import shlex
 import socket
 import threading
@@ -31,7 +30,13 @@ from pathlib import Path
 
 import paramiko
 
-DEFAULT_KNOWN_HOSTS = Path(os.environ.get("NAPARI_TRAMWAY_CONFIG", Path.home() / ".config" / "napari-tramway")) / "known_hosts"
+from .ledger import config_dir
+
+
+def own_known_hosts() -> str:
+    """napari-tramway's own known_hosts, where accepted host keys are added (read when asked, so
+    that ``NAPARI_TRAMWAY_CONFIG`` set after import counts)."""
+    return str(config_dir() / "known_hosts")
 
 
 class SSHError(RuntimeError):
@@ -60,16 +65,6 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-def quote(path: str) -> str:
-    """Shell-quote a remote path or argument (``~/`` prefixes are expanded by the remote shell)."""
-    path = str(path)
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
-
-
 def safe_local_path(base: Path, relative: str) -> Path:
     """``base / relative``, refusing absolute paths, ``..`` and symlink escapes (path traversal)."""
     rel = str(relative).replace("\\", "/")
@@ -93,13 +88,15 @@ class SSHTarget:
     proxy_jump: str | None = None
     alias: str | None = None
     known_hosts: list[str] = field(default_factory=list)
+    config_path: str | None = None
+    """The SSH config file it was resolved with (jump hosts are resolved with it too)."""
 
     @classmethod
     def resolve(cls, host: str, port: int | None = None, username: str | None = None,
                 key_filename: str | list[str] | None = None, config_path: str | None = None) -> SSHTarget:
         """Apply ``~/.ssh/config`` (HostName, Port, User, IdentityFile, ProxyJump, UserKnownHostsFile)."""
         cfg = paramiko.SSHConfig()
-        path = Path(config_path or Path.home() / ".ssh" / "config")
+        path = Path(config_path or Path.home() / ".ssh" / "config").expanduser()
         if path.exists():
             try:
                 cfg = paramiko.SSHConfig.from_path(str(path))
@@ -120,6 +117,7 @@ class SSHTarget:
             proxy_jump=entry.get("proxyjump"),
             alias=host,
             known_hosts=known,
+            config_path=config_path,
         )
 
     @property
@@ -158,13 +156,13 @@ class SSHSession:
                  ask_secret: Callable | None = None, known_hosts_files: list | None = None,
                  connect_timeout: float = 15.0, command_timeout: float = 120.0,
                  allow_agent: bool = True, look_for_keys: bool = True, max_retries: int = 6,
-                 backoff: float = 1.0, backoff_max: float = 30.0):
+                 backoff: float = 1.0, backoff_max: float = 30.0, _hops: int = 0):
         self.target = target
         self.confirm_host_key = confirm_host_key
         self.ask_secret = ask_secret
         if known_hosts_files is None:
             known_hosts_files = list(target.known_hosts) or [str(Path.home() / ".ssh" / "known_hosts")]
-            known_hosts_files.append(str(DEFAULT_KNOWN_HOSTS))
+            known_hosts_files.append(own_known_hosts())
         self.known_hosts_files = [str(p) for p in known_hosts_files]
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
@@ -177,6 +175,7 @@ class SSHSession:
         self._sftp: paramiko.SFTPClient | None = None
         self._jump: SSHSession | None = None
         self._lock = threading.RLock()
+        self._hops = _hops
         self.round_trips = 0
         """Number of remote commands and SFTP operations issued (for efficiency checks)."""
         self.bytes_uploaded = 0
@@ -209,8 +208,28 @@ class SSHSession:
                     raise SSHError(f"{path}: unreadable known_hosts file ({exc})") from None
         return keys
 
+    def _revoked(self) -> set[bytes]:
+        """Keys marked ``@revoked`` in the known_hosts files (paramiko skips those lines)."""
+        out = set()
+        for path in self.known_hosts_files:
+            try:
+                lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                if len(fields) >= 4 and fields[0] == "@revoked":
+                    try:
+                        out.add(base64.b64decode(fields[3]))
+                    except ValueError:
+                        continue
+        return out
+
     def _check_host_key(self, key: paramiko.PKey) -> None:
         name = self._host_key_name()
+        if key.asbytes() in self._revoked():
+            raise HostKeyRefused(f"the host key of {name} ({key.get_name()} {fingerprint(key)}) is marked @revoked "
+                                 "in known_hosts; not connecting")
         names = {name, self.target.hostname if self.target.port == 22 else name}
         if self.target.alias:
             names.add(self.target.alias if self.target.port == 22 else f"[{self.target.alias}]:{self.target.port}")
@@ -250,18 +269,34 @@ class SSHSession:
         except OSError:
             pass
 
+    def _jump_session(self) -> SSHSession:
+        """The session to the last hop of ``ProxyJump a,b,...`` (``b``, itself reached through
+        ``a``), with the same config file, host-key files, callbacks and authentication settings."""
+        if self._hops >= 8:
+            raise SSHError(f"{self.target.display}: more than 8 ProxyJump hops (a loop in the SSH config?)")
+        hops = [h.strip() for h in self.target.proxy_jump.split(",") if h.strip()]
+        hop = hops[-1].removeprefix("ssh://")
+        user, _, hostport = hop.rpartition("@")
+        host, _, port = hostport.partition(":")
+        jt = SSHTarget.resolve(host, int(port) if port else None, user or None, config_path=self.target.config_path)
+        if len(hops) > 1:
+            jt.proxy_jump = ",".join(hops[:-1])
+        return SSHSession(jt, confirm_host_key=self.confirm_host_key, ask_secret=self.ask_secret,
+                          known_hosts_files=self.known_hosts_files, connect_timeout=self.connect_timeout,
+                          command_timeout=self.command_timeout, allow_agent=self.allow_agent,
+                          look_for_keys=self.look_for_keys, max_retries=0, _hops=self._hops + 1)
+
     def _socket(self):
-        if self.target.proxy_jump and self.target.proxy_jump.lower() != "none":
-            hop = self.target.proxy_jump.split(",")[0]
-            user, _, hostport = hop.rpartition("@")
-            host, _, port = hostport.partition(":")
-            jt = SSHTarget.resolve(host, int(port) if port else None, user or None)
-            self._jump = SSHSession(jt, confirm_host_key=self.confirm_host_key, ask_secret=self.ask_secret,
-                                    known_hosts_files=self.known_hosts_files, connect_timeout=self.connect_timeout)
+        if self.target.proxy_jump and self.target.proxy_jump.strip().lower() != "none":
+            self._jump = self._jump_session()
             self._jump.connect()
-            return self._jump._transport.open_channel(
-                "direct-tcpip", (self.target.hostname, self.target.port), ("127.0.0.1", 0),
-                timeout=self.connect_timeout)
+            try:
+                return self._jump._transport.open_channel(
+                    "direct-tcpip", (self.target.hostname, self.target.port), ("127.0.0.1", 0),
+                    timeout=self.connect_timeout)
+            except (paramiko.SSHException, OSError) as exc:
+                raise SSHError(f"cannot reach {self.target.display} through the jump host "
+                               f"{self._jump.target.display}: {exc}") from None
         try:
             return socket.create_connection((self.target.hostname, self.target.port), timeout=self.connect_timeout)
         except OSError as exc:
@@ -481,16 +516,6 @@ class SSHSession:
         self.bytes_uploaded += size
         return size
 
-    def put_bytes(self, data: bytes, remote: str) -> int:
-        def once():
-            with self.sftp().open(self._abs(remote), "wb") as fh:
-                fh.write(data)
-            self.round_trips += 1
-
-        self._retrying("upload", once)
-        self.bytes_uploaded += len(data)
-        return len(data)
-
     def get(self, remote: str, local: Path) -> None:
         """Download ``remote`` to ``local`` (written to a temporary name, then renamed)."""
         local = Path(local)
@@ -507,28 +532,3 @@ class SSHSession:
         finally:
             if tmp.exists():
                 tmp.unlink()
-
-    def read_bytes(self, remote: str, limit: int | None = None) -> bytes:
-        def once():
-            with self.sftp().open(self._abs(remote), "rb") as fh:
-                data = fh.read(limit) if limit else fh.read()
-            self.round_trips += 1
-            return data
-
-        return self._retrying("read", once)
-
-    def exists(self, remote: str) -> bool:
-        def once():
-            try:
-                self.sftp().stat(self._abs(remote))
-                return True
-            except FileNotFoundError:
-                return False
-            finally:
-                self.round_trips += 1
-
-        return self._retrying("stat", once)
-
-
-def join(*parts: str) -> str:
-    return posixpath.join(*parts)
