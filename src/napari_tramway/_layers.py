@@ -239,21 +239,16 @@ def region_of_unit(meta: dict | None):
     if not meta or "spec" not in meta or "unit" not in meta:
         return None
     try:
-        from .core.roi import group_overlapping
+        from .pipeline.data import region_by_label, support_regions
         from .pipeline.spec import AnalysisSpec
 
         spec = AnalysisSpec.from_dict(meta["spec"])
         idx = int(meta["unit"]["file_index"])
-        rois = spec.rois_for(idx)
-        if not rois:
-            return None
-        label = meta["unit"]["region_label"]
-        for r in group_overlapping(rois, group=spec.group_overlapping_rois):
-            if r.label == label:
-                return r
+        if not spec.rois_for(idx):
+            return None  # the whole field of view: nothing to clip
+        return region_by_label(support_regions(spec, idx), meta["unit"]["region_label"])
     except Exception:
         return None
-    return None
 
 
 # -- maps -> layers ---------------------------------------------------------------------------
@@ -884,7 +879,8 @@ class MapCollection:
     """
 
     def __init__(self, key: str, segments: Sequence[tuple[float, float]] | None = None,
-                 image_grid: ImageGrid | None = None, store: str | None = None, log_diffusivity: bool = True):
+                 image_grid: ImageGrid | None = None, store: str | None = None, log_diffusivity: bool = True,
+                 raster: RasterGrid | None = None):
         self.key = key
         self.segments = None if segments is None else [tuple(map(float, s)) for s in segments]
         n = 1 if self.segments is None else max(1, len(self.segments))
@@ -892,12 +888,15 @@ class MapCollection:
         self.image_grid = image_grid
         self.store = store
         self.log_diffusivity = log_diffusivity
-        self.raster: RasterGrid | None = None
+        self.raster: RasterGrid | None = raster
+        self._fixed_raster = raster is not None
 
     def set(self, window: int | None, label: str, maps, meta: dict | None) -> None:
         """Record a unit's maps (``window``: its time window index, None without windows)."""
         k = 0 if window is None else int(window)
         self.windows[k][label] = (label, maps, meta, region_of_unit(meta))
+        if self._fixed_raster:
+            return
         entries = [e for w in self.windows for e in w.values()]
         raster = raster_for(entries, self.image_grid)
         if self.raster is None or not _covers(self.raster, raster):
@@ -936,8 +935,13 @@ def collection_key(label: str, meta: dict | None) -> tuple[str, int | None]:
 
 
 def layers_from_results(results, image_grid: ImageGrid | None = None, labels: Sequence[str] | None = None,
-                        log_diffusivity: bool = True) -> list[LayerData]:
-    """Layer-data tuples of every done unit of a result store (see :class:`MapCollection`)."""
+                        log_diffusivity: bool = True, raster: RasterGrid | None = None) -> list[LayerData]:
+    """Layer-data tuples of every done unit of a result store (see :class:`MapCollection`).
+
+    ``raster`` forces the maps' pixel grid (default: over the meshes, aligned on ``image_grid``);
+    e.g. ``RasterGrid(image_grid.origin, image_grid.pixel_size, image_grid.shape)`` draws the maps
+    on the image's own pixels.
+    """
     labels = results.labels() if labels is None else list(labels)
     groups: dict[str, list] = {}
     for label in labels:
@@ -949,13 +953,13 @@ def layers_from_results(results, image_grid: ImageGrid | None = None, labels: Se
     store = str(getattr(results.store, "root", "")) or None
     for key, items in groups.items():
         if items[0][0] is None:
-            coll = MapCollection(key, None, image_grid, store, log_diffusivity)
+            coll = MapCollection(key, None, image_grid, store, log_diffusivity, raster)
         else:
             n = max(it[0] for it in items) + 1
             segs: list = [None] * n
             for window, seg, *_ in items:
                 segs[window] = tuple(seg)
-            coll = MapCollection(key, _fill_segments(segs), image_grid, store, log_diffusivity)
+            coll = MapCollection(key, _fill_segments(segs), image_grid, store, log_diffusivity, raster)
         for window, _seg, label, maps, meta in items:
             coll.set(window, label, maps, meta)
         out += coll.layers()

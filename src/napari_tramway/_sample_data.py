@@ -22,30 +22,33 @@ def cache_dir() -> Path:
     return base / "sample"
 
 
-def sample_files(n_locations: int = SAMPLE_LOCATIONS, seed: int = SAMPLE_SEED):
-    """``(image, pixel_size, locations, field, trajectory file path)`` of the sample, file written once."""
+def sample_files(n_locations: int = SAMPLE_LOCATIONS, seed: int = SAMPLE_SEED, directory=None):
+    """``(image, pixel_size, locations, field, trajectory file path)`` of the sample; the file (in
+    ``directory``, default :func:`cache_dir`) is written once."""
     from .core.io import write_trajectories_text
     from .core.simulate import sample_dataset
 
     image, pixel_size, locations, fld = sample_dataset(n_locations=n_locations, seed=seed)
-    path = cache_dir() / f"simulated-cells-{n_locations}-seed{seed}.txt"
+    path = Path(directory or cache_dir()) / f"simulated-cells-{n_locations}-seed{seed}.txt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        write_trajectories_text(locations, tmp)
-        os.replace(tmp, path)
+        write_trajectories_text(locations, path)  # atomic: never seen half-written
     locations.attrs["source"] = str(path)
     return image, pixel_size, locations, fld, path
+
+
+def image_layer_data(image, pixel_size: float, fld=None):
+    """The sample's wide-field image as a layer-data tuple (scale = pixel size, µm; corner at 0, 0)."""
+    scale, translate = image_transform((0.0, 0.0), pixel_size)
+    metadata = {METADATA_KEY: {"kind": "image", "pixel_size": pixel_size, "origin": [0.0, 0.0]}}
+    if fld is not None:
+        metadata["cells"] = [list(c) for c in fld.cells]
+    return (image, {"name": "wide-field (simulated)", "scale": scale, "translate": translate, "colormap": "gray",
+                    "metadata": metadata}, "image")
 
 
 def make_sample_data():
     """The wide-field image (scale = pixel size, µm) and its trajectories (a Tracks layer, µm)."""
     image, pixel_size, locations, fld, path = sample_files()
-    scale, translate = image_transform((0.0, 0.0), pixel_size)
-    image_layer = (image, {
-        "name": "wide-field (simulated)", "scale": scale, "translate": translate, "colormap": "gray",
-        "metadata": {METADATA_KEY: {"kind": "image", "pixel_size": pixel_size, "origin": [0.0, 0.0]},
-                     "cells": [list(c) for c in fld.cells]},
-    }, "image")
     tracks = tracks_from_locations(locations, name="trajectories (simulated)", path=str(path), reader={})
-    return [image_layer, tracks]
+    return [image_layer_data(image, pixel_size, fld), tracks]

@@ -13,17 +13,15 @@ from pathlib import Path
 
 
 def write_sample(output: Path):
-    """Write the sample data set and its spec; return (spec path, image, pixel size, rois)."""
+    """Write the sample data set and its spec; return (spec path, image, pixel size, rois, locations, field)."""
     import tifffile
 
+    from ._sample_data import sample_files
     from .core.roi import Ellipse, write_rois
-    from .core.simulate import sample_dataset
     from .pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
     output.mkdir(parents=True, exist_ok=True)
-    image, pixel_size, locations, fld = sample_dataset()
-    traj = output / "sample-trajectories.txt"
-    locations[["n", "x", "y", "t"]].to_csv(traj, sep="\t", index=False, float_format="%.5f")
+    image, pixel_size, locations, fld, traj = sample_files(directory=output)
     tifffile.imwrite(output / "sample-image.tif", image, metadata={"spacing": pixel_size, "unit": "um"})
     rois = [Ellipse((cx, cy), (a * 1.05, b * 1.05), ang, name=f"cell {i + 1}") for i, (cx, cy, a, b, ang) in enumerate(fld.cells)]
     write_rois(output / "sample-rois.json", rois)
@@ -35,14 +33,14 @@ def write_sample(output: Path):
         name="napari-tramway sample",
     )
     spec_path = spec.save(output / "sample-analysis.json")
-    return spec_path, image, pixel_size, rois, locations
+    return spec_path, image, pixel_size, rois, locations, fld
 
 
 def run_demo(headless: bool = False, output: str = "demo-output", model: str = "dv", env: str = "inprocess") -> int:
     from .pipeline import Analysis, AnalysisSpec
 
     out = Path(output)
-    spec_path, image, pixel_size, rois, locations = write_sample(out)
+    spec_path, image, pixel_size, rois, locations, fld = write_sample(out)
     spec = AnalysisSpec.load(spec_path)
     if model != spec.model.name:
         from .pipeline import ModelSpec
@@ -59,58 +57,43 @@ def run_demo(headless: bool = False, output: str = "demo-output", model: str = "
         return 1
     if headless:
         return _headless_outputs(analysis, image, pixel_size, out)
-    return _open_napari(analysis, image, pixel_size, locations, rois)
+    return _open_napari(analysis, image, pixel_size, fld)
 
 
 def _headless_outputs(analysis, image, pixel_size, out: Path) -> int:
-    from .pipeline.data import region_by_label, support_regions
-    from .render import feature_raster, overlay, write_png
+    """Each unit's maps as CSV; each map over the image as PNG, drawn as napari draws it."""
+    from ._layers import ImageGrid
+    from .render import map_images, overlay, write_png
 
     results = analysis.results()
-    pairs = []
-    regions = support_regions(analysis.spec, 0, None)
     for unit in analysis.units():
         maps = results.maps(unit.label)
         csv = out / f"maps-{unit.region_label}.csv"
         maps.to_csv(csv)
         print(f"wrote {csv} ({len(maps.table)} cells)")
-        pairs.append((maps, region_by_label(regions, unit.region_label)))
-    shape = image.shape
-    columns = pairs[0][0].table.columns
-    for column, cmap, log, centre in (("diffusivity", "viridis", True, False), ("potential", "RdBu_r", False, True)):
-        if column not in columns:
-            continue
-        values = feature_raster(pairs, column, (0.0, 0.0), pixel_size, shape)
-        rgb, (lo, hi) = overlay(image, values, cmap, log=log, centre=centre)
-        png = out / f"map-{column}.png"
-        write_png(png, rgb)
-        unit = "log10 µm²/s" if log else "kT"
-        print(f"wrote {png} (colour range {lo:.3g} to {hi:.3g} {unit})")
+    for m in map_images(results, ImageGrid((0.0, 0.0), pixel_size, image.shape)):
+        png = out / f"map-{m.column}.png"
+        write_png(png, overlay(image, m.values, m.colormap, m.limits))
+        print(f"wrote {png} (colour range {m.limits[0]:.3g} to {m.limits[1]:.3g} {m.unit})")
     return 0
 
 
-def _open_napari(analysis, image, pixel_size, locations, rois) -> int:
-    """The image, then the panel loaded with the spec (it reads the file and draws the ROIs), then the maps."""
+def _open_napari(analysis, image, pixel_size, fld) -> int:
+    """The image, then the panel loaded with the spec (it reads the file and draws the ROIs), then
+    the maps, opened by the panel as with "Open results…"."""
     try:
         import napari
     except ImportError as exc:  # pragma: no cover - napari is a dependency
         print(f"napari is not available ({exc}); use --headless", file=sys.stderr)
         return 1
-    from . import _layers
+    from ._sample_data import image_layer_data
 
     viewer = napari.Viewer(title="napari-tramway demo")
-    scale, translate = _layers.image_transform((0.0, 0.0), pixel_size)
-    viewer.add_image(image, name="sample image", scale=scale, translate=translate, colormap="gray")
+    data, kwargs, _ = image_layer_data(image, pixel_size, fld)
+    viewer.add_image(data, **kwargs)
     _, panel = viewer.window.add_plugin_dock_widget("napari-tramway")
-    grid = _layers.ImageGrid(origin=(0.0, 0.0), pixel_size=pixel_size, shape=image.shape)
-
-    def add_maps():
-        for data, kwargs, kind in _layers.layers_from_results(analysis.results(), grid):
-            getattr(viewer, f"add_{kind}")(data, **kwargs)
-        for layer in viewer.layers:
-            if isinstance(layer, napari.layers.Tracks):
-                layer.visible = False
-
-    panel.load_spec(analysis.spec_path, on_loaded=add_maps)
+    store = analysis.store.root
+    panel.runs.store_edit.setText(str(store))  # Run again: done units are skipped
+    panel.load_spec(analysis.spec_path, on_loaded=lambda: panel.runs.open_results(store))
     napari.run()
     return 0

@@ -207,3 +207,59 @@ def test_results_open_as_map_layers_and_export(make_napari_viewer, store, tmp_pa
     unit_file = next(store.rglob("*.ntw"))
     layers = viewer.open(str(unit_file), plugin="napari-tramway")
     assert any(la.name.startswith("log10 D") for la in layers)
+
+
+def test_headless_maps_are_the_napari_layers_on_the_image_pixels(store):
+    """The CLI demo's PNGs draw the same maps as napari: values, colormap, contrast limits."""
+    from napari_tramway._layers import ImageGrid, layers_from_results
+    from napari_tramway.pipeline import open_results
+    from napari_tramway.render import map_images, overlay
+
+    results = open_results(store)
+    grid = ImageGrid((0.0, 0.0), 0.1, (256, 256))
+    images = map_images(results, grid)
+    layers = {kw["name"]: kw for _, kw, _ in layers_from_results(results, grid)}
+    assert [m.column for m in images] == ["diffusivity"]  # model DF: no potential
+    m = images[0]
+    assert m.values.shape == (256, 256) and m.colormap == layers[m.name]["colormap"] and m.unit == "log10(µm²/s)"
+    assert m.limits == pytest.approx(layers[m.name]["contrast_limits"], abs=0.1)
+    checked = 0
+    for label in results.labels():
+        t = results.maps(label).table
+        fitted = t[(t["n"] > 0) & (t["diffusivity"] > 0)]
+        rows = np.floor(fitted["y"].to_numpy() / 0.1).astype(int)
+        cols = np.floor(fitted["x"].to_numpy() / 0.1).astype(int)
+        v = m.values[rows, cols]
+        ok = np.isfinite(v)  # a centre outside its ROI is not drawn
+        np.testing.assert_allclose(v[ok], np.log10(fitted["diffusivity"].to_numpy())[ok], rtol=1e-5)
+        checked += ok.sum()
+    assert checked > 50
+    rgb = overlay(np.random.default_rng(0).random((256, 256)), m.values, m.colormap, m.limits)
+    assert rgb.shape == (256, 256, 3) and rgb.dtype == np.uint8
+
+
+def test_demo_opens_the_panel_the_rois_and_the_maps(make_napari_viewer, qtbot, monkeypatch, tmp_path):
+    """``napari-tramway demo`` (not headless): the panel loaded from the sample spec, the maps opened
+    by the panel as with "Open results…", the trajectories hidden under them."""
+    import napari
+
+    from napari_tramway import demo
+
+    viewers = []
+    monkeypatch.setattr(napari, "Viewer", lambda **kw: viewers.append(make_napari_viewer()) or viewers[-1])
+    monkeypatch.setattr(napari, "run", lambda *a, **kw: None)
+    assert demo.run_demo(headless=False, output=str(tmp_path / "demo")) == 0
+    viewer = viewers[0]
+    qtbot.waitUntil(lambda: any(la.name.startswith("log10 D") for la in viewer.layers), timeout=60_000)
+    panel = next(iter(viewer.window.dock_widgets.values()))
+    qtbot.waitUntil(lambda: not panel.runs.busy, timeout=60_000)
+    names = [la.name for la in viewer.layers]
+    assert names[0] == "wide-field (simulated)" and "ROIs" in names and len(viewer.layers["ROIs"].data) == 3
+    assert any(la.name.startswith("V (kT)") for la in viewer.layers)
+    tracks = [la for la in viewer.layers if la.__class__.__name__ == "Tracks"]
+    assert len(tracks) == 1 and not tracks[0].visible
+    assert panel.runs.store_dir() == tmp_path / "demo" / "sample-results"
+    assert panel.build_spec().model.name == "dv"
+    from widget_helpers import settle
+
+    settle(panel, qtbot)

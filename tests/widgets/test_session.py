@@ -9,25 +9,11 @@ import json
 
 import numpy as np
 import pytest
-from widget_helpers import POLYGON, RECT_A, RECT_B, Heartbeat, draw_rois, settle, wait_idle
+from widget_helpers import POLYGON, RECT_A, RECT_B, Heartbeat, alive, draw_rois, settle, wait_idle
 
 from napari_tramway.pipeline import open_results
 
 pytestmark = pytest.mark.gui
-
-
-def alive(pid) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def roi_counts(widget):
@@ -315,3 +301,28 @@ def test_failed_unit_is_reported_with_its_error(session, qtbot, monkeypatch):
     assert "Traceback" in w.runs.table.item(row, 2).toolTip() or w.runs.table.item(row, 2).toolTip()
     assert any("roi003" in e for e in errors)
     assert any(la.name.startswith("log10 D") for la in viewer.layers)  # the others are shown
+
+
+def test_run_again_after_editing_an_roi(session, qtbot):
+    """Move one ROI and run again in the same results directory: only its unit is computed again, the
+    others are skipped, and the layers show the new maps of the moved region."""
+    viewer, w = session
+    layer = draw_rois(viewer, w)
+    w.analysis.mesh.set_values("hexagon", {"resolution": 1.5})
+    w.analysis.model.set_values("d", {})
+    w.runs.start()
+    wait_idle(qtbot, w)
+    assert w.runs.summary.ok and w.runs.summary.count("done") == 3
+    moved = [np.asarray(d).copy() for d in layer.data]
+    moved[1] = moved[1] + np.array([0.5, -0.5])  # RECT_B, half a micrometre aside
+    layer.data = moved
+    assert list(layer.shape_type) == ["rectangle", "rectangle", "polygon"]
+    w.runs.start()
+    wait_idle(qtbot, w)
+    states = w.runs.summary.states
+    assert sorted(states.values()) == ["done", "skipped", "skipped"], states
+    assert [u for u, st in states.items() if st == "done"][0].endswith("roi001")
+    labels, checked = check_layers_against_store(viewer, w.runs.store_dir())
+    assert len(labels) == 3 and checked > 20
+    d_layers = [la for la in viewer.layers if la.name.startswith("log10 D")]  # updated, not added again
+    assert len(d_layers) == 1 and sorted(d_layers[0].metadata["napari_tramway"]["units"]) == sorted(labels)

@@ -1,4 +1,4 @@
-"""Helpers of the napari-plugin tests: the ROIs a user draws, waiting for runs, a GUI heartbeat."""
+"""Helpers of the napari-plugin tests: the ROIs a user draws, waiting for runs, a GUI heartbeat, live processes."""
 
 from __future__ import annotations
 
@@ -19,6 +19,21 @@ def draw_rois(viewer, widget):
     layer.add_rectangles(RECT_B)
     layer.add_polygons([POLYGON])
     return layer
+
+
+def alive(pid) -> bool:
+    """Whether process ``pid`` is running (a zombie is not)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 def wait_idle(qtbot, widget, timeout=120_000):
@@ -59,6 +74,7 @@ class Heartbeat:
 def settle(widget, qtbot):
     """Let every background worker of a panel end before its viewer goes."""
     widget.rois._timer.stop()
+    widget.data._reread_timer.stop()
     if widget.runs.handle is not None:
         widget.runs.handle.cancel()
     for w in (widget.runs.worker, widget.rois._count_worker, widget.analysis._preview_worker,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -85,8 +86,19 @@ class TramwayWidget(QWidget):
         layout.addWidget(self.tabs, 1)
         self.setMinimumWidth(380)
         # a question of the run (host key, password) stops waiting when the run is cancelled
-        env = self.environment
-        env.bridge.cancelled = lambda: env._check_cancelled or self.runs._cancel.is_set()
+        self.environment.bridge.cancelled = lambda: self.runs.cancel_requested
+        self._docked = False
+
+    def event(self, event):
+        """Closing the panel (its dock's ×) takes it out of the window: stop following its run
+        then, as when the viewer closes (see :meth:`RunsPanel.shutdown`); nothing could cancel it later."""
+        if event.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self._docked = False
+                self.runs.shutdown()
+        return super().event(event)
 
     # -- the spec ------------------------------------------------------------------------------------------
     def build_spec(self, validate: bool = True):
@@ -171,7 +183,3 @@ class TramwayWidget(QWidget):
             self.load_spec(path)
         except SpecError as exc:
             notify_error("napari-tramway: " + "; ".join(f"{p}: {m}" for p, m in exc.problems))
-
-    def closeEvent(self, event):  # noqa: N802
-        self.runs.shutdown()
-        super().closeEvent(event)

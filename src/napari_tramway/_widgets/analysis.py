@@ -224,19 +224,15 @@ class AnalysisPanel(QWidget):
 
         def work():
             from .._layers import layers_from_meshes
-            from ..core.meshes import build_mesh
-            from ..pipeline.data import DEFAULT_CACHE, region_steps, support_regions
+            from ..pipeline.data import DEFAULT_CACHE
 
-            f = spec.files[0]
-            locations = DEFAULT_CACHE.read(spec.resolve_path(f), f.read_options())
+            # the file read, cropped and meshed once, with the units of an in-process run
             meshes, regions = [], []
-            for region in support_regions(spec, 0, locations):
-                steps = region_steps(spec, region, locations)
+            for label in [r.label for r in DEFAULT_CACHE.regions(spec, 0)]:
+                region, steps = DEFAULT_CACHE.region_steps(spec, 0, label)
                 if not len(steps):
                     continue
-                mesh = build_mesh(spec.mesh.method, steps[["x", "y"]].to_numpy(), steps=steps, region=region,
-                                  **spec.mesh.mesh_parameters())
-                meshes.append(mesh)
+                meshes.append(DEFAULT_CACHE.region_mesh(spec, 0, label))
                 regions.append(region)
             return layers_from_meshes(meshes, regions, grid, name=PREVIEW_NAME), [m.n_cells for m in meshes], \
                 [r.label for r in regions]

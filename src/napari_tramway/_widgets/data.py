@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -59,6 +59,11 @@ class DataPanel(QWidget):
         self.main = main
         self._excluded: set[int] = set()
         self._workers = []
+        self._to_reread: list = []
+        self._reread_timer = QTimer(self)
+        self._reread_timer.setSingleShot(True)
+        self._reread_timer.setInterval(300)
+        self._reread_timer.timeout.connect(self._reread_pending)
         layout = QVBoxLayout(self)
 
         files = QGroupBox("Trajectory files")
@@ -273,6 +278,7 @@ class DataPanel(QWidget):
         if layer is None:
             return
         md = layer.metadata
+        old_interval = md.get("frame_interval")
         md["frame_interval"] = float(self.frame_interval.value())
         md["localization_precision"] = float(self.sigma.value())
         md["label"] = self.label_edit.text().strip() or None
@@ -281,6 +287,8 @@ class DataPanel(QWidget):
         if loc is not None:
             loc.attrs["frame_interval"] = md["frame_interval"]
             loc.attrs["localization_precision"] = md["localization_precision"]
+        if old_interval is None or abs(float(old_interval) - md["frame_interval"]) > 0.5 * 10 ** -self.frame_interval.decimals():
+            self._schedule_reread(layer)
         self.files_changed.emit()
 
     # -- opening and saving files ----------------------------------------------------------------------
@@ -291,11 +299,12 @@ class DataPanel(QWidget):
 
     def open_file(self, path, options: dict | None = None, frame_interval=None, localization_precision=None,
                   label=None, on_done=None):
-        """Read a trajectory file in a background thread and add it as a Tracks layer."""
-        from napari.qt.threading import create_worker
+        """Read a trajectory file in a background thread and add it as a Tracks layer.
 
+        ``on_done(layer)`` is called once the layer is added, or ``on_done(None)`` if the file
+        could not be read (or the user cancelled the column mapping).
+        """
         from ..core.errors import TrajectoryFormatError
-        from ..core.io import read_trajectories
 
         opts = dict(options or {})
         if frame_interval is not None:
@@ -305,11 +314,6 @@ class DataPanel(QWidget):
         if self.trajectories_in_pixels.isChecked() and "pixel_size" not in opts:
             opts.setdefault("space_unit", "pixel")
             opts["pixel_size"] = float(self.pixel_size.value())
-
-        def work():
-            return read_trajectories(path, **opts)
-
-        worker = create_worker(work)
 
         def done(locations):
             from .._reader import trajectory_layer_data
@@ -328,15 +332,70 @@ class DataPanel(QWidget):
                 new = ask_column_mapping(path, str(exc), self)
                 if new is not None:
                     self.open_file(path, {**opts, **new}, label=label, on_done=on_done)
-                return
-            notify_error(f"napari-tramway could not read the trajectories: {exc}")
+                    return
+            else:
+                notify_error(f"napari-tramway could not read the trajectories: {exc}")
+            if on_done is not None:
+                on_done(None)
 
+        return self._read(path, opts, done, failed)
+
+    def _read(self, path, opts: dict, done, failed):
+        """``read_trajectories(path, **opts)`` in a background thread; ``done(locations)`` or ``failed(exc)``."""
+        from napari.qt.threading import create_worker
+
+        from ..core.io import read_trajectories
+
+        worker = create_worker(read_trajectories, path, **opts)
         worker.returned.connect(if_alive(done))
         worker.errored.connect(if_alive(failed))
         worker.finished.connect(lambda: self._workers.remove(worker) if worker in self._workers else None)
         self._workers.append(worker)
         worker.start()
         return worker
+
+    def reread(self, layer):
+        """Read a trajectory layer's file again with its current frame interval and σ, and show it:
+        the layer's times (napari's time axis) and locations are then those the analysis reads.
+        Layers without a file keep their own times. Returns the worker, if any."""
+        md = layer.metadata
+        path = md.get("path")
+        if not path:
+            return None
+        opts = {**(md.get("reader") or {}), "frame_interval": md.get("frame_interval"),
+                "localization_precision": md.get("localization_precision")}
+        opts = {k: v for k, v in opts.items() if v is not None}
+
+        def done(locations):
+            from .._reader import trajectory_layer_data
+
+            if layer not in self.viewer.layers or md.get("frame_interval") != opts.get("frame_interval"):
+                return  # gone, or changed again meanwhile (a newer reading follows)
+            data, kwargs, _ = trajectory_layer_data(path, locations, opts)
+            new_md = {**kwargs["metadata"], "label": md.get("label")}
+            layer.data = data
+            layer.scale = kwargs["scale"]
+            layer.tail_length, layer.head_length = kwargs["tail_length"], kwargs["head_length"]
+            layer.metadata.update(new_md)
+            self.refresh()
+
+        def failed(exc):
+            notify_error(f"napari-tramway could not read {path} again: {exc}")
+
+        return self._read(path, opts, done, failed)
+
+    def _schedule_reread(self, layer):
+        """After a change of frame interval: the times of a file of frame numbers change, and the
+        tracks' time axis with them (read again once the value settles)."""
+        if layer not in self._to_reread:
+            self._to_reread.append(layer)
+        self._reread_timer.start()
+
+    def _reread_pending(self):
+        layers, self._to_reread = self._to_reread, []
+        for layer in layers:
+            if layer in self.viewer.layers:
+                self.reread(layer)
 
     def _save_selected(self):
         layer = self.selected_layer()
@@ -476,8 +535,9 @@ class DataPanel(QWidget):
             layer = self.layer_for_file(spec, f)
             if layer is not None:
                 md = layer.metadata
-                if f.frame_interval is not None:
+                if f.frame_interval is not None and f.frame_interval != md.get("frame_interval"):
                     md["frame_interval"] = f.frame_interval
+                    self._schedule_reread(layer)
                 if f.localization_precision is not None:
                     md["localization_precision"] = f.localization_precision
                 md["label"] = f.label

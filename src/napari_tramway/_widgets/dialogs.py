@@ -110,13 +110,10 @@ class PromptBridge(QObject):
         self._request.connect(self._show, Qt.ConnectionType.QueuedConnection)
 
     # -- callbacks for environments (any thread) ----------------------------------------------------
-    def confirm_host_key(self, host, key_type=None, fingerprint=None, *args, **kwargs) -> bool:
-        if key_type is None and fingerprint is None and isinstance(host, dict):
-            d = host
-            host, key_type, fingerprint = d.get("host"), d.get("key_type"), d.get("fingerprint")
+    def confirm_host_key(self, host: str, key_type: str, fingerprint: str) -> bool:
         return bool(self._ask("host_key", (str(host), str(key_type), str(fingerprint))))
 
-    def ask_secret(self, prompt="Password:", echo=False, *args, **kwargs):
+    def ask_secret(self, prompt: str = "Password:", echo: bool = False) -> str | None:
         return self._ask("secret", (str(prompt), bool(echo)))
 
     # -- machinery ----------------------------------------------------------------------------------

@@ -78,12 +78,10 @@ def _parse_extra(text: str) -> dict:
 
 
 def _format_extra(d: dict) -> str:
+    """``key = value`` lines that :func:`_parse_extra` reads back (JSON scalars and arrays are TOML)."""
     import json
 
-    lines = []
-    for k, v in d.items():
-        lines.append(f"{k} = {json.dumps(v) if not isinstance(v, str) else json.dumps(v)}")
-    return "\n".join(lines)
+    return "\n".join(f"{k} = {json.dumps(v)}" for k, v in d.items())
 
 
 class EnvironmentPanel(QWidget):
@@ -94,8 +92,7 @@ class EnvironmentPanel(QWidget):
         self.viewer = viewer
         self.main = main
         self._check_worker = None
-        self._check_cancelled = False
-        self.bridge = PromptBridge(self, cancelled=lambda: self._check_cancelled)
+        self.bridge = PromptBridge(self)  # the main widget withdraws questions of a cancelled run
         layout = QVBoxLayout(self)
 
         where = QGroupBox("Run on")
@@ -220,7 +217,6 @@ class EnvironmentPanel(QWidget):
         secret = ask_secret or self.bridge.ask_secret
         return lambda: make_environment(name, opts, confirm, secret)
 
-
     # -- check --------------------------------------------------------------------------------------------------
     def check_site(self):
         """Run the site's checks in a background thread; list the results."""
@@ -231,7 +227,6 @@ class EnvironmentPanel(QWidget):
         self.check_results.clear()
         self.check_results.addItem("connecting…")
         self.check_button.setEnabled(False)
-        self._check_cancelled = False
 
         factory = self.environment_factory()
 
@@ -242,11 +237,9 @@ class EnvironmentPanel(QWidget):
 
         def done(results):
             self.check_results.clear()
-            for r in results or []:
-                name, ok, detail = _result_parts(r)
-                mark = "–" if ok is None else ("✓" if ok else "✗")
-                item = QListWidgetItem(f"{mark} {name}" + (f": {detail}" if detail else ""))
-                item.setToolTip(detail or name)
+            for r in results or []:  # CheckResult: the CLI's line, the whole message as tooltip
+                item = QListWidgetItem(r.line())
+                item.setToolTip(r.message or r.title)
                 self.check_results.addItem(item)
 
         def failed(exc):
@@ -292,20 +285,6 @@ class EnvironmentPanel(QWidget):
         if sbatch:
             opts.update(sbatch)
         self.extra.setPlainText(_format_extra(opts))
-
-
-def _result_parts(r) -> tuple[str, bool | None, str]:
-    if isinstance(r, (tuple, list)):
-        name = str(r[0]) if len(r) > 0 else "?"
-        ok = bool(r[1]) if len(r) > 1 else False
-        detail = str(r[2]) if len(r) > 2 and r[2] is not None else ""
-        return name, ok, detail
-    if isinstance(r, dict):
-        return str(r.get("name", "?")), bool(r.get("ok", r.get("passed", False))), str(r.get("detail") or r.get("message") or "")
-    name = getattr(r, "title", None) or getattr(r, "name", str(r))
-    ok = getattr(r, "ok", getattr(r, "passed", False))
-    detail = getattr(r, "detail", None) or getattr(r, "message", None) or ""
-    return str(name), (None if ok is None else bool(ok)), str(detail)
 
 
 def make_environment(name, opts, confirm_host_key=None, ask_secret=None):

@@ -6,6 +6,8 @@ environment's events; when a unit is done it loads the unit's maps from the resu
 builds their layer data (rasterisation included) in the worker thread, so the GUI thread only
 adds layers and updates a table. Cancel asks the run to stop (in-process fits stop at their next
 iteration, local workers are killed, Slurm jobs are ``scancel``-ed); finished units are kept.
+Closing the panel or its viewer cancels a run in this process or in local processes, and
+detaches from a cluster run (its jobs go on; Reattach… follows it again later).
 """
 
 from __future__ import annotations
@@ -44,6 +46,30 @@ MAX_FAILURE_NOTIFICATIONS = 3
 #: the GIL between their numpy calls; the GUI thread, which releases it in every Qt call, would
 #: otherwise wait up to 5 ms (Python's default) to get it back each time.
 RUN_SWITCH_INTERVAL = 0.0005
+
+
+_SWITCH_LOCK = threading.Lock()
+_SWITCH = {"followers": 0, "saved": None}
+
+
+def _hold_switch_interval() -> None:
+    """Lower Python's switch interval while at least one run is followed (any viewer)."""
+    import sys
+
+    with _SWITCH_LOCK:
+        if _SWITCH["followers"] == 0:
+            _SWITCH["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_SWITCH["saved"], RUN_SWITCH_INTERVAL))
+        _SWITCH["followers"] += 1
+
+
+def _release_switch_interval() -> None:
+    import sys
+
+    with _SWITCH_LOCK:
+        _SWITCH["followers"] -= 1
+        if _SWITCH["followers"] == 0:
+            sys.setswitchinterval(_SWITCH["saved"])
 
 
 def default_store_dir() -> Path:
@@ -145,6 +171,11 @@ class RunsPanel(QWidget):
         self.feeder = LayerFeeder(viewer, self)
         self.feeder.idle.connect(self._on_layers_shown)
         self._arrivals: list[tuple[str, float, float]] = []
+        self._switch_held = False
+        self._tracks_hidden = False
+        # the viewer (or this panel) closed while a run goes: closeEvent is not called then, but
+        # the panel is destroyed (the callback touches Python state only, no Qt object)
+        self.destroyed.connect(lambda *_: self.shutdown())
         layout = QVBoxLayout(self)
 
         box = QGroupBox("Results directory")
@@ -280,11 +311,9 @@ class RunsPanel(QWidget):
         return self.worker
 
     def _begin(self):
-        import sys
-
-        if getattr(self, "_saved_switch", None) is None:
-            self._saved_switch = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._saved_switch, RUN_SWITCH_INTERVAL))
+        if not self._switch_held:
+            _hold_switch_interval()
+            self._switch_held = True
         self._cancel = threading.Event()
         self._handle_box: list = []
         self.handle = None
@@ -325,7 +354,9 @@ class RunsPanel(QWidget):
             self._on_event(msg[1])
         elif kind == "layers":
             self._arrivals.append((msg[1], msg[3], time.perf_counter()))
-            self._hide_tracks_under(msg[2])
+            if not self._tracks_hidden:  # the first maps of the run
+                self._tracks_hidden = True
+                self._hide_tracks()
             self.feeder.feed(msg[2])
         elif kind == "error":
             notify_warning(f"napari-tramway: cannot show {msg[1]}: {msg[2]}")
@@ -413,11 +444,7 @@ class RunsPanel(QWidget):
         notify_error(f"napari-tramway: the run failed: {exc}")
 
     def _on_finished(self):
-        import sys
-
-        if getattr(self, "_saved_switch", None) is not None:
-            sys.setswitchinterval(self._saved_switch)
-            self._saved_switch = None
+        self._end_switch()
         if self._progress is not None:
             self._progress.close()
             self._progress = None
@@ -436,13 +463,15 @@ class RunsPanel(QWidget):
             self.layers_added.emit(unit, list(names))
         self._arrivals = []
 
-    def _hide_tracks_under(self, layer_data):
-        """The first time maps of a file arrive, hide its trajectories (they would cover the maps)."""
+    def _end_switch(self):
+        if self._switch_held:
+            self._switch_held = False
+            _release_switch_interval()
+
+    def _hide_tracks(self):
+        """Hide the trajectories when maps arrive (they would cover the maps)."""
         from .common import trajectory_layers
 
-        if getattr(self, "_tracks_hidden", False):
-            return
-        self._tracks_hidden = True
         for layer in trajectory_layers(self.viewer):
             layer.visible = False
 
@@ -472,6 +501,8 @@ class RunsPanel(QWidget):
         worker = create_worker(work)
 
         def done(layers):
+            if layers:
+                self._hide_tracks()
             self.feeder.feed(layers)
             notify_info(f"napari-tramway: {len({kw['metadata']['napari_tramway']['unit'] for _, kw, _ in layers})} "
                         f"region(s) opened from {path}")
@@ -515,13 +546,33 @@ class RunsPanel(QWidget):
 
         return self.attach(attach_fn, store)
 
+    @property
+    def cancel_requested(self) -> bool:
+        """The current run was asked to stop (a question it put to the user is then withdrawn)."""
+        return self.running and self._cancel.is_set()
+
     def shutdown(self):
-        """Stop following the run (on close): cancel nothing remote, just stop the worker thread."""
-        if self.worker is not None:
-            try:
-                self.worker.quit()
-            except Exception:
-                pass
+        """Stop following the run, when the panel or its viewer closes.
+
+        Units running in this process or in local processes are cancelled (they would not outlive
+        napari; finished units are kept); a cluster run is detached: its jobs go on, and Reattach…
+        finds it in a later session.
+        """
+        if self.worker is None:
+            return
+        handle = self._handle_box[0] if self._handle_box else None
+        detach = getattr(getattr(handle, "env", None), "detach", None)
+        if detach is not None:
+            detach()
+        else:
+            self._cancel.set()  # before the run starts: it will not
+            if handle is not None:
+                handle.cancel()
+        try:
+            self.worker.quit()
+        except Exception:
+            pass
+        self._end_switch()
 
 
 def _ledger_available() -> bool:
