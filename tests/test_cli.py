@@ -117,3 +117,20 @@ def test_headless_demo_writes_pngs_and_csvs(tmp_path):
     img = iio.imread(tmp_path / "map-diffusivity.png")
     assert img.shape == (512, 512, 3) and img.std() > 10
     assert len(list(tmp_path.glob("maps-roi*.csv"))) == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--env", "inprocess", "--workers", "2"], "--workers applies to --env local"),
+        (["--env", "local", "--sbatch", "partition=long"], "--sbatch applies to a cluster site"),
+        (["--env", "Maestro", "--sbatch", "partition"], "expected KEY=VALUE"),
+    ],
+)
+def test_run_option_mistakes_are_one_clear_line(data, tmp_path, capsys, extra, message):
+    path, _ = data
+    sp = tmp_path / "a.json"
+    sp.write_text(json.dumps({"files": [str(path)], "mesh": {"method": "grid", "parameters": {"resolution": 2.0}}}))
+    rc = main(["run", str(sp), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err

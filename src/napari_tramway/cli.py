@@ -55,8 +55,7 @@ def _add_registry_options(parser, registry, group_title, prefix="", collide=(), 
                 group.add_argument(*flags, dest=dest, nargs="+", default=None, metavar="N", help=helptext)
             else:
                 group.add_argument(*flags, dest=dest, type=_argtype(p), default=None, help=helptext,
-                                   metavar=p.unit.replace("%", "%%") or p.type.upper() if p.unit else p.type.upper(),
-                                   choices=p.choices)
+                                   metavar=(p.unit or p.type.upper()).replace("%", "%%"), choices=p.choices)
     return seen
 
 
@@ -68,7 +67,7 @@ def _collisions():
     from .core.meshes import MESHES
     from .core.models import MODELS
 
-    return _mesh_names(MESHES) & _mesh_names(MODELS)
+    return _parameter_names(MESHES) & _parameter_names(MODELS)
 
 
 def _collect(args, entry, prefix="", collide=()) -> dict:
@@ -96,9 +95,9 @@ def cmd_analyze(args) -> int:
     mesh_params = _collect(args, MESHES[args.mesh], "mesh", collide)
     model_params = _collect(args, MODELS[args.model])
     unknown_mesh = [_dest(n, "mesh", collide) for n in _given(args, MESHES, "mesh", collide)
-                    if n not in mesh_params and (n in collide or n not in _model_names(MODELS))]
+                    if n not in mesh_params and (n in collide or n not in _parameter_names(MODELS))]
     not_for_model = [n for n in _given(args, MODELS) if n not in model_params
-                     and (n in collide or n not in _mesh_names(MESHES))]
+                     and (n in collide or n not in _parameter_names(MESHES))]
     for names, what in ((unknown_mesh, f"mesh {args.mesh!r}"), (not_for_model, f"model {args.model!r}")):
         if names:
             raise CliError(f"option(s) {', '.join('--' + n.replace('_', '-') for n in names)} do not apply to the {what}")
@@ -146,11 +145,8 @@ def _given(args, registry, prefix="", collide=()):
     return names
 
 
-def _mesh_names(reg):
-    return {p.name for e in reg.values() for p in e.parameters}
-
-
-_model_names = _mesh_names
+def _parameter_names(registry) -> set[str]:
+    return {p.name for e in registry.values() for p in e.parameters}
 
 
 def _one_line(label, maps, meta) -> str:
@@ -224,12 +220,25 @@ def cmd_run(args) -> int:
     from .pipeline import Analysis
 
     analysis = Analysis.load(args.spec, store=args.store)
-    if args.env and args.env != "spec":
-        env = args.env
-    else:
-        env = None
-    if args.workers is not None and (env in (None, "local")):
-        env = f"local:{args.workers}"
+    from .pipeline.analysis import make_environment
+
+    name = args.env or analysis.spec.environment.name
+    options = dict(analysis.spec.environment.options) if name == analysis.spec.environment.name else {}
+    if args.workers is not None:
+        if name != "local":
+            raise CliError(f"--workers applies to --env local, not to {name!r}")
+        options["worker_count"] = args.workers
+    if args.sbatch:
+        if name in ("inprocess", "local") or name.startswith("local:"):
+            raise CliError(f"--sbatch applies to a cluster site, not to {name!r}")
+        extra = {}
+        for item in args.sbatch:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise CliError(f"--sbatch {item!r}: expected KEY=VALUE, e.g. partition=long or time=02:00:00")
+            extra[key.strip().lstrip("-")] = value
+        options["sbatch_options"] = {**(options.get("sbatch_options") or {}), **extra}
+    env = make_environment(name, options=options)
     units = analysis.units()
     print(f"{len(units)} unit(s); results in {analysis.store.root}", file=sys.stderr)
     bar = ProgressBar(len(units))
@@ -277,17 +286,36 @@ def cmd_demo(args) -> int:
     return run_demo(headless=args.headless, output=args.output, model=args.model, env=args.env)
 
 
-def build_parser() -> argparse.ArgumentParser:
+REGISTRY_COMMANDS = ("analyze", "demo")
+
+
+def build_parser(registries: bool = True) -> argparse.ArgumentParser:
+    """The parser; without ``registries`` the mesh/model options of ``analyze`` and ``demo`` are left
+    out, so that the other commands start without importing the models (scipy)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="napari-tramway", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"napari-tramway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    helps = {"analyze": "run one analysis end to end on one trajectory file",
+             "demo": "the sample data: open napari with maps, or --headless PNG/CSV"}
+    if registries:
+        _add_registry_commands(sub, helps)
+    else:
+        for name in REGISTRY_COMMANDS:
+            sub.add_parser(name, help=helps[name], add_help=False)
+    _add_pipeline_commands(sub)
+    from .environments import cli as env_cli
 
+    env_cli.add_commands(sub)
+    return parser
+
+
+def _add_registry_commands(sub, helps):
     from .core.meshes import MESHES
     from .core.models import MODELS
 
-    p = sub.add_parser("analyze", help="run one analysis end to end on one trajectory file",
+    p = sub.add_parser("analyze", help=helps["analyze"],
                        description="Read TRAJECTORY_FILE, crop to the ROIs, build a mesh, fit a model; write "
                        "DIR/<file stem>/<region>.csv (one row per cell) and <region>.ntw (full result).")
     p.add_argument("trajectory_file")
@@ -306,6 +334,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry_options(p, MODELS, "model parameters", aliases={"jeffreys_prior": ("--jeffreys",)})
     p.set_defaults(func=cmd_analyze)
 
+    p = sub.add_parser("demo", help=helps["demo"])
+    p.add_argument("--headless", action="store_true", help="no display: write PNG and CSV files")
+    p.add_argument("--output", default="demo-output", help="output directory (default: ./demo-output)")
+    p.add_argument("--model", default="dv", choices=list(MODELS))
+    p.add_argument("--env", default="inprocess")
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_pipeline_commands(sub):
     p = sub.add_parser("run", help="run an analysis spec (JSON/TOML) with progress")
     p.add_argument("spec")
     p.add_argument("--env", default=None, help="inprocess, local, local:N, or a site name (default: the spec's)")
@@ -313,33 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="result store directory (default: <spec>.results)")
     p.add_argument("--stage", default=None, choices=["tessellate_and_infer", "tessellate", "infer"])
     p.add_argument("--overwrite", action="store_true", help="recompute units that are already done")
+    p.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra sbatch option for a cluster site, e.g. --sbatch partition=long --sbatch "
+                   "account=lab --sbatch time=02:00:00 (repeatable; added to the site's own)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("results", help="list what a result store holds")
     p.add_argument("store")
     p.set_defaults(func=cmd_results)
 
-    p = sub.add_parser("demo", help="the sample data: open napari with maps, or --headless PNG/CSV")
-    p.add_argument("--headless", action="store_true", help="no display: write PNG and CSV files")
-    p.add_argument("--output", default="demo-output", help="output directory (default: ./demo-output)")
-    p.add_argument("--model", default="dv", choices=list(MODELS))
-    p.add_argument("--env", default="inprocess")
-    p.set_defaults(func=cmd_demo)
-
-    try:
-        from .environments import cli as env_cli
-
-        env_cli.add_commands(sub)
-    except ImportError:
-        pass
-    return parser
 
 
 def main(argv=None) -> int:
     from .core.errors import ArchiveError, ParameterError, RoiFormatError, TrajectoryFormatError
     from .pipeline.spec import SpecError
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(registries=command in REGISTRY_COMMANDS)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

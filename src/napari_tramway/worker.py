@@ -66,7 +66,11 @@ def write_unit_input(path, steps) -> None:
 
 
 def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, environment="worker") -> str:
-    """Run ``unit``; report through ``emit(dict)``; return the final kind (done/failed/cancelled)."""
+    """Run ``unit``; report through ``emit(dict)``; return the final kind (done/failed/cancelled).
+
+    ``steps`` is a pre-cropped steps table, or a callable returning one (so that failing to read a
+    unit's input is recorded like any failure of the unit), or None to read the data file.
+    """
     from .pipeline.stages import Cancelled, run_unit
 
     emit = emit or (lambda d: None)
@@ -80,6 +84,8 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
 
     emit({"kind": "started", "unit": unit.label, "where": f"{socket.gethostname()}:{os.getpid()}"})
     try:
+        if callable(steps):
+            steps = steps()
         maps, meta = run_unit(spec, unit, store, stage=stage, steps=steps, progress=progress,
                               cancel=cancel, environment=environment)
     except Cancelled:
@@ -109,18 +115,10 @@ def _cmd_run(args) -> int:
     from .pipeline.units import Unit
 
     store, spec = _load(args.store)
-    unit = _find_unit(args, spec)
-    steps = _read_input(args.input) if args.input else None
+    unit = Unit.from_dict(json.loads(args.unit_json))
+    steps = (lambda: _read_input(args.input)) if args.input else None
     kind = run_one(store, spec, unit, stage=args.stage, steps=steps, emit=_print_event, environment=args.env)
-    return {"done": 0, "failed": 1, "cancelled": 3}[kind] if isinstance(unit, Unit) else 1
-
-
-def _find_unit(args, spec):
-    from .pipeline.units import Unit
-
-    if getattr(args, "unit_json", None):
-        return Unit.from_dict(json.loads(args.unit_json))
-    raise SystemExit("--unit-json is required")
+    return EXIT_STATUS[kind]
 
 
 def _cmd_array(args) -> int:
@@ -138,16 +136,14 @@ def _cmd_array(args) -> int:
     store, spec = _load(args.store)
     steps = None
     if entry.get("input"):
-        try:
-            steps = _read_input(os.path.join(os.path.dirname(os.path.abspath(args.units)), entry["input"]))
-        except Exception as exc:  # recorded like any failure of the unit
-            error = f"{type(exc).__name__}: cannot read the unit's input {entry['input']}: {exc}"
-            store.write_failure(unit, error, traceback.format_exc(), _where(exc))
-            _print_event({"kind": "failed", "unit": unit.label, "error": error, "where": _where(exc)})
-            return 1
+        path = os.path.join(os.path.dirname(os.path.abspath(args.units)), entry["input"])
+        steps = lambda: _read_input(path)  # noqa: E731
     kind = run_one(store, spec, unit, stage=plan.get("stage"), steps=steps, emit=_print_event,
                    environment=plan.get("environment", "slurm"))
-    return {"done": 0, "failed": 1, "cancelled": 3}[kind]
+    return EXIT_STATUS[kind]
+
+
+EXIT_STATUS = {"done": 0, "failed": 1, "cancelled": 3}
 
 
 def _print_event(d) -> None:
@@ -157,7 +153,6 @@ def _print_event(d) -> None:
 
 def _cmd_serve(args) -> int:
     """Long-lived worker: one command per stdin line, events on the original stdout."""
-    from .pipeline.data import DataCache
     from .pipeline.units import Unit
 
     proto = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
@@ -170,10 +165,6 @@ def _cmd_serve(args) -> int:
             proto.flush()
 
     store, spec = _load(args.store)
-    cache = DataCache(max_files=2)
-    import napari_tramway.pipeline.data as data_mod
-
-    data_mod.DEFAULT_CACHE = cache
     emit({"kind": "ready", "pid": os.getpid()})
     for line in sys.stdin:
         line = line.strip()

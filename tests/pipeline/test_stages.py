@@ -68,3 +68,57 @@ def test_unknown_stage_is_refused(tmp_path, three_files):
     a = Analysis(spec_for(three_files[:1], []), store=tmp_path / "u")
     with pytest.raises(ValueError, match="unknown stage"):
         a.run(stage="everything")
+
+
+def test_editing_an_roi_or_a_files_sigma_recomputes_only_what_it_affects(tmp_path, three_files, two_roi_groups):
+    from napari_tramway.core.roi import Rectangle
+
+    spec = spec_for(three_files[:2], two_roi_groups, method="hexagon", windows=False)
+    a = Analysis(spec, store=tmp_path / "e")
+    assert a.run().count("done") == 4
+    # the user moves ROI 2 (region roi002 of both files): only those two units are recomputed
+    spec.rois[2] = Rectangle(6.5, 1.5, 9.5, 9.0)
+    b = Analysis(spec, store=tmp_path / "e")
+    assert b.status() == {"cell0/roi000-001": "done", "cell0/roi002": "stale",
+                          "cell1/roi000-001": "done", "cell1/roi002": "stale"}
+    summary = b.run()
+    assert summary.states == {"cell0/roi000-001": "skipped", "cell0/roi002": "done",
+                              "cell1/roi000-001": "skipped", "cell1/roi002": "done"}
+    assert b.results().maps("cell0/roi002").mesh.bounds[1] >= 1.5 - 1e-9
+    # a new localization precision for one file makes that file's units stale, not the other's
+    spec.files[1].localization_precision = 0.03
+    c = Analysis(spec, store=tmp_path / "e")
+    assert c.status() == {"cell0/roi000-001": "done", "cell0/roi002": "done",
+                          "cell1/roi000-001": "stale", "cell1/roi002": "stale"}
+
+
+def test_each_region_is_cropped_and_meshed_once_for_all_its_time_windows(tmp_path, three_files, two_roi_groups,
+                                                                         monkeypatch):
+    import napari_tramway.core.meshes as meshes
+    import napari_tramway.pipeline.data as data
+    from napari_tramway.pipeline.data import DataCache
+
+    monkeypatch.setattr(data, "DEFAULT_CACHE", DataCache())
+    import napari_tramway.pipeline.stages as stages
+    import napari_tramway.pipeline.units as units_mod
+
+    monkeypatch.setattr(stages, "DEFAULT_CACHE", data.DEFAULT_CACHE)
+    monkeypatch.setattr(units_mod, "DEFAULT_CACHE", data.DEFAULT_CACHE)
+    calls = {"crop": 0, "mesh": 0}
+    real_steps, real_build = data.region_steps, meshes.build_mesh
+
+    def counting_steps(*args, **kwargs):
+        calls["crop"] += 1
+        return real_steps(*args, **kwargs)
+
+    def counting_build(*args, **kwargs):
+        calls["mesh"] += 1
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(data, "region_steps", counting_steps)
+    monkeypatch.setattr(meshes, "build_mesh", counting_build)
+    spec = spec_for(three_files[:1], two_roi_groups, method="kmeans", windows=True)
+    a = Analysis(spec, store=tmp_path / "once")
+    summary = a.run()
+    assert summary.count("done") == 4  # 2 regions × 2 windows
+    assert calls == {"crop": 2, "mesh": 2}

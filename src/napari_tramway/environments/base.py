@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .events import CANCELLED, FAILED, FINAL, QUEUED, RUN, SKIPPED, RunSummary, UnitEvent
 
@@ -25,9 +25,7 @@ class RunJob:
     units: list
     stage: str
     overwrite: bool = False
-    spec_path: str | None = None
     run_id: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Environment:
@@ -131,35 +129,28 @@ class RunHandle:
             return RunSummary(dict(self._states), dict(self._errors), self._cancel.is_set(), self.job.run_id, elapsed)
 
 
-def skip_done(job: RunJob, emit, fingerprint: str) -> list:
-    """Emit ``skipped`` for units already done with these settings; return the units to run.
+def skip_done(job: RunJob, emit, fingerprint=None) -> list:
+    """Emit ``skipped`` for units already done with the same settings; return the units to run.
 
-    With ``job.overwrite`` every unit is cleared and run again.
+    Each unit is compared with its own :meth:`AnalysisSpec.unit_fingerprint` (mesh, model, time
+    windows, its file's metadata and its region's ROIs); ``fingerprint`` is ignored (it was the
+    spec-wide one). With ``job.overwrite`` every unit is cleared and run again.
     """
     todo = []
-    store = job.store
+    store, spec = job.store, job.spec
     for unit in job.units:
         if job.overwrite:
             store.clear(unit)
             todo.append(unit)
             continue
         if job.stage == "tessellate":
-            path = store.tessellation_path(unit)
-            if store.check(path)[0] == "done":
-                from ..core.archive import read_archive
-
-                try:
-                    _, meta, _ = read_archive(path)
-                    if meta.get("fingerprint") == job.spec.fingerprint("mesh"):
-                        emit(UnitEvent(SKIPPED, unit.label, message="mesh already computed"))
-                        continue
-                except ValueError:
-                    pass
-            todo.append(unit)
-            continue
-        st = store.status(unit, fingerprint=fingerprint)
+            st = store.status(unit, spec.unit_fingerprint(unit, "mesh"), path=store.tessellation_path(unit))
+            reason = "mesh already computed"
+        else:
+            st = store.status(unit, spec.unit_fingerprint(unit))
+            reason = "already done"
         if st.state == "done":
-            emit(UnitEvent(SKIPPED, unit.label, message="already done"))
+            emit(UnitEvent(SKIPPED, unit.label, message=reason))
         else:
             todo.append(unit)
     return todo

@@ -37,7 +37,7 @@ class InProcess(Environment):
     def execute(self, job: RunJob, emit, cancel: threading.Event) -> None:
         for u in job.units:
             emit(UnitEvent(QUEUED, u.label))
-        todo = skip_done(job, emit, job.spec.fingerprint())
+        todo = skip_done(job, emit)
         with _one_blas_thread():
             self._run_units(job, todo, emit, cancel)
 
@@ -160,7 +160,7 @@ class LocalHost(Environment):
     def execute(self, job: RunJob, emit, cancel: threading.Event) -> None:
         for u in job.units:
             emit(UnitEvent(QUEUED, u.label))
-        todo = list(skip_done(job, emit, job.spec.fingerprint()))
+        todo = list(skip_done(job, emit))
         if not todo:
             return
         events: queue.Queue = queue.Queue()
@@ -252,7 +252,7 @@ class LocalHost(Environment):
                     if unit.label in finished:
                         continue
                     # a unit may have finished between the cancel and the workers' stop
-                    if job.store.status(unit, job.spec.fingerprint()).state == "done":
+                    if job.store.status(unit, job.spec.unit_fingerprint(unit)).state == "done":
                         emit(UnitEvent(DONE, unit.label, message="finished before the cancel took effect"))
                     else:
                         emit(UnitEvent(CANCELLED, unit.label, message="run cancelled"))

@@ -17,34 +17,29 @@ from .store import ResultStore
 from .units import Unit, plan_units
 
 
-def make_environment(env, spec: AnalysisSpec | None = None):
-    """An :class:`~napari_tramway.environments.Environment` from an object, a name or the spec.
+def make_environment(env, spec: AnalysisSpec | None = None, options: dict | None = None):
+    """An :class:`~napari_tramway.environments.Environment` from an object, a class, a name or the spec.
 
     Names: ``inprocess``, ``local`` (``local:N`` for N workers), or a site known to
-    :mod:`napari_tramway.environments.sites` (presets, entry points, TOML profiles).
+    :mod:`napari_tramway.environments.sites` (presets, entry points, TOML profiles,
+    ``module:Class``). ``options`` are the environment's settings; without ``env`` the spec's
+    environment and options are used.
     """
-    from ..environments import Environment, InProcess, LocalHost
+    from ..environments import Environment, sites
 
     if isinstance(env, Environment):
         return env
-    options = {}
+    options = dict(options or {})
     if env is None:
         if spec is not None:
-            env, options = spec.environment.name, dict(spec.environment.options)
+            env, options = spec.environment.name, {**spec.environment.options, **options}
         else:
             env = "inprocess"
     if isinstance(env, type) and issubclass(env, Environment):
         return env(**options)
     name = str(env)
-    if name in ("inprocess", "in-process", "none", ""):
-        return InProcess()
-    if name == "local" or name.startswith("local:"):
-        count = options.get("worker_count")
-        if ":" in name:
-            count = int(name.split(":", 1)[1])
-        return LocalHost(worker_count=count)
-    from ..environments import sites
-
+    if name in ("in-process", "none", ""):
+        name = "inprocess"
     return sites.make_site(name, **options)
 
 
@@ -84,8 +79,7 @@ class Analysis:
 
     def status(self) -> dict[str, str]:
         """``label → done | failed | corrupt | stale | missing`` for every unit of the spec."""
-        fp = self.spec.fingerprint()
-        return {u.label: self.store.status(u, fp).state for u in self.units()}
+        return {u.label: self.store.status(u, self.spec.unit_fingerprint(u)).state for u in self.units()}
 
     def _job(self, stage, overwrite, units):
         from ..environments import RunJob
@@ -99,7 +93,7 @@ class Analysis:
         self.store.initialise(self.spec)
         self.store.clean_partial_files()
         return RunJob(spec=self.spec, store=self.store, units=stage_units(stage, selected), stage=stage,
-                      overwrite=overwrite, spec_path=None if self.spec_path is None else str(self.spec_path))
+                      overwrite=overwrite)
 
     def start(self, env=None, events: Callable | None = None, stage: str | None = None, overwrite: bool = False,
               units=None):

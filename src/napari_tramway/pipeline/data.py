@@ -13,14 +13,20 @@ from ..core.trajectories import discard_static
 
 
 class DataCache:
-    """A small LRU cache of locations tables keyed by (path, options, mtime, size)."""
+    """Each data file read once, and what is derived from it computed once.
+
+    Locations tables are keyed by (path, reader options, mtime, size); a file's support regions,
+    region steps and region meshes are memoised with it and dropped with it (LRU over
+    ``max_files``), so planning a run, the units of every time window of a region, and the GUI's
+    mesh preview share one crop and one mesh per region.
+    """
 
     def __init__(self, max_files: int = 2):
         self.max_files = max_files
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def read(self, path, options: dict) -> pd.DataFrame:
+    def _entry(self, path, options: dict) -> dict:
         from ..core.io import read_trajectories
 
         st = os.stat(path)
@@ -29,15 +35,59 @@ class DataCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        df = read_trajectories(path, **options)
+        entry = {"locations": read_trajectories(path, **options), "derived": {}}
         with self._lock:
-            self._items[key] = df
+            entry = self._items.setdefault(key, entry)
             while len(self._items) > self.max_files:
                 self._items.popitem(last=False)
-        return df
+        return entry
+
+    def read(self, path, options: dict) -> pd.DataFrame:
+        """The locations table of a file (read once while it is unchanged)."""
+        return self._entry(path, options)["locations"]
+
+    def memo(self, spec, file_index: int, key: tuple, compute):
+        """``compute()`` once per data file of ``spec`` and ``key`` (kept while the file is cached)."""
+        f = spec.files[file_index]
+        entry = self._entry(spec.resolve_path(f), f.read_options())
+        derived = entry["derived"]
+        if key not in derived:
+            derived[key] = compute(entry["locations"])
+        return derived[key]
+
+    def regions(self, spec, file_index: int) -> list:
+        """The support regions of a file (see :func:`support_regions`)."""
+        key = ("regions", _rois_key(spec, file_index), spec.group_overlapping_rois)
+        return self.memo(spec, file_index, key, lambda loc: support_regions(spec, file_index, loc))
+
+    def region_steps(self, spec, file_index: int, label: str):
+        """``(region, steps)`` of the support region ``label`` of a file (see :func:`region_steps`)."""
+        key = ("steps", _rois_key(spec, file_index), spec.group_overlapping_rois, spec.discard_static, label)
+
+        def compute(locations):
+            region = region_by_label(self.regions(spec, file_index), label)
+            return region, region_steps(spec, region, locations)
+
+        return self.memo(spec, file_index, key, compute)
+
+    def region_mesh(self, spec, file_index: int, label: str):
+        """The mesh of a support region, built once from all of its steps (every time window of the
+        region uses it); raises ``ValueError`` for a region without steps."""
+        from ..core.meshes import build_mesh
+
+        region, steps = self.region_steps(spec, file_index, label)
+        if len(steps) == 0:
+            raise ValueError(f"not a single step in region {label!r} of file {spec.files[file_index].path}")
+        key = ("mesh", _rois_key(spec, file_index), spec.group_overlapping_rois, spec.discard_static, label,
+               spec.fingerprint("mesh"))
+        return self.memo(spec, file_index, key, lambda _loc: build_mesh(
+            spec.mesh.method, steps[["x", "y"]].to_numpy(), steps=steps, region=region, **spec.mesh.parameters))
 
 
-DEFAULT_CACHE = DataCache()
+def _rois_key(spec, file_index: int) -> str:
+    import json
+
+    return json.dumps([r.to_dict() for r in spec.rois_for(file_index)], sort_keys=True)
 
 
 def support_regions(spec, file_index: int, locations: pd.DataFrame | None = None) -> list:
@@ -62,5 +112,7 @@ def region_by_label(regions, label: str):
             return r
     raise KeyError(f"no support region {label!r}; regions: {', '.join(r.label for r in regions)}")
 
+
+DEFAULT_CACHE = DataCache()
 
 __all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "region_by_label", "SupportRegion"]

@@ -25,8 +25,6 @@ from ..core.roi import Roi, roi_from_dict
 SPEC_FORMAT = "napari-tramway/spec"
 SPEC_VERSION = 1
 STAGES = ("tessellate_and_infer", "tessellate", "infer")
-# parameters of the mesh registry that act on the assignment, not on the mesh itself
-ASSIGNMENT_PARAMETERS = ("min_location_count", "knn", "radius")
 
 
 class SpecError(ValueError):
@@ -89,10 +87,10 @@ class MeshSpec:
     def to_dict(self):
         return {"method": self.method, "parameters": copy.deepcopy(self.parameters)}
 
-    def mesh_parameters(self) -> dict:
-        return {k: v for k, v in self.parameters.items() if k not in ASSIGNMENT_PARAMETERS}
-
     def assignment_parameters(self) -> dict:
+        """``min_location_count``, ``knn`` and ``radius`` when set (for :func:`core.meshes.assign`)."""
+        from ..core.meshes import ASSIGNMENT_PARAMETERS
+
         return {k: v for k, v in self.parameters.items() if k in ASSIGNMENT_PARAMETERS and v is not None}
 
 
@@ -245,8 +243,36 @@ class AnalysisSpec:
         blob = json.dumps(keep, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def unit_fingerprint(self, unit, part: str = "analysis") -> str:
+        """What determines one unit's result: :meth:`fingerprint` plus its file's metadata (frame
+        interval, σ, reader options) and the shapes of its region's ROIs.
+
+        Editing an ROI, or the localization precision of a file, makes that file's affected units
+        stale; the data path is left out (the same file may live elsewhere on a cluster).
+        """
+        f = self.files[unit.file_index]
+        rois = self.rois_for(unit.file_index)
+        members = region_members(unit.region_label)
+        keep = {
+            "analysis": self.fingerprint(part),
+            "file": {"frame_interval": f.frame_interval, "localization_precision": f.localization_precision,
+                     "reader": f.reader},
+            "rois": [rois[m].to_dict() for m in members if m < len(rois)],
+        }
+        blob = json.dumps(keep, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+=-]+")
+_REGION = re.compile(r"^roi(\d+)((?:-\d+)*)$")
+
+
+def region_members(label: str) -> list[int]:
+    """ROI indices of a support-region label: ``roi000-002-003`` → [0, 2, 3]; ``all`` → []."""
+    m = _REGION.match(label)
+    if not m:
+        return []
+    return [int(m.group(1))] + [int(x) for x in m.group(2).split("-") if x]
 
 
 def safe_label(text: str) -> str:

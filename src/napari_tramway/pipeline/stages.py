@@ -12,16 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 
 from .. import __version__
 from ..core.archive import read_archive
 from ..core.errors import ArchiveError
-from .data import DEFAULT_CACHE, region_by_label, region_steps, support_regions
+from .data import DEFAULT_CACHE, region_by_label, support_regions
 from .spec import AnalysisSpec
 from .store import TESSELLATION_FORMAT, UNIT_FORMAT, ResultStore
-from .units import Unit
+from .units import Unit, segment_mask, time_segments
 
 
 class Cancelled(Exception):
@@ -40,34 +39,24 @@ def stage_units(stage: str, units: list[Unit]) -> list[Unit]:
     return out
 
 
-def _segment_mask(t: np.ndarray, segment, last: bool) -> np.ndarray:
-    t0, t1 = segment
-    return (t >= t0) & ((t <= t1) if last else (t < t1))
-
-
 def unit_steps(spec: AnalysisSpec, unit: Unit, cache=None, region_steps_table: pd.DataFrame | None = None):
     """``(region, all steps of the region, steps of the unit's segment)`` for ``unit``.
 
-    ``region_steps_table``, when given (e.g. pre-cropped inputs uploaded to a cluster), replaces
-    reading and cropping the data file.
+    The region's steps come from ``cache`` (cropped once per file × region, shared by the units of
+    every time window); ``region_steps_table``, when given (pre-cropped inputs uploaded to a
+    cluster), replaces reading and cropping the data file.
     """
     cache = cache or DEFAULT_CACHE
-    f = spec.files[unit.file_index]
     if region_steps_table is None:
-        locations = cache.read(spec.resolve_path(f), f.read_options())
-        region = region_by_label(support_regions(spec, unit.file_index, locations), unit.region_label)
-        steps = region_steps(spec, region, locations)
+        region, steps = cache.region_steps(spec, unit.file_index, unit.region_label)
     else:
         steps = region_steps_table
         region = _region_from_steps(spec, unit, steps)
     if unit.segment is None:
         return region, steps, steps
-    from .units import time_segments
-
     segs = time_segments(spec, steps)
     last = segs is not None and unit.segment_index == len(segs) - 1
-    mask = _segment_mask(steps["t"].to_numpy(), unit.segment, last)
-    seg = steps.loc[mask].reset_index(drop=True)
+    seg = steps.loc[segment_mask(steps["t"].to_numpy(), unit.segment, last)].reset_index(drop=True)
     seg.attrs.update(steps.attrs)
     return region, steps, seg
 
@@ -75,8 +64,7 @@ def unit_steps(spec: AnalysisSpec, unit: Unit, cache=None, region_steps_table: p
 def _region_from_steps(spec, unit, steps):
     from ..core.roi import FullRegion
 
-    rois = spec.rois_for(unit.file_index)
-    if not rois:
+    if not spec.rois_for(unit.file_index):
         bounds = steps.attrs.get("region_bounds")
         if bounds is not None:
             return FullRegion(bounds)
@@ -85,23 +73,33 @@ def _region_from_steps(spec, unit, steps):
     return region_by_label(support_regions(spec, unit.file_index, None), unit.region_label)
 
 
-def _mesh_for(spec: AnalysisSpec, store: ResultStore | None, unit: Unit, region, steps, stage: str, timings: dict):
-    from ..core.meshes import build_mesh, load_mesh
+def _stored_mesh(store: ResultStore, unit: Unit, fingerprint: str):
+    """The mesh of the ``tessellate`` stage for the unit's region, if valid and made with these settings."""
+    from ..core.meshes import Mesh
 
-    fp = spec.fingerprint("mesh")
+    path = store.tessellation_path(unit)
+    if not path.exists() or store.check(path, verify=True)[0] != "done":
+        return None
+    try:
+        arrays, meta, _ = read_archive(path, TESSELLATION_FORMAT)
+        if meta.get("fingerprint") != fingerprint:
+            return None
+        return Mesh.from_arrays(arrays, meta["mesh"])
+    except (ArchiveError, KeyError):
+        return None
+
+
+def _mesh_for(spec: AnalysisSpec, store: ResultStore | None, unit: Unit, region, steps, stage: str,
+              timings: dict, cache, precropped: bool):
+    from ..core.meshes import build_mesh
+
+    fp = spec.unit_fingerprint(unit, "mesh")
+    t0 = time.perf_counter()
     if store is not None:
-        tpath = store.tessellation_path(unit)
-        state, _ = store.check(tpath, verify=True) if tpath.exists() else ("missing", "")
-        if state == "done":
-            try:
-                _, meta, _ = read_archive(tpath, TESSELLATION_FORMAT)
-                if meta.get("fingerprint") == fp:
-                    t0 = time.perf_counter()
-                    mesh, _ = load_mesh(tpath)
-                    timings["load_mesh"] = time.perf_counter() - t0
-                    return mesh
-            except ArchiveError:
-                pass
+        mesh = _stored_mesh(store, unit, fp)
+        if mesh is not None:
+            timings["load_mesh"] = time.perf_counter() - t0
+            return mesh
         if stage == "infer":
             raise RuntimeError(
                 f"unit {unit.label}: no valid mesh for region {unit.region_key} with these mesh settings; "
@@ -109,9 +107,11 @@ def _mesh_for(spec: AnalysisSpec, store: ResultStore | None, unit: Unit, region,
             )
     if len(steps) == 0:
         raise ValueError(f"unit {unit.label}: not a single step in region {unit.region_label!r}")
-    t0 = time.perf_counter()
-    points = steps[["x", "y"]].to_numpy()
-    mesh = build_mesh(spec.mesh.method, points, steps=steps, region=region, **spec.mesh.parameters)
+    if precropped:  # a cluster task: its own region's steps, one unit per process
+        mesh = build_mesh(spec.mesh.method, steps[["x", "y"]].to_numpy(), steps=steps, region=region,
+                          **spec.mesh.parameters)
+    else:  # one mesh per region, shared by the units of its time windows and the GUI's preview
+        mesh = cache.region_mesh(spec, unit.file_index, unit.region_label)
     timings["mesh"] = time.perf_counter() - t0
     return mesh
 
@@ -148,13 +148,13 @@ def run_unit(
         if cancel():
             raise Cancelled(unit.label)
 
+    cache = cache or DEFAULT_CACHE
     report(0.0, "reading data")
     t0 = time.perf_counter()
     region, all_steps, seg_steps = unit_steps(spec, unit, cache, steps)
     timings["read_crop"] = time.perf_counter() - t0
     report(0.05, f"{len(seg_steps)} steps; building mesh")
-    mesh = _mesh_for(spec, store, unit, region, all_steps, stage, timings)
-    fingerprint = spec.fingerprint()
+    mesh = _mesh_for(spec, store, unit, region, all_steps, stage, timings, cache, steps is not None)
     base_meta = {"unit": unit.to_dict(), "stage": stage, "spec": spec.to_dict(), "environment": environment,
                  "software": f"napari-tramway {__version__}", "started": started}
 
@@ -167,9 +167,9 @@ def run_unit(
         if store is not None:
             path = store.tessellation_path(unit)
             save_mesh(path, mesh, assignment, fmt=TESSELLATION_FORMAT,
-                      meta={**base_meta, "fingerprint": spec.fingerprint("mesh"), "timings": timings,
+                      meta={**base_meta, "fingerprint": spec.unit_fingerprint(unit, "mesh"), "timings": timings,
                             "n_cells": mesh.n_cells})
-            store.write_marker(path, TESSELLATION_FORMAT, unit.region_key)
+            store.write_marker(path, TESSELLATION_FORMAT, unit.region_key, spec.unit_fingerprint(unit, "mesh"))
         report(1.0, f"{mesh.n_cells} cells")
         return None, {**base_meta, "timings": timings, "n_cells": mesh.n_cells}
 
@@ -180,9 +180,9 @@ def run_unit(
     if assignment.point.size == 0:
         raise ValueError(f"unit {unit.label}: no step falls in a cell of the mesh ({len(seg_steps)} steps in the segment)")
 
-    def fit_progress(info=None, *args, **kwargs):
-        frac, msg = _fit_progress(info)
-        report(None if frac is None else 0.2 + 0.75 * frac, msg)
+    def fit_progress(p):  # a core.models Progress, at least once per optimizer iteration
+        message = f"{p.stage}, iteration {p.iteration}" if p.iteration else p.stage
+        report(0.2 + 0.75 * p.fraction, message)
 
     report(0.2, f"fitting {spec.model.name.upper()} on {mesh.n_cells} cells")
     t0 = time.perf_counter()
@@ -192,7 +192,7 @@ def run_unit(
     if getattr(maps, "status", None) == "interrupted" and cancel():
         raise Cancelled(unit.label)
     timings["total"] = time.perf_counter() - t_all
-    meta = {**base_meta, "fingerprint": fingerprint, "timings": timings, "n_steps": int(len(seg_steps)),
+    meta = {**base_meta, "fingerprint": spec.unit_fingerprint(unit), "timings": timings, "n_steps": int(len(seg_steps)),
             "n_cells": int(mesh.n_cells), "finished": time.time(), "model_status": getattr(maps, "status", None)}
     if store is not None:
         arrays, maps_meta = maps.to_arrays()
@@ -200,21 +200,3 @@ def run_unit(
         store.write_result(store.unit_path(unit), UNIT_FORMAT, arrays, meta)
     report(1.0, "done")
     return maps, meta
-
-
-def _fit_progress(info) -> tuple[float | None, str]:
-    """Normalise the models' progress information to (fraction or None, message)."""
-    if info is None:
-        return None, "fitting"
-    if isinstance(info, (int, float)):
-        return (float(info), "fitting") if 0 <= info <= 1 else (None, f"iteration {int(info)}")
-    if isinstance(info, dict):
-        frac = info.get("fraction")
-        it = info.get("iteration")
-        msg = f"iteration {it}" if it is not None else str(info.get("message", "fitting"))
-        if info.get("objective") is not None:
-            msg += f", objective {info['objective']:.6g}"
-        return (None if frac is None else float(frac)), msg
-    it = getattr(info, "iteration", None)
-    frac = getattr(info, "fraction", None)
-    return frac, f"iteration {it}" if it is not None else "fitting"

@@ -118,12 +118,15 @@ class ResultStore:
         meta.setdefault("pid", os.getpid())
         write_archive(path, fmt, UNIT_VERSION, arrays, meta)
         label = meta.get("unit", {}).get("label") if isinstance(meta.get("unit"), dict) else None
-        return self.write_marker(path, fmt, label)
+        return self.write_marker(path, fmt, label, meta.get("fingerprint"))
 
-    def write_marker(self, path: Path, fmt: str = "", label: str | None = None) -> dict:
-        """Write the done-marker of an already written result file (checksum and size)."""
+    def write_marker(self, path: Path, fmt: str = "", label: str | None = None,
+                     fingerprint: str | None = None) -> dict:
+        """Write the done-marker of an already written result file (checksum, size, settings' fingerprint)."""
         marker = {"sha256": sha256_file(path), "size": path.stat().st_size, "format": fmt, "label": label,
                   "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if fingerprint is not None:
+            marker["fingerprint"] = fingerprint
         write_json_atomic(self.marker_path(path), marker)
         fail = self.failure_path(path)
         if fail.exists():
@@ -172,17 +175,29 @@ class ResultStore:
             return "corrupt", "SHA-256 differs from the done-marker (file modified or damaged)"
         return "done", ""
 
-    def status(self, unit: Unit, fingerprint: str | None = None, verify: bool = True) -> UnitStatus:
-        path = self.unit_path(unit)
+    def result_fingerprint(self, path: Path) -> str | None:
+        """The settings' fingerprint a done result was computed with (its marker, else its header)."""
+        try:
+            fp = json.loads(self.marker_path(path).read_text()).get("fingerprint")
+        except (OSError, ValueError):
+            fp = None
+        if fp is None:
+            _, meta, _ = read_archive(path, arrays=False)
+            fp = meta.get("fingerprint")
+        return fp
+
+    def status(self, unit: Unit, fingerprint: str | None = None, verify: bool = True, path: Path | None = None) -> UnitStatus:
+        """The unit's state; with ``fingerprint`` (:meth:`AnalysisSpec.unit_fingerprint`), a done
+        result computed with other settings is ``stale``. ``path`` defaults to the unit's result."""
+        path = path or self.unit_path(unit)
         state, why = self.check(path, verify=verify)
         if state == "done" and fingerprint is not None:
             try:
-                _, meta, _ = read_archive(path, UNIT_FORMAT)
+                done_with = self.result_fingerprint(path)
             except ArchiveError as exc:
                 return UnitStatus(unit.label, "corrupt", str(exc))
-            if meta.get("fingerprint") != fingerprint:
-                return UnitStatus(unit.label, "stale", "computed with other mesh/model settings", meta)
-            return UnitStatus(unit.label, "done", "", meta)
+            if done_with != fingerprint:
+                return UnitStatus(unit.label, "stale", "computed with other settings (mesh, model, ROI or file metadata)")
         return UnitStatus(unit.label, state, why)
 
     def load_unit(self, unit: Unit | str):
@@ -220,7 +235,7 @@ class ResultStore:
             meta = None
             if state == "done":
                 try:
-                    _, meta, _ = read_archive(path, UNIT_FORMAT)
+                    _, meta, _ = read_archive(path, UNIT_FORMAT, arrays=False)
                 except ArchiveError as exc:
                     state, why = "corrupt", str(exc)
             elif state == "failed":

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .data import DEFAULT_CACHE, region_steps, support_regions
+from .data import DEFAULT_CACHE
 from .spec import AnalysisSpec, safe_label
 
 
@@ -30,7 +30,9 @@ class Unit:
     def segment_label(self) -> str | None:
         if self.segment is None:
             return None
-        return f"t={_fmt(self.segment[0])}-{_fmt(self.segment[1])}s"
+        from ..core.meshes.time import segment_label
+
+        return segment_label(*self.segment)
 
     @property
     def region_key(self) -> str:
@@ -53,11 +55,6 @@ class Unit:
         return cls(file_index=int(d["file_index"]), file_label=d["file_label"], region_label=d["region_label"],
                    segment_index=d.get("segment_index"), segment=None if seg is None else (float(seg[0]), float(seg[1])),
                    n_steps=d.get("n_steps"))
-
-
-def _fmt(t: float) -> str:
-    s = f"{t:.3f}".rstrip("0").rstrip(".")
-    return s if s not in ("", "-0") else "0"
 
 
 def time_segments(spec: AnalysisSpec, steps) -> np.ndarray | None:
@@ -86,14 +83,20 @@ def plan_units(spec: AnalysisSpec, cache=None, on_file=None) -> list[Unit]:
         locations = cache.read(spec.resolve_path(f), f.read_options())
         if on_file is not None:
             on_file(i, locations)
-        for region in support_regions(spec, i, locations):
-            steps = region_steps(spec, region, locations)
+        for region in cache.regions(spec, i):
+            _, steps = cache.region_steps(spec, i, region.label)
             segs = time_segments(spec, steps)
             if segs is None:
                 units.append(Unit(i, labels[i], region.label, n_steps=len(steps)))
                 continue
             t = steps["t"].to_numpy()
             for k, (t0, t1) in enumerate(segs):
-                n = int(np.count_nonzero((t >= t0) & (t < t1)))
-                units.append(Unit(i, labels[i], region.label, k, (float(t0), float(t1)), n_steps=n))
+                mask = segment_mask(t, (t0, t1), last=k == len(segs) - 1)
+                units.append(Unit(i, labels[i], region.label, k, (float(t0), float(t1)), n_steps=int(mask.sum())))
     return units
+
+
+def segment_mask(t: np.ndarray, segment, last: bool) -> np.ndarray:
+    """Steps whose origin time is in the window [t0, t1) — [t0, t1] for the last window."""
+    t0, t1 = segment
+    return (t >= t0) & ((t <= t1) if last else (t < t1))
