@@ -1,14 +1,17 @@
 """Parameter descriptions shared by the mesh and model registries.
 
 A :class:`Parameter` names a setting once, with its type, default, unit, valid range and a
-one-line help. The CLI options, the napari forms, spec validation and the docs tables are all
-generated from these descriptions.
+one-line help. A :class:`RegistryEntry` is a named method (a mesh, a model) with its parameters and
+its cross-parameter rules (``checks``); :meth:`RegistryEntry.settings` validates values once and
+returns :class:`Settings`, the typed, read-only value that the rest of the code carries and trusts.
+The CLI options, the napari forms, spec validation and the docs tables are all generated from
+these descriptions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,9 +150,15 @@ class Parameter:
         raise TypeError(self.type)
 
 
+#: A cross-parameter rule: given an entry's filled, typed values, the ``(parameter name, message)``
+#: of every violation (e.g. ``resolution`` and ``avg_location_count`` both set).
+Check = Callable[[Mapping[str, Any]], "list[tuple[str, str]]"]
+
+
 @dataclass(frozen=True)
 class RegistryEntry:
-    """A named method (mesh or model) with its parameters and a one-line description."""
+    """A named method (mesh or model) with its parameters, its cross-parameter rules (``checks``)
+    and a one-line description; ``extra`` holds what the method's own code needs (module, columns...)."""
 
     name: str
     title: str
@@ -157,6 +166,7 @@ class RegistryEntry:
     parameters: tuple[Parameter, ...]
     factory: Any = field(repr=False, default=None)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    checks: tuple[Check, ...] = field(default=(), repr=False)
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -170,32 +180,92 @@ class RegistryEntry:
     def validate(self, values: Mapping[str, Any] | None, where: str = "") -> dict:
         """Check every value, reject unknown names, fill defaults; raise on the first problem.
 
-        Use :meth:`problems` to get every problem at once.
+        Use :meth:`problems` to get every problem at once, :meth:`settings` for a typed value.
         """
+        return dict(self.settings(values, where))
+
+    def settings(self, values: Mapping[str, Any] | None = None, where: str = "") -> Settings:
+        """Validate ``values`` once and return them as :class:`Settings` (defaults filled);
+        raise the first :class:`ParameterError` (see :meth:`problems` for all of them).
+
+        :class:`Settings` of this entry are returned as they are: they were validated already.
+        """
+        if isinstance(values, Settings) and values.entry is self:
+            return values
         problems = self.problems(values, where)
         if problems:
             raise problems[0]
-        return self._filled(values)
+        given = dict(values or {})
+        filled = {p.name: p.validate(given.get(p.name, p.default), "") for p in self.parameters}
+        return Settings(self, filled, tuple(k for k in filled if k in given))
 
     def problems(self, values: Mapping[str, Any] | None, where: str = "") -> list[ParameterError]:
+        """Every problem of ``values``: unknown names, bad values, then (when every value is valid)
+        the entry's cross-parameter rules. Paths are ``<where>.<name>``."""
         values = dict(values or {})
         out = []
         known = {p.name for p in self.parameters}
+
+        def path(name):
+            return f"{where}.{name}" if where else name
+
         for key in values:
             if key not in known:
-                path = f"{where}.{key}" if where else key
-                out.append(ParameterError(path, f"unknown parameter for {self.name!r}; known: {', '.join(sorted(known))}"))
+                out.append(ParameterError(path(key), f"unknown parameter for {self.name!r}; known: {', '.join(sorted(known))}"))
+        filled = {}
         for p in self.parameters:
-            if p.name in values:
-                try:
-                    p.validate(values[p.name], where)
-                except ParameterError as exc:
-                    out.append(exc)
+            try:
+                filled[p.name] = p.validate(values.get(p.name, p.default), where)
+            except ParameterError as exc:
+                out.append(exc)
+        if not out:
+            for check in self.checks:
+                out += [ParameterError(path(name), message) for name, message in check(filled)]
         return out
 
-    def _filled(self, values):
-        values = dict(values or {})
-        return {p.name: p.validate(values.get(p.name, p.default), "") for p in self.parameters}
+
+class Settings(Mapping):
+    """The validated values of one :class:`RegistryEntry`: every parameter, typed, defaults
+    filled; read-only. Made by :meth:`RegistryEntry.settings`, carried as it is by the code that
+    receives it (nothing downstream validates it again).
+
+    ``given`` are the values that were set explicitly (what a spec file records).
+    """
+
+    __slots__ = ("entry", "_values", "_given")
+
+    def __init__(self, entry: RegistryEntry, values: dict, given: tuple[str, ...] = ()):
+        self.entry = entry
+        self._values = dict(values)
+        self._given = tuple(given)
+
+    @property
+    def name(self) -> str:
+        """The entry's name (mesh method or model)."""
+        return self.entry.name
+
+    @property
+    def given(self) -> dict:
+        """The explicitly set values, typed (``int_pair`` values as lists, ready for JSON)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._values.items() if k in self._given}
+
+    def __getitem__(self, name):
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        return f"Settings({self.entry.name!r}, {self.given!r})"
+
+    def __copy__(self):  # read-only: a copy is the same value
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 class Registry(Mapping):
@@ -210,6 +280,10 @@ class Registry(Mapping):
             raise ValueError(f"{self.kind} {entry.name!r} is already registered")
         self._entries[entry.name] = entry
         return entry
+
+    def unregister(self, name: str) -> RegistryEntry:
+        """Remove an entry (a plug-in or a test that registered one cleans up with this)."""
+        return self._entries.pop(name)
 
     def __getitem__(self, name: str) -> RegistryEntry:
         try:
