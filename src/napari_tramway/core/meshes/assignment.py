@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..roi import FullRegion, Polygon, Rectangle
+from ..roi.regions import FullRegion
+from ..roi.shapes import Polygon, Rectangle
 from .base import Assignment
 from .geometry import BoxRegion, PolygonRegion, _Unbounded, region_from_polygon, segment_distances
 from .locate import BAND_PIXELS, CHUNK, VoronoiLocator, locator_for
