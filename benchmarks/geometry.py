@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 
-
 # -- the former hand-written geometry of core/roi.py (reference only) -------------------------
 
 def former_contains(poly, xy, tol=None, sort_above=16):

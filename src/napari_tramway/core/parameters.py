@@ -41,9 +41,12 @@ class Parameter:
     choices : tuple or None
         Allowed values for ``str`` parameters.
     nullable : bool
-        Whether ``None`` is an accepted value (always true when the default is ``None``).
+        Whether ``None`` is an accepted value (always true when the default is ``None``, unless
+        ``required``).
     advanced : bool
         Hidden behind an "advanced" toggle in the GUI.
+    required : bool
+        A value must be given (not ``None``; for ``str``, not empty).
     """
 
     name: str
@@ -57,6 +60,7 @@ class Parameter:
     choices: tuple | None = None
     nullable: bool = False
     advanced: bool = False
+    required: bool = False
 
     def __post_init__(self):
         if self.type not in _TYPES:
@@ -64,7 +68,7 @@ class Parameter:
 
     @property
     def accepts_none(self) -> bool:
-        return self.nullable or self.default is None
+        return not self.required and (self.nullable or self.default is None)
 
     @property
     def label(self) -> str:
@@ -98,6 +102,8 @@ class Parameter:
             for v in value:
                 if v is not None:
                     self._check_range(path, v)
+        elif self.type == "str" and self.required and not value:
+            raise ParameterError(path, "a value is required")
         if self.choices is not None and value not in self.choices:
             raise ParameterError(path, f"must be one of {', '.join(map(str, self.choices))}; got {value!r}")
         return value
@@ -192,16 +198,18 @@ class RegistryEntry:
         """
         if isinstance(values, Settings) and values.entry is self:
             return values
-        problems = self.problems(values, where)
+        settings, problems = self.checked(values, where)
         if problems:
             raise problems[0]
-        given = dict(values or {})
-        filled = {p.name: p.validate(given.get(p.name, p.default), "") for p in self.parameters}
-        return Settings(self, filled, tuple(k for k in filled if k in given))
+        return settings
 
     def problems(self, values: Mapping[str, Any] | None, where: str = "") -> list[ParameterError]:
         """Every problem of ``values``: unknown names, bad values, then (when every value is valid)
         the entry's cross-parameter rules. Paths are ``<where>.<name>``."""
+        return self.checked(values, where)[1]
+
+    def checked(self, values: Mapping[str, Any] | None, where: str = "") -> tuple[Settings | None, list[ParameterError]]:
+        """Validate once: ``(settings, [])``, or ``(None, every problem)`` (see :meth:`problems`)."""
         values = dict(values or {})
         out = []
         known = {p.name for p in self.parameters}
@@ -221,7 +229,9 @@ class RegistryEntry:
         if not out:
             for check in self.checks:
                 out += [ParameterError(path(name), message) for name, message in check(filled)]
-        return out
+        if out:
+            return None, out
+        return Settings(self, filled, tuple(k for k in filled if k in values)), []
 
 
 class Settings(Mapping):

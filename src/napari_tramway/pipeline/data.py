@@ -81,7 +81,7 @@ class DataCache:
         key = ("mesh", _rois_key(spec, file_index), spec.group_overlapping_rois, spec.discard_static, label,
                spec.fingerprint("mesh"))
         return self.memo(spec, file_index, key, lambda _loc: build_mesh(
-            spec.mesh.method, steps[["x", "y"]].to_numpy(), steps=steps, region=region, **spec.mesh.parameters))
+            spec.mesh.parameters, steps[["x", "y"]].to_numpy(), steps=steps, region=region))
 
 
 def _rois_key(spec, file_index: int) -> str:

@@ -108,8 +108,7 @@ def _mesh_for(spec: AnalysisSpec, store: ResultStore | None, unit: Unit, region,
     if len(steps) == 0:
         raise ValueError(f"unit {unit.label}: not a single step in region {unit.region_label!r}")
     if precropped:  # a cluster task: its own region's steps, one unit per process
-        mesh = build_mesh(spec.mesh.method, steps[["x", "y"]].to_numpy(), steps=steps, region=region,
-                          **spec.mesh.parameters)
+        mesh = build_mesh(spec.mesh.parameters, steps[["x", "y"]].to_numpy(), steps=steps, region=region)
     else:  # one mesh per region, shared by the units of its time windows and the GUI's preview
         mesh = cache.region_mesh(spec, unit.file_index, unit.region_label)
     timings["mesh"] = time.perf_counter() - t0
@@ -160,8 +159,7 @@ def run_unit(
 
     if stage == "tessellate":
         t0 = time.perf_counter()
-        assignment = assign(mesh, all_steps[["x", "y"]].to_numpy(), region=region,
-                            **spec.mesh.assignment_parameters())
+        assignment = assign(mesh, all_steps[["x", "y"]].to_numpy(), region=region, settings=spec.mesh.parameters)
         timings["assign"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
         if store is not None:
@@ -175,7 +173,7 @@ def run_unit(
 
     report(0.15, f"{mesh.n_cells} cells; assigning")
     t0 = time.perf_counter()
-    assignment = assign(mesh, seg_steps[["x", "y"]].to_numpy(), region=region, **spec.mesh.assignment_parameters())
+    assignment = assign(mesh, seg_steps[["x", "y"]].to_numpy(), region=region, settings=spec.mesh.parameters)
     timings["assign"] = time.perf_counter() - t0
     if assignment.point.size == 0:
         raise ValueError(f"unit {unit.label}: no step falls in a cell of the mesh ({len(seg_steps)} steps in the segment)")

@@ -22,6 +22,8 @@ distance is compared with the radius, not with its square); the filters above ap
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -31,6 +33,9 @@ from .base import Assignment
 from .geometry import BoxRegion, PolygonRegion, _Unbounded, region_from_polygon, segment_distances
 from .locate import BAND_PIXELS, CHUNK, VoronoiLocator, locator_for
 from .threads import get_threads
+
+if TYPE_CHECKING:
+    from ..parameters import Settings
 
 
 def _as_xy(points) -> np.ndarray:
@@ -109,7 +114,11 @@ def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, ra
     ``index`` maps the rows of ``points`` to the returned point indices (default: identity).
     """
     mlc, knn, radius = _validate(min_location_count, knn, radius)
-    xy = _as_xy(points)
+    return _refine(mesh, _as_xy(points), base, mlc, knn, radius, index)
+
+
+def _refine(mesh, xy, base, mlc, knn, radius, index) -> Assignment:
+    """:func:`refine` on validated values."""
     base = np.asarray(base, np.int64)
     k = mesh.n_cells
     centres = np.asarray(mesh.centres, float)
@@ -166,7 +175,8 @@ def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, ra
     return _sort_pairs(point.astype(np.int64), cell.astype(np.int64), k)
 
 
-def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=None) -> Assignment:
+def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=None,
+           settings: Settings | None = None) -> Assignment:
     """Assign points (step origins, (N, 2) µm) to the cells of ``mesh``.
 
     Parameters
@@ -186,10 +196,19 @@ def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=
         See the module docstring; ``knn=10`` means ``(10, None)``.
     radius : float, optional
         Ball assignment (µm) instead of nearest centre.
+    settings : Settings, optional
+        Validated mesh settings (a spec's ``mesh.parameters``) whose ``min_location_count``,
+        ``knn`` and ``radius`` are used as they are, instead of the three keywords.
     """
     xy = _as_xy(points)
+    if settings is not None:
+        if (min_location_count, knn, radius) != (0, None, None):
+            raise TypeError("assign: pass either validated settings or min_location_count, knn and radius")
+        rule = (settings.get("min_location_count") or 0, settings.get("knn"), settings.get("radius"))
+    else:
+        rule = _validate(min_location_count, knn, radius)
     base = nearest_cells(mesh, xy, region=region)
-    return refine(mesh, xy, base, min_location_count=min_location_count, knn=knn, radius=radius)
+    return _refine(mesh, xy, base, *rule, None)
 
 
 # -- rasterisation ------------------------------------------------------------------------------
