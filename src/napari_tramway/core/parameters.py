@@ -308,16 +308,42 @@ class Registry(Mapping):
         return len(self._entries)
 
     def table(self) -> str:
-        """A Markdown table of every entry and parameter, for the docs."""
+        """A Markdown table of every entry and parameter (one row per pair)."""
         rows = [f"| {self.kind} | parameter | type | default | unit | range | help |", "|---|---|---|---|---|---|---|"]
         for entry in self._entries.values():
             for p in entry.parameters:
-                rng = ""
-                if p.choices:
-                    rng = " / ".join(map(str, p.choices))
-                elif p.minimum is not None or p.maximum is not None:
-                    lo = "" if p.minimum is None else (f"> {p.minimum}" if p.exclusive_minimum else f"≥ {p.minimum}")
-                    hi = "" if p.maximum is None else f"≤ {p.maximum}"
-                    rng = ", ".join(x for x in (lo, hi) if x)
-                rows.append(f"| {entry.name} | `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {rng} | {p.help} |")
+                rows.append(f"| {entry.name} | `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {_range(p)} | {p.help} |")
         return "\n".join(rows)
+
+    def parameter_table(self) -> str:
+        """A Markdown table for the docs: one row per parameter, with the entries that take it
+        (``all`` when every entry does), then the cross-parameter rules (each check's docstring)."""
+        used: dict[int, tuple[Parameter, list[str]]] = {}
+        for entry in self._entries.values():
+            for p in entry.parameters:
+                used.setdefault(id(p), (p, []))[1].append(entry.name)
+        rows = [f"| parameter | {self.kind} | type | default | unit | range | help |", "|---|---|---|---|---|---|---|"]
+        for p, names in used.values():
+            where = "all" if len(names) == len(self._entries) else ", ".join(names)
+            rows.append(f"| `{p.name}` | {where} | {p.type} | {p.default!r} | {p.unit} | {_range(p)} | {p.help} |")
+        checks: dict[Check, list[str]] = {}
+        for entry in self._entries.values():
+            for check in entry.checks:
+                checks.setdefault(check, []).append(entry.name)
+        if checks:
+            rows += ["", "Rules between parameters, checked with them:", ""]
+            for check, names in checks.items():
+                where = "all" if len(names) == len(self._entries) else ", ".join(names)
+                doc = " ".join((check.__doc__ or check.__name__).split()).replace("``", "`")
+                rows.append(f"- `{check.__name__}` ({where}): {doc}")
+        return "\n".join(rows)
+
+
+def _range(p: Parameter) -> str:
+    if p.choices:
+        return " / ".join(map(str, p.choices))
+    if p.minimum is None and p.maximum is None:
+        return ""
+    lo = "" if p.minimum is None else (f"> {p.minimum}" if p.exclusive_minimum else f"≥ {p.minimum}")
+    hi = "" if p.maximum is None else f"≤ {p.maximum}"
+    return ", ".join(x for x in (lo, hi) if x)

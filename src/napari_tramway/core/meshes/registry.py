@@ -93,7 +93,7 @@ ASSIGNMENT_PARAMETERS = {p.name: p for p in ASSIGNING}
 # -- cross-parameter rules (each stated once; checked when the settings are validated) ---------
 
 def knn_order(values) -> list[tuple[str, str]]:
-    """``knn`` = (min, max) with max below min."""
+    """``knn`` = (min, max) needs max ≥ min."""
     knn = values.get("knn")
     if knn is not None and knn[0] is not None and knn[1] is not None and knn[1] < knn[0]:
         return [("knn", f"max ({knn[1]}) is smaller than min ({knn[0]})")]
@@ -101,8 +101,8 @@ def knn_order(values) -> list[tuple[str, str]]:
 
 
 def one_sizing(values) -> list[tuple[str, str]]:
-    """Size by distance (``resolution``) or by count (``avg_location_count``), and ``ref_distance``
-    only when it agrees with ``resolution`` (= resolution/2)."""
+    """Size by distance (``resolution``) or by count (``avg_location_count``), not both; a
+    ``ref_distance`` set with ``resolution`` must equal resolution/2."""
     resolution, ref = values.get("resolution"), values.get("ref_distance")
     out = []
     if resolution is not None and values.get("avg_location_count") is not None:
