@@ -30,6 +30,7 @@ from .schema import (
     REQUIRED,
     SpecError,
     build,
+    check_fields,
     options,
     registry_name,
     registry_settings,
@@ -168,6 +169,19 @@ class AnalysisSpec:
             raise SpecError(problems, source)
         spec.base_dir = base_dir
         return spec
+
+    def check(self, source: str | None = None) -> AnalysisSpec:
+        """Check a spec assembled field by field (``spec.mesh = MeshSpec(...)``...), as loading
+        would, and return it; raise :class:`SpecError` listing every problem.
+
+        Sections assigned as objects were checked when made and are taken as they are; the
+        spec's own fields are checked (and converted) again, and at least one file is required.
+        """
+        problems = [("files", "at least one data file is required")] if not self.files else []
+        problems += check_fields(self)
+        if problems:
+            raise SpecError(problems, source)
+        return self
 
     @classmethod
     def load(cls, path) -> AnalysisSpec:
