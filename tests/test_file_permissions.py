@@ -49,8 +49,8 @@ def test_analyze_output_respects_the_umask(tmp_path, mask, file_mode, dir_mode):
     data = tmp_path / "cells.txt"
     df[["n", "x", "y", "t"]].to_csv(data, sep="\t", index=False)
     out = tmp_path / "out"
-    code = ("import os, sys; os.umask(%d); from napari_tramway.cli import main; "
-            "sys.exit(main(sys.argv[1:]))" % mask)
+    code = (f"import os, sys; os.umask({mask}); from napari_tramway.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
     run = subprocess.run([sys.executable, "-c", code, "analyze", str(data), "--mesh", "hexagon",
                           "--resolution", "2", "--model", "d", "--sigma", "0.02", "--frame-interval", "0.02",
                           "--output", str(out)], capture_output=True, text=True, timeout=300)
