@@ -41,8 +41,9 @@ from .provenance import Provenance, TrajectoryFile
 from .settings import FILE_SETTINGS, FileSettings, how_to_give
 from .sniff import FORMATS, read_head, sniff
 from .table import read_table
-from .text import read_text, write_trajectories_text
+from .text import read_text
 from .trackmate_xml import read_trackmate_xml
+from .writer import write_trajectories_text
 
 __all__ = [
     "FILE_SETTINGS",
