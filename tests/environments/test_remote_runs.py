@@ -68,7 +68,7 @@ def test_same_maps_as_in_process(cluster, site, dataset_spec, tmp_path, recorder
     for c in calls:
         assert c["user"] == "hpcuser" and c["subcommand"] == "exec" and c["status"] == "exec"
         assert c["image"] == cluster["NTW_CONTAINER"]
-        assert c["command"][:5] == ["python3", "-s", "-m", "napari_tramway.worker", "array"]
+        assert c["command"][:5] == ["python3", "-s", "-m", "napari_tramway.pipeline.worker", "array"]
         assert c["options"]["home"] == "/home/hpcuser"
         assert [b["src"] for b in c["options"]["bind"]] == [cluster["NTW_SCRATCH"]]
         assert c["cwd"] == record["remote_dir"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from napari_tramway.environments import remote_script as rs
-from napari_tramway.environments.events import CANCELLED, DONE, FAILED, PENDING, STARTED
+from napari_tramway.pipeline.events import CANCELLED, DONE, FAILED, PENDING, STARTED
 
 EXPECTED = {
     "PENDING": PENDING, "CONFIGURING": PENDING, "REQUEUED": PENDING, "REQUEUE_HOLD": PENDING,

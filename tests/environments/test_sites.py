@@ -55,7 +55,7 @@ def test_maestro_example_works_exactly_as_written(tmp_path, monkeypatch):
         # {remote_dependencies}; {singularity} exec -H $HOME {singularity_options} {container} {python} -s ...
         assert "module load singularity\n" in script
         assert ('singularity exec -H "$HOME" -B /pasteur /pasteur/containers/ntw.sif python3 -s -m '
-                'napari_tramway.worker array') in script
+                'napari_tramway.pipeline.worker array') in script
         assert script.index("module load singularity") < script.index("singularity exec")
         for var in ("PYTHONPATH=", "SINGULARITYENV_PYTHONPATH=", "APPTAINERENV_PYTHONPATH="):
             assert var in script
@@ -112,7 +112,7 @@ def test_slurm_over_ssh_has_no_container():
     assert env.container_parts() == (None, "", None)
     script = job_script_of(env)
     assert "singularity" not in script.split("\n", 8)[-1] or "exec -H" not in script
-    assert 'python3 -s -m napari_tramway.worker array --store "$PWD/store"' in script
+    assert 'python3 -s -m napari_tramway.pipeline.worker array --store "$PWD/store"' in script
     with pytest.raises(TypeError, match="without a container"):
         Plain(container="x.sif")
 

@@ -6,8 +6,8 @@ The site-adapter API (subclass :class:`SingularitySlurm`, override ``hostname``,
 paramiko is imported only when a remote environment connects.
 """
 
+from ..pipeline.events import RunSummary, UnitEvent
 from .base import Environment, RunHandle, RunJob
-from .events import RunSummary, UnitEvent
 from .local import InProcess, LocalHost
 
 __all__ = ["Environment", "InProcess", "LocalHost", "RunHandle", "RunJob", "RunSummary", "UnitEvent"]

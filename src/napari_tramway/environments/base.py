@@ -2,7 +2,7 @@
 
 An environment decides *where* units run and reports :class:`UnitEvent` s; it never computes maps
 itself: every environment runs :func:`napari_tramway.pipeline.stages.run_unit`, in this process or
-through the unit worker (``python -m napari_tramway.worker``).
+through the unit worker (``python -m napari_tramway.pipeline.worker``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .events import CANCELLED, FAILED, FINAL, QUEUED, RUN, SKIPPED, RunSummary, UnitEvent
+from ..pipeline.events import CANCELLED, FAILED, FINAL, QUEUED, RUN, SKIPPED, RunSummary, UnitEvent
 
 
 @dataclass

@@ -25,7 +25,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from .events import CANCELLED, DONE, FAILED, PENDING, STARTED
+from ..pipeline.events import CANCELLED, DONE, FAILED, PENDING, STARTED
 
 # ---------------------------------------------------------------------------------------------
 # Slurm states
@@ -521,7 +521,7 @@ def job_script(*, run_id: str, stage: str, job_name: str, array: str, units_file
         'export "$v=${SLURM_CPUS_PER_TASK:-1}" "SINGULARITYENV_$v=${SLURM_CPUS_PER_TASK:-1}" '
         '"APPTAINERENV_$v=${SLURM_CPUS_PER_TASK:-1}"; done',
         'echo "napari-tramway task $SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID on $(hostname) at $(date +%FT%T)"',
-        f"{container_command(singularity, singularity_options, container, python)} -s -m napari_tramway.worker "
+        f"{container_command(singularity, singularity_options, container, python)} -s -m napari_tramway.pipeline.worker "
         f'array --store "$PWD/store" --units "$PWD"/{shlex.quote(units_file)} --task-id "$SLURM_ARRAY_TASK_ID"',
         "ntw_rc=$?",
         'echo "napari-tramway task exit status $ntw_rc"',

@@ -52,10 +52,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ledger
-from . import remote_script as rs
-from .base import Environment, RunHandle, RunJob, skip_done
-from .events import (
+from ...pipeline.events import (
     CANCELLED,
     DONE,
     FAILED,
@@ -68,6 +65,9 @@ from .events import (
     RunSummary,
     UnitEvent,
 )
+from .. import ledger
+from .. import remote_script as rs
+from ..base import Environment, RunHandle, RunJob, skip_done
 
 
 class SiteError(RuntimeError):
@@ -277,7 +277,7 @@ class SlurmOverSSH(Environment):
     def target(self):
         """The SSH target after ``~/.ssh/config`` (HostName, User, Port, IdentityFile, ProxyJump)."""
         if self._target is None:
-            from .ssh import SSHTarget
+            from ..ssh import SSHTarget
 
             port = self._hook("port") if self._defines("port") else None
             self._target = SSHTarget.resolve(self.host, port, self.username, self._hook("identity_file"),
@@ -341,7 +341,7 @@ class SlurmOverSSH(Environment):
     def session(self):
         """The run's SSH session (one connection, reopened with back-off when it drops)."""
         if self._session is None:
-            from .ssh import SSHSession, own_known_hosts
+            from ..ssh import SSHSession, own_known_hosts
 
             t = self.target()
             given = self._hook("known_hosts")
@@ -377,7 +377,7 @@ class SlurmOverSSH(Environment):
         ``sbatch --test-only`` accepts the site's sbatch options: partition, account, qos, time...),
         the container executable and image, the (container's) Python with numpy/scipy/pandas,
         scratch writable. ``worker_sha256``: also ask whether this worker code is cached there."""
-        from .ssh import SSHError
+        from ..ssh import SSHError
 
         try:
             session = self.session()
@@ -463,7 +463,7 @@ class SlurmOverSSH(Environment):
 
         Costs two SSH commands (the checks, then upload + extraction + verification + sbatch).
         """
-        from .bundle import (
+        from ..bundle import (
             BundleWriter,
             add_inputs,
             remote_store_info,
@@ -510,7 +510,7 @@ class SlurmOverSSH(Environment):
         writer.add_dir("logs")
         writer.add_dir("jobs")
         data, files = writer.pack(f"SHA256SUMS-{seq}")
-        from .. import __version__
+        from ..._version import __version__
 
         t = self.target()
         record = {
@@ -531,7 +531,7 @@ class SlurmOverSSH(Environment):
                        f"({n_inputs} cropped input(s), {input_bytes / 1024:.0f} KiB, from {source_bytes / 1024:.0f} KiB "
                        f"of data files; worker code {'cached on the cluster' if worker_cached else 'included'}) "
                        f"to {self.describe()}:{remote_dir}"))
-        from .ssh import SSHError
+        from ..ssh import SSHError
 
         try:
             job_id, parsed, error = self._upload_and_sbatch(remote_dir, data, seq, script_name,
@@ -572,7 +572,7 @@ class SlurmOverSSH(Environment):
 
     def _job_script(self, run_id: str, stage: str, units_file: str, array: str) -> str:
         """The sbatch script of one array job of a run (the first one or a resubmission)."""
-        from .. import __version__
+        from ..._version import __version__
 
         sing, opts, image = self.container_parts()
         return rs.job_script(run_id=run_id, stage=stage, job_name=f"ntw-{run_id}", array=array,
@@ -689,8 +689,8 @@ class _Follower:
     """The polling loop of one run: one command per interval, collection, state changes, ledger."""
 
     def __init__(self, site: SlurmOverSSH, record: dict, emit, cancel: threading.Event):
-        from ..pipeline.store import ResultStore
-        from ..pipeline.units import Unit
+        from ...pipeline.store import ResultStore
+        from ...pipeline.units import Unit
 
         self.site = site
         self.record = record
@@ -761,7 +761,7 @@ class _Follower:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self):
-        from .ssh import AuthenticationFailed, HostKeyMismatch, HostKeyRefused, SSHError
+        from ..ssh import AuthenticationFailed, HostKeyMismatch, HostKeyRefused, SSHError
 
         site = self.site
         if not self.record.get("jobs"):
@@ -850,7 +850,7 @@ class _Follower:
         seen = "".join(f"{p}\t{m}\n" for p, m in self.seen.items())
         _, out, err = session.run(script, stdin=seen.encode(), check=False)
         if "@@END" not in out:
-            from .ssh import SSHError
+            from ..ssh import SSHError
 
             raise SSHError(f"incomplete poll output: {(err or out).strip()[-300:]}")
         res = rs.parse_poll(out)
@@ -1008,8 +1008,8 @@ class _Follower:
 
     # -- collection ---------------------------------------------------------------------------------
     def _collect(self, done, res) -> bool:
-        from ..core.archive import atomic_write
-        from .ssh import SSHError, safe_local_path
+        from ...core.archive import atomic_write
+        from ..ssh import SSHError, safe_local_path
 
         changed = False
         if res.tar is None:
@@ -1104,7 +1104,7 @@ class _Follower:
         return pattern.format(stage=job.get("stage", self.record["stage"]), job=task[0], index=task[1])
 
     def _log_tails(self, labels) -> dict:
-        from .ssh import SSHError
+        from ..ssh import SSHError
 
         names = {lbl: self._log_name(lbl) for lbl in labels}
         names = {k: v for k, v in names.items() if v}
@@ -1154,7 +1154,7 @@ class _Follower:
     def _cancel(self, scancelled: tuple[bool, str] | None = None):
         """``scancel`` the run's jobs (unless ``scancelled``, the outcome of a ``cancel_jobs`` already
         done), keep what finished before, mark the rest cancelled."""
-        from .ssh import SSHError
+        from ..ssh import SSHError
 
         try:
             cleared, left = scancelled or self.site.cancel_jobs(self.record)
@@ -1178,7 +1178,7 @@ class _Follower:
         self.record["cancelled"] = ledger.now()
 
     def _finish(self):
-        from .ssh import SSHError
+        from ..ssh import SSHError
 
         kinds = [self.states.get(lbl, {}).get("kind") for lbl in self.entries]
         if self.cancel.is_set() or self.record.get("cancelled"):
@@ -1218,7 +1218,7 @@ class _Follower:
 
 def site_for_record(record: dict, **options) -> SlurmOverSSH:
     """Re-create the site of a recorded run (callbacks such as ``confirm_host_key`` are passed anew)."""
-    from . import sites
+    from .. import sites
 
     ref = record.get("site", {})
     opts = dict(ref.get("options", {}))
@@ -1276,8 +1276,8 @@ class _Reattach(Environment):
 
 
 def _job_for_record(record) -> RunJob:
-    from ..pipeline.store import ResultStore
-    from ..pipeline.units import Unit
+    from ...pipeline.store import ResultStore
+    from ...pipeline.units import Unit
 
     units = [Unit.from_dict(e["unit"]) for e in record["units"]]
     return RunJob(spec=None, store=ResultStore(record["local_store"]), units=units, stage=record["stage"],
@@ -1368,7 +1368,7 @@ def resubmit(run_id: str, labels=None, events=None, wait: bool = True, **options
             stage = record["stage"]
             script_name = f"job-{stage}-{seq}.sh"
             array = rs.indices_spec(indices, len(entries), site.worker_count)
-            from .bundle import BundleWriter
+            from ..bundle import BundleWriter
 
             writer = BundleWriter()
             writer.add(script_name, site._job_script(run_id, stage, record["units_file"], array))
