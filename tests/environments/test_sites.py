@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from napari_tramway.environments import remote_script as rs
 from napari_tramway.environments import sites
+from napari_tramway.environments.slurm import commands as rs
 
 MAESTRO_EXAMPLE = '''
 from napari_tramway.environments import SingularitySlurm

@@ -1,3 +1,6 @@
+# size: one idea, one SSH connection: where to connect (~/.ssh/config, ProxyJump), whom to trust (host
+# keys), how to log in (keys, agent, secrets asked through a callback) and running commands on it share
+# one transport and its lock; split, they would pass the transport around.
 """The SSH layer of remote environments (paramiko): verified host keys, callbacks for secrets,
 ``~/.ssh/config``, timeouts on every command, reconnection with back-off, quoted paths.
 
@@ -11,7 +14,7 @@ Security rules, all enforced here:
 - Keys and the SSH agent are tried first; passwords and one-time codes are asked through the
   ``ask_secret(prompt, echo)`` callback and never stored (not even in memory beyond the call).
 - Every remote command has a timeout; a dropped connection is reopened with exponential back-off.
-- Remote paths are quoted by :mod:`.remote_script`, which builds every command, and
+- Remote paths are quoted by :mod:`.slurm.commands`, which builds every command, and
   :func:`safe_local_path` refuses anything that would land outside the run's local directory.
 """
 

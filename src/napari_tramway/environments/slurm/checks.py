@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...pipeline.events import RUN, UnitEvent
-from .. import remote_script as rs
+from . import commands as rs
+from . import states
 
 
 class SiteError(RuntimeError):
@@ -88,7 +89,7 @@ class PreflightChecks:
         except SSHError as exc:
             return results + [CheckResult("connection", False, str(exc))]
         info = {}
-        for name, args, lines in rs.sections(out):
+        for name, args, lines in states.sections(out):
             if name == "CHECK":
                 check, _, status = args.partition(" ")
                 ok = {"ok": True, "fail": False}.get(status.strip())

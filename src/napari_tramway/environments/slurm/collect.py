@@ -13,7 +13,7 @@ import re
 import tarfile
 
 from ...pipeline.events import DONE, UnitEvent
-from .. import remote_script as rs
+from . import commands as rs
 
 
 class _Rejected(Exception):

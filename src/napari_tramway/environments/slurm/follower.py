@@ -24,7 +24,8 @@ from ...pipeline.events import (
     UnitEvent,
 )
 from .. import ledger
-from .. import remote_script as rs
+from . import commands as rs
+from . import states
 from .checks import SiteError
 from .collect import Collection, cause_from_log
 
@@ -204,7 +205,7 @@ class Follower(Collection):
             from ..ssh import SSHError
 
             raise SSHError(f"incomplete poll output: {(err or out).strip()[-300:]}")
-        res = rs.parse_poll(out)
+        res = states.parse_poll(out)
         changed = False
         if self.sacct_skip > 0:
             self.sacct_skip -= 1

@@ -10,8 +10,8 @@ import threading
 
 from ...pipeline.events import CANCELLED, FAILED, QUEUED, RUN, RunSummary, UnitEvent
 from .. import ledger
-from .. import remote_script as rs
 from ..base import Environment, RunHandle, RunJob
+from . import commands as rs
 from .checks import SiteError
 from .follower import Follower
 from .site import SlurmOverSSH

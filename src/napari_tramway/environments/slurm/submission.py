@@ -14,8 +14,9 @@ from pathlib import Path
 from ..._version import __version__
 from ...pipeline.events import QUEUED, RUN, UnitEvent
 from .. import ledger
-from .. import remote_script as rs
 from ..base import RunJob, skip_done
+from . import commands as rs
+from . import states
 from .checks import SiteError
 
 
@@ -174,7 +175,7 @@ class Submission:
                                script=script_name, deps=self.deps(), **submit_options)
         status, out, err = self.session().run(cmd, stdin=bundle, check=False,
                                               timeout=self.command_timeout + len(bundle) / 100_000)
-        parsed = {name: args.strip() for name, args, _ in rs.sections(out)}
+        parsed = {name: args.strip() for name, args, _ in states.sections(out)}
         job_id = parsed.get("JOB")
         if status != 0 or not job_id or not job_id.isdigit():
             return None, parsed, parsed.get("ERROR") or (err.strip()[-500:] or out.strip()[-500:])
@@ -186,7 +187,7 @@ class Submission:
         ids = [j["job_id"] for j in record.get("jobs", [])]
         _, out, _ = self.session().run(rs.cancel_script(job_ids=ids, deps=self.deps(), wait=wait), check=False,
                                        timeout=wait + 60)
-        secs = {name: lines for name, _, lines in rs.sections(out)}
+        secs = {name: lines for name, _, lines in states.sections(out)}
         return "CLEAR" in secs, "\n".join(secs.get("LEFT", [])).strip()
 
     def remove_remote(self, record: dict) -> None:
