@@ -67,8 +67,8 @@ def test_worker_zip_runs_the_worker_without_the_installed_package(tmp_path):
 def test_bundle_uploads_only_cropped_inputs(tmp_path, data_files):
     from cluster_helpers import make_spec
 
+    from napari_tramway import Analysis
     from napari_tramway.environments.bundle import BundleWriter, add_inputs
-    from napari_tramway.pipeline import Analysis
     from napari_tramway.pipeline.worker import _read_input
 
     spec = make_spec(data_files, rois=[(1.0, 1.0, 3.0, 3.0), (6.0, 6.0, 8.0, 8.0)])

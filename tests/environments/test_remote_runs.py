@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from cluster_helpers import make_spec, sacct, slurm_env, squeue_ids, standin_calls, wait_sacct
 
+from napari_tramway import Analysis
 from napari_tramway.environments import ledger
 from napari_tramway.environments.slurm import resubmit
-from napari_tramway.pipeline import Analysis
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 

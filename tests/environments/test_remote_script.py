@@ -308,8 +308,9 @@ def test_check_script_tries_the_sbatch_options(tmp_path):
 def test_commands_are_built_without_paramiko():
     """``napari-tramway sites``/``runs`` and building remote commands never import paramiko (it is
     imported when a site connects)."""
-    code = ("import sys; from napari_tramway.environments import ledger, sites, slurm; from napari_tramway.environments.slurm import commands; "
-            "sites.list_sites(); ledger.list_runs(); commands.remote_path('~/x'); "
+    code = ("import sys; from napari_tramway import analysis, cli; from napari_tramway.cli import clusters; "
+            "from napari_tramway.environments.slurm import commands; cli.build_parser(); "
+            "analysis.list_sites(); analysis.list_runs(); commands.remote_path('~/x'); "
             "sys.exit(3 if 'paramiko' in sys.modules else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr or "paramiko was imported"

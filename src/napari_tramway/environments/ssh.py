@@ -58,6 +58,16 @@ class AuthenticationFailed(SSHError):
     pass
 
 
+class Unreachable(SSHError):
+    """The host does not answer (refused, timed out, no route, unknown name): ``host``, ``port``,
+    ``cause``."""
+
+    def __init__(self, target: SSHTarget, cause: BaseException):
+        self.host, self.port, self.username = target.hostname, target.port, target.username
+        self.cause = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        super().__init__(f"cannot reach {self.host} port {self.port} (as {self.username}): {self.cause}")
+
+
 class CommandTimeout(SSHError):
     pass
 
@@ -303,7 +313,7 @@ class SSHSession:
         try:
             return socket.create_connection((self.target.hostname, self.target.port), timeout=self.connect_timeout)
         except OSError as exc:
-            raise SSHError(f"cannot reach {self.target.display}: {exc}") from None
+            raise Unreachable(self.target, exc) from None
 
     def _open(self) -> paramiko.Transport:
         sock = self._socket()

@@ -69,7 +69,7 @@ class UnitEvent:
         if self.message:
             parts.append(self.message)
         if self.error:
-            parts.append(f"error: {self.error}")
+            parts.append(("— " if self.message else "error: ") + self.error)
         if self.where:
             parts.append(f"({self.where})")
         return " ".join(parts)

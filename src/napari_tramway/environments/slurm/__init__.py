@@ -38,10 +38,10 @@ command per interval, collect each result as soon as it is done (checksum verifi
 failures with their traceback and log tail, and remove the remote directory at the end.
 """
 
-from .checks import CheckResult, SiteCheckFailed, SiteError
+from .checks import CheckResult, SiteCheckFailed, SiteError, SiteUnreachable
 from .presets import Maestro
 from .runs import attach, cancel_run, clean_run, resubmit, site_for_record, start_attach
 from .site import SingularitySlurm, SlurmOverSSH
 
-__all__ = ["CheckResult", "Maestro", "SingularitySlurm", "SiteCheckFailed", "SiteError", "SlurmOverSSH",
+__all__ = ["CheckResult", "Maestro", "SingularitySlurm", "SiteCheckFailed", "SiteError", "SiteUnreachable", "SlurmOverSSH",
            "attach", "cancel_run", "clean_run", "resubmit", "site_for_record", "start_attach"]

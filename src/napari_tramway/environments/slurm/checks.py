@@ -61,6 +61,16 @@ class SiteCheckFailed(SiteError):
         super().__init__("\n".join(lines))
 
 
+class SiteUnreachable(SiteCheckFailed):
+    """The site could not be connected to (host, port and cause in the one-line message)."""
+
+    def __init__(self, site: str, results: list[CheckResult]):
+        super().__init__(site, results)
+        failed = next(r for r in results if r.ok is False)
+        cause = " ".join(failed.message.split())
+        RuntimeError.__init__(self, f"site {site}: {cause}; nothing was submitted")
+
+
 class PreflightChecks:
     """The pre-flight checks of a site (mixed into :class:`~.site.SlurmOverSSH`)."""
 
@@ -118,7 +128,10 @@ class PreflightChecks:
         if not self.preflight:
             return {}
         results = self.check(worker_sha256)
-        if any(r.ok is False for r in results):
+        failed = [r for r in results if r.ok is False]
+        if failed and failed[0].name == "connection":
+            raise SiteUnreachable(self.site_name or type(self).__name__, results)
+        if failed:
             raise SiteCheckFailed(self.site_name or type(self).__name__, results)
         emit(UnitEvent(RUN, None, message="site checks passed: " + "; ".join(
             f"{r.name} ✓" for r in results)))

@@ -22,14 +22,14 @@ def site_for_record(record: dict, **options) -> SlurmOverSSH:
     from .. import sites
 
     ref = record.get("site", {})
-    opts = dict(ref.get("options", {}))
+    opts = {k: v for k, v in ref.get("options", {}).items() if v is not None}  # None: the default
     opts.update({k: v for k, v in options.items() if v is not None})
     errors = []
     for name in (ref.get("name"), ref.get("file"), ref.get("class")):
         if not name:
             continue
         try:
-            env = sites.make_site(name, **opts)
+            env = sites.make_environment(name, opts)
         except Exception as exc:  # try the next way of finding it
             errors.append(f"{name}: {exc}")
             continue

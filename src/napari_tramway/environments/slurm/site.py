@@ -14,38 +14,16 @@ import threading
 from pathlib import Path
 
 from ..base import Environment
+from ..settings import CALLBACKS, HOOK_SETTINGS, SITE_DEFAULTS
 from .checks import PreflightChecks, SiteError
 from .submission import Submission
 
-HOOKS = ("hostname", "port", "scratch", "singularity_executable", "singularity_options",
-         "remote_dependencies", "default_container", "python", "identity_file", "known_hosts")
-
-DEFAULT_SETTINGS = {
-    "container": None,
-    "sbatch_options": None,
-    "worker_count": None,
-    "keep_remote": False,
-    "poll_interval": 5.0,
-    "max_poll_interval": 60.0,
-    "confirm_host_key": None,
-    "ask_secret": None,
-    "ssh_config": None,
-    "preflight": True,
-    "reconnect_timeout": 3600.0,
-    "connect_timeout": 15.0,
-    "command_timeout": 120.0,
-    "ssh_retries": 3,
-    "ssh_backoff": 1.0,
-    "completion_grace": 10.0,
-    "unknown_timeout": 900.0,
-    "allow_agent": True,
-    "look_for_keys": True,
-}
-# settings recorded in the ledger (to re-create the site on attach); callbacks never are
-PERSISTED = ("username", "container", "sbatch_options", "worker_count", "keep_remote", "poll_interval",
-             "max_poll_interval", "ssh_config", "preflight", "reconnect_timeout", "connect_timeout",
-             "command_timeout", "ssh_retries", "ssh_backoff", "completion_grace", "unknown_timeout",
-             "allow_agent", "look_for_keys")
+#: hooks an instance setting of the same name overrides (``hostname=`` instead of ``hostname()``...)
+HOOKS = (*HOOK_SETTINGS, "default_container")
+#: instance settings and their defaults (described in :mod:`..settings`)
+DEFAULT_SETTINGS = SITE_DEFAULTS
+#: settings recorded in the ledger (to re-create the site on attach); callbacks never are
+PERSISTED = ("username", *(k for k in SITE_DEFAULTS if k not in CALLBACKS))
 
 
 class SlurmOverSSH(PreflightChecks, Submission, Environment):
@@ -55,6 +33,7 @@ class SlurmOverSSH(PreflightChecks, Submission, Environment):
     """
 
     name = "slurm"
+    remote = True
     uses_container = False
     worker_count = None
     """The most array tasks running at once (``--array=0-N%worker_count``); None: no limit."""
