@@ -22,13 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .environments.base import RunHandle, RunJob
 from .pipeline.events import RunSummary, UnitEvent
-from .pipeline.results import Results, open_results
-from .pipeline.spec import STAGES, AnalysisSpec
-from .pipeline.store import ResultStore
-from .pipeline.units import Unit, plan_units
+
+if TYPE_CHECKING:
+    from .pipeline.results import Results
+    from .pipeline.spec import AnalysisSpec
+    from .pipeline.units import Unit
 
 
 class Analysis:
@@ -44,6 +46,9 @@ class Analysis:
     """
 
     def __init__(self, spec: AnalysisSpec | str | Path, store: str | Path | None = None):
+        from .pipeline.spec import AnalysisSpec
+        from .pipeline.store import ResultStore
+
         spec_path = None
         if not isinstance(spec, AnalysisSpec):
             spec_path = Path(spec)
@@ -61,6 +66,8 @@ class Analysis:
 
     def units(self, refresh: bool = False) -> list[Unit]:
         """Every unit (file × support region × time segment); reads each data file once."""
+        from .pipeline.units import plan_units
+
         if self._units is None or refresh:
             self._units = plan_units(self.spec)
         return list(self._units)
@@ -70,6 +77,7 @@ class Analysis:
         return {u.label: self.store.status(u, self.spec.unit_fingerprint(u)).state for u in self.units()}
 
     def _job(self, stage, overwrite, units) -> RunJob:
+        from .pipeline.spec import STAGES
         from .pipeline.stages import stage_units
 
         stage = stage or self.spec.stage
@@ -104,6 +112,8 @@ class Analysis:
 
     def results(self) -> Results:
         """What the store holds: :class:`~napari_tramway.pipeline.Results` (labels, maps, metadata)."""
+        from .pipeline.results import Results
+
         return Results(self.store.root)
 
 
@@ -261,7 +271,15 @@ def clean_run(run_id: str, forget: bool = False, **site_options) -> dict:
     return runs.clean_run(run_id, forget, **site_options)
 
 
-__all__ = ["Analysis", "Results", "RunHandle", "RunSummary", "UnitEvent", "attach", "cancel_run", "check_site",
+def __getattr__(name):  # the pipeline's result readers, imported when first used
+    if name in ("Results", "open_results"):
+        from .pipeline import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Analysis", "RunHandle", "RunSummary", "UnitEvent", "attach", "cancel_run", "check_site",
            "clean_run", "environment_kind", "environment_kinds", "list_runs", "list_sites", "make_environment",
-           "open_results", "resubmit", "run_record", "run_states_text", "runs_dir", "set_default_callbacks",
+           "resubmit", "run_record", "run_states_text", "runs_dir", "set_default_callbacks",
            "site_sources", "start_attach"]

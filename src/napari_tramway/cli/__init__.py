@@ -39,9 +39,9 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     from .._version import __version__
     from . import analyze, clusters
 
-    parser = argparse.ArgumentParser(prog="napari-tramway", description="Maps of diffusivity, drift, force and "
-                                     "potential from single-particle tracking: every analysis the napari plugin runs, from "
-                                     "the command line.")
+    parser = argparse.ArgumentParser(
+        prog="napari-tramway", description="Maps of diffusivity, drift, force and potential from "
+        "single-particle tracking: every analysis the napari plugin runs, from the command line.")
     parser.add_argument("--version", action="version", version=f"napari-tramway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     analyze.add_commands(sub, registries)

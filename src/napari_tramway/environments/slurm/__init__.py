@@ -36,6 +36,13 @@ command, upload one bundle (spec, cropped inputs, the worker code at the client'
 ``sbatch`` one array job in one more command, record the run in the local ledger, poll with one
 command per interval, collect each result as soon as it is done (checksum verified), report
 failures with their traceback and log tail, and remove the remote directory at the end.
+
+The package, one idea per module: :mod:`.site` (the classes, hooks, settings, SSH session),
+:mod:`.checks` (pre-flight checks and the site errors), :mod:`.submission` (upload and ``sbatch``),
+:mod:`.follower` (the polling loop) and :mod:`.collect` (download and verify results),
+:mod:`.runs` (recorded runs: attach, cancel, resubmit, clean), :mod:`.commands` (every shell
+command sent to the cluster) and :mod:`.states` (what Slurm answers), :mod:`.presets` (Maestro).
+Every setting is described in :mod:`napari_tramway.environments.settings`.
 """
 
 from .checks import CheckResult, SiteCheckFailed, SiteError, SiteUnreachable
@@ -43,5 +50,5 @@ from .presets import Maestro
 from .runs import attach, cancel_run, clean_run, resubmit, site_for_record, start_attach
 from .site import SingularitySlurm, SlurmOverSSH
 
-__all__ = ["CheckResult", "Maestro", "SingularitySlurm", "SiteCheckFailed", "SiteError", "SiteUnreachable", "SlurmOverSSH",
-           "attach", "cancel_run", "clean_run", "resubmit", "site_for_record", "start_attach"]
+__all__ = ["CheckResult", "Maestro", "SingularitySlurm", "SiteCheckFailed", "SiteError", "SiteUnreachable",
+           "SlurmOverSSH", "attach", "cancel_run", "clean_run", "resubmit", "site_for_record", "start_attach"]
