@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cluster_helpers import make_spec, sacct, slurm_env, squeue_ids, standin_calls, wait_sacct
+from cluster_helpers import make_spec, slurm_env, squeue_ids, standin_calls, wait_sacct
 
 from napari_tramway import Analysis
 from napari_tramway.environments import ledger
@@ -252,8 +252,12 @@ def test_remote_paths_with_spaces(cluster, site, data_files, tmp_path, recorder)
         record = ledger.load(summary.run_id)
         assert record["remote_dir"].startswith(scratch + "/napari-tramway/")
         assert record["remote_removed"] and not Path(record["remote_dir"]).exists()
-        recs = sacct(cluster, record["jobs"][0]["job_id"])
-        assert recs and recs[0]["State"] == "COMPLETED"
+        # the test cluster is shared and its job ids restart with it: this run's job only; and
+        # accounting may lag behind the collected results on a loaded machine
+        name = f"ntw-{summary.run_id}"
+        recs = wait_sacct(cluster, record["jobs"][0]["job_id"],
+                          lambda r: any(x["JobName"] == name and x["State"] == "COMPLETED" for x in r), 60)
+        assert any(x["JobName"] == name and x["State"] == "COMPLETED" for x in recs), recs
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

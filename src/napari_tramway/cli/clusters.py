@@ -15,8 +15,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 # what a command on a recorded run reports as one line: no such run (LedgerError), its site cannot
 # be re-created or refuses (SiteError), no connection (SSHError) -- all RuntimeError -- or a refused path
 RUN_ERRORS = (RuntimeError, ValueError)
-#: commands that may connect to a site (they ask on the terminal)
-CONNECTING = ("check-site", "attach", "cancel", "resubmit", "clean")
 
 
 def cmd_sites(args) -> int:
