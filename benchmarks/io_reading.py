@@ -155,9 +155,21 @@ def main(argv=None) -> int:
         f"aim < {AIM_MEMORY_RATIO:.0f} x -> ratio {ratio / AIM_MEMORY_RATIO:.2f}"
     )
 
-    from napari_tramway.core.io import read_trajectories
+    try:
+        from napari_tramway.core.io import read_trajectory_file
+    except ImportError:  # before the typed reader existed
+        read_trajectory_file = None
+    if read_trajectory_file is not None:
+        tf = read_trajectory_file(path, warn=False)
+        p = tf.provenance
+        print(f"  read as: positions {p.space_unit} ({p.space_unit_source}), times {p.time_unit} "
+              f"({p.time_unit_source}), frame interval {p.frame_interval} s ({p.frame_interval_source}), "
+              f"{len(p.warnings)} warning(s)")
+        df = tf.locations
+    else:
+        from napari_tramway.core.io import read_trajectories
 
-    df = read_trajectories(path)
+        df = read_trajectories(path)
     elapsed, label = translocation_time(df)
     print(f"translocations ({label}): {elapsed:.2f} s, {args.rows / elapsed / 1e6:.2f} M rows/s")
     ok = rate >= AIM_ROWS_PER_S and ratio < AIM_MEMORY_RATIO

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_tramway import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
 from napari_tramway.core.roi import Rectangle
 from napari_tramway.core.simulate import standard_dataset
 from napari_tramway.environments import InProcess, LocalHost
-from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
 
 def timed_run(spec, store, env):

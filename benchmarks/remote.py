@@ -41,10 +41,10 @@ def main(argv=None) -> int:
         print(f"the test cluster is not available ({exc}): bash tests/cluster/start.sh", file=sys.stderr)
         return 2
 
+    from napari_tramway import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
     from napari_tramway.core.io.text import write_trajectories_text
     from napari_tramway.core.roi import Rectangle
     from napari_tramway.core.simulate import standard_dataset
-    from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
     with tempfile.TemporaryDirectory(prefix="ntw-bench-remote-") as tmp:
         tmp = Path(tmp)

@@ -134,3 +134,87 @@ def test_run_option_mistakes_are_one_clear_line(data, tmp_path, capsys, extra, m
     rc = main(["run", str(sp), *extra])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
+
+
+def _free_port() -> int:
+    """A local TCP port where nothing listens (bound, then closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def quiet_env(tmp_path):
+    """The CLI's environment with its own ledger, settings and site profiles (the user's untouched)."""
+    import os
+
+    return dict(os.environ, NAPARI_TRAMWAY_DATA=str(tmp_path / "data"), NAPARI_TRAMWAY_CONFIG=str(tmp_path / "config"),
+                NAPARI_TRAMWAY_SITES=str(tmp_path / "config" / "sites.toml"))
+
+
+def test_an_unknown_site_is_one_line_naming_the_known_ones(data, tmp_path, quiet_env):
+    path, _ = data
+    sp = tmp_path / "a.json"
+    sp.write_text(json.dumps({"files": [str(path)], "mesh": {"method": "grid", "parameters": {"resolution": 2.0}}}))
+    for argv in (["run", str(sp), "--env", "nosuchsite"], ["check-site", "nosuchsite"]):
+        r = subprocess.run([sys.executable, "-m", "napari_tramway.cli", *argv], capture_output=True, text=True,
+                           timeout=120, env=quiet_env)
+        lines = [ln for ln in r.stderr.splitlines() if "nosuchsite" in ln]
+        assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "unknown site 'nosuchsite'; known sites: inprocess, local, SlurmOverSSH, SingularitySlurm, Maestro" \
+            in lines[0]
+
+
+def test_an_unreachable_site_is_one_line_with_host_port_and_cause(data, tmp_path, quiet_env):
+    path, _ = data
+    port = _free_port()
+    (tmp_path / "mysite.py").write_text(
+        "from napari_tramway.environments import SingularitySlurm\n\n"
+        "class Nowhere(SingularitySlurm):\n"
+        "    @classmethod\n    def hostname(cls): return '127.0.0.1'\n"
+        f"    @classmethod\n    def port(cls): return {port}\n"
+        "    @classmethod\n    def scratch(cls, username): return '/tmp/scratch'\n")
+    sp = tmp_path / "a.json"
+    sp.write_text(json.dumps({"files": [str(path)], "mesh": {"method": "grid", "parameters": {"resolution": 2.0}}}))
+    r = subprocess.run([sys.executable, "-m", "napari_tramway.cli", "run", str(sp), "--env",
+                        f"{tmp_path / 'mysite.py'}:Nowhere", "--container", "/c.sif"],
+                       capture_output=True, text=True, timeout=120, env=quiet_env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if "127.0.0.1" in ln]
+    assert len(errors) == 1, r.stderr
+    assert errors[0].startswith("napari-tramway run: error: site ")
+    assert f"cannot reach 127.0.0.1 port {port}" in errors[0] and "Connection refused" in errors[0]
+    assert "nothing was submitted" in errors[0] and "run run" not in r.stderr
+    assert not (tmp_path / "data" / "runs").exists() or not list((tmp_path / "data" / "runs").glob("*.json"))
+
+
+@pytest.mark.parametrize(
+    "env, extra, message",
+    [
+        ("local", ["--partition", "long"], "--partition applies to a cluster site, not to 'local'"),
+        ("SlurmOverSSH", ["--container", "x.sif"], "--container applies to a cluster site with a container"),
+        ("inprocess", ["--nice", "3"], "--nice applies to --env local, not to 'inprocess'"),
+        ("Maestro", ["--poll-interval", "0"], "environment.options.poll_interval: must be > 0"),
+    ],
+)
+def test_generated_environment_options_say_where_they_apply(data, tmp_path, capsys, env, extra, message):
+    path, _ = data
+    sp = tmp_path / "a.json"
+    sp.write_text(json.dumps({"files": [str(path)], "mesh": {"method": "grid", "parameters": {"resolution": 2.0}}}))
+    rc = main(["run", str(sp), "--env", env, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err, err
+
+
+def test_help_lists_the_environment_settings_of_the_registry(capsys):
+    from napari_tramway.analysis import environment_kinds
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    for entry in environment_kinds().values():
+        for p in entry.parameters:
+            flag = {"worker_count": "--workers", "username": "--user"}.get(p.name, "--" + p.name.replace("_", "-"))
+            assert flag in out, flag

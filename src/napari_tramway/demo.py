@@ -37,7 +37,8 @@ def write_sample(output: Path):
 
 
 def run_demo(headless: bool = False, output: str = "demo-output", model: str = "dv", env: str = "inprocess") -> int:
-    from .pipeline import Analysis, AnalysisSpec
+    from .analysis import Analysis
+    from .pipeline import AnalysisSpec
 
     out = Path(output)
     spec_path, image, pixel_size, rois, locations, fld = write_sample(out)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_tramway.core.errors import TrajectoryFormatError
-from napari_tramway.core.io import read_trajectories
+from napari_tramway.core.errors import ColumnError, NotTrajectoryFileError, TrajectoryFormatError
+from napari_tramway.core.io import FILE_SETTINGS, read_trajectories
 
 DATA = Path(__file__).parent / "data"
 
@@ -196,11 +196,15 @@ def test_frames_without_interval_and_pixels_without_size(tmp_path):
 
 def test_invalid_options(tmp_path):
     path = DATA / "tramway_header.txt"
-    fails(path, "pixel_size must be a positive number", pixel_size=-1)
-    fails(path, "frame_interval must be a positive number", frame_interval="fast")
-    fails(path, "unknown space_unit", space_unit="furlong")
+    fails(path, r"invalid settings: pixel_size: must be > 0.0 µm; got -1", pixel_size=-1)
+    fails(path, "frame_interval: expected float, got 'fast'", frame_interval="fast")
+    fails(path, "space_unit: must be one of µm, nm, px; got 'furlong'", space_unit="furlong")
     fails(path, "not both", space_unit="nm", space_scale=1e-3)
-    fails(path, "unknown format", format="excel")
+    fails(path, "format: must be one of tramway-text", format="excel")
+    # every problem at once, each with its field
+    err = fails(path, "invalid settings", pixel_size=0, time_unit="fortnight", columns={"q": "x"})
+    assert all(f in str(err) for f in ("pixel_size:", "time_unit:", "columns:"))
+    assert sorted(p.field for p in err.problems) == ["columns", "pixel_size", "time_unit"]
     fails(path, "columns= names 3 columns", columns=["n", "x", "y"])
     fails(path, "not a column of the file", columns={"n": "track"})
     fails(path, "unknown option.*pixelsize", pixelsize=0.1)
@@ -210,3 +214,55 @@ def test_wrong_extension_does_not_matter_for_errors(tmp_path):
     target = tmp_path / "tracks.xml"
     shutil.copy(DATA / "tramway_header.txt", target)
     assert read_trajectories(target).attrs["format"] == "tramway-text"
+
+
+# --- not trajectories at all, and columns that are not recognised --------------------------------
+
+PROSE = """The quick brown fox jumps over the lazy dog.
+It was the best of times, it was the worst of times; it was the age of wisdom.
+Call me Ishmael. Some years ago, never mind how long precisely, I went to sea.
+In the beginning the Universe was created. This has made a lot of people very angry.
+"""
+LOG = """2024-05-02 10:11:12,345 INFO starting napari 0.5.0
+2024-05-02 10:11:13,001 WARNING plugin napari-foo: deprecated hook
+2024-05-02 10:11:14,220 ERROR could not open /data/cell 3.tif: permission denied
+2024-05-02 10:11:15,000 INFO done in 2.66 s
+"""
+PEOPLE = "name,age,city\nAda,36,London\nAlan,41,Wilmslow\nGrace,85,Arlington\n"
+
+
+@pytest.mark.parametrize("name, content, found", [
+    ("notes.txt", PROSE, "lines of words, not numbers"),
+    ("napari.log", LOG, "lines of words, not numbers"),
+    ("people.csv", PEOPLE, "at most 1 number per line"),
+])
+def test_text_that_is_not_trajectories_says_so(tmp_path, name, content, found):
+    err = fails(write(tmp_path / name, content), "not a trajectory file")
+    assert isinstance(err, NotTrajectoryFileError) and not isinstance(err, ColumnError)
+    message = str(err)
+    assert found in message and "line 2:" in message and "Columns found" not in message
+    assert "\n" not in message  # one line
+
+
+def test_unrecognised_columns_name_the_columns_and_how_to_map_them(tmp_path):
+    path = write(tmp_path / "odd.csv", "traccia,px,py,tempo\n1,0.1,0.2,0\n1,0.2,0.3,0.02\n")
+    err = fails(path, "no trajectory-id column")
+    assert isinstance(err, ColumnError)
+    message = str(err)
+    assert "Columns found: traccia, px, py, tempo" in message
+    columns = FILE_SETTINGS.parameter("columns")
+    assert f"{columns.cli_flag} n=NAME,x=NAME,y=NAME,t=NAME (command line)" in message
+    assert f'"{columns.label}" field (napari)' in message and "columns={'n': 'NAME'" in message
+    # ... and mapping them works, by name or (without header) by position
+    df = read_trajectories(path, columns={"n": "traccia", "x": "px", "y": "py", "t": "tempo"})
+    assert df["x"].tolist() == [0.1, 0.2]
+    headerless = write(tmp_path / "six.txt", "0 1 0.1 0.2 7 0.00\n0 1 0.2 0.3 7 0.02\n")
+    err = fails(headerless, "6 values per line and no header")
+    assert isinstance(err, ColumnError) and "--columns" in str(err)
+    df = read_trajectories(headerless, columns=FILE_SETTINGS.parameter("columns").parse("n=1,x=2,y=3,t=5"))
+    assert df["y"].tolist() == [0.2, 0.3]
+
+
+def test_a_mapping_to_a_missing_column_names_the_columns_found(tmp_path):
+    err = fails(DATA / "tramway_header.txt", "is not a column of the file", columns={"n": "track"})
+    assert isinstance(err, ColumnError) and "Columns found: n, x, y, t" in str(err) and "--columns" in str(err)

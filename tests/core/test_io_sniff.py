@@ -70,7 +70,7 @@ def test_format_option_forces_a_reader(tmp_path):
     assert df["x"].tolist() == [10.0, 11.0]
     with pytest.raises(TrajectoryFormatError, match="but the file is XML"):
         read_trajectories(DATA / "trackmate_v7.xml", format="csv")
-    with pytest.raises(TrajectoryFormatError, match="unknown format"):
+    with pytest.raises(TrajectoryFormatError, match="format: must be one of"):
         read_trajectories(path, format="xlsx")
 
 

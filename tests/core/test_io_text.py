@@ -12,7 +12,7 @@ import pytest
 import napari_tramway
 import napari_tramway.core.io.text as text_mod
 from napari_tramway.core.errors import TrajectoryFormatError
-from napari_tramway.core.io import read_trajectories, write_trajectories_text
+from napari_tramway.core.io import read_trajectories, read_trajectory_file, write_trajectories_text
 
 DATA = Path(__file__).parent / "data"
 
@@ -33,8 +33,9 @@ def test_header_file_is_read_sorted_typed_and_annotated():
     assert df["x"].tolist() == pytest.approx([0.1, 0.15, 0.18, 1.5, 1.45, 1.4])
     assert df.attrs["source"] == str((DATA / "tramway_header.txt").resolve())
     assert df.attrs["format"] == "tramway-text"
-    assert df.attrs["frame_interval"] is None
-    assert df.attrs["localization_precision"] is None
+    # no frame interval in the file: estimated once, as the median time step, and flagged
+    assert df.attrs["frame_interval"] == 0.02 and df.attrs["frame_interval_source"] == "estimated"
+    assert df.attrs["localization_precision"] is None  # not given: the default is not copied
     assert df.attrs["pixel_size"] is None
 
 
@@ -106,9 +107,9 @@ def test_unit_options_convert_to_um_and_s(tmp_path):
     assert df["x"].tolist() == pytest.approx([16.0, 24.0])
     assert df["t"].tolist() == pytest.approx([0.0, 1.0])
     assert df.attrs["pixel_size"] == 0.16
-    # a pixel size alone does not rescale µm coordinates: it is only recorded
+    # the file states no unit: a pixel size alone says the positions are pixels
     df = read_trajectories(path, pixel_size=0.16)
-    assert df["x"].tolist() == pytest.approx([100.0, 150.0]) and df.attrs["pixel_size"] == 0.16
+    assert df["x"].tolist() == pytest.approx([16.0, 24.0]) and df.attrs["pixel_size"] == 0.16
 
 
 def test_header_units_in_brackets_are_used(tmp_path):
@@ -248,7 +249,9 @@ def test_writing_is_atomic(tmp_path, monkeypatch):
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
     with pytest.raises(OSError, match="disk full"):
         write_trajectories_text(table.iloc[:5], path)
-    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert path.read_bytes() == before and names == ["out.txt", "out.txt.meta.json"]
+    assert read_trajectory_file(path).provenance.metadata_file == str(path) + ".meta.json"
 
 
 def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import json
 import threading
 
 from napari_tramway.environments import SlurmOverSSH, ledger
-from napari_tramway.environments.events import UnitEvent
+from napari_tramway.pipeline.events import UnitEvent
 
 
 class FakeSession:

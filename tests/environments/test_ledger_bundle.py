@@ -49,9 +49,11 @@ def test_worker_zip_runs_the_worker_without_the_installed_package(tmp_path):
     z = tmp_path / "napari_tramway.zip"
     z.write_bytes(data)
     names = zipfile.ZipFile(z).namelist()
-    assert "napari_tramway/worker.py" in names and "napari_tramway/_version.py" in names
-    assert not any("_widgets" in n or "__pycache__" in n for n in names)
-    code = ("import napari_tramway, napari_tramway.worker, napari_tramway.pipeline.stages as s; "
+    assert "napari_tramway/pipeline/worker.py" in names and "napari_tramway/_version.py" in names
+    # the worker needs the core and the pipeline only: no environments, façade, CLI or napari face
+    assert {n.split("/")[1] for n in names} == {"__init__.py", "_version.py", "core", "pipeline"}
+    assert not any("__pycache__" in n for n in names)
+    code = ("import napari_tramway, napari_tramway.pipeline.worker, napari_tramway.pipeline.stages as s; "
             "print(napari_tramway.__file__, napari_tramway.__version__)")
     r = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{str(z)!r}] + "
                         f"[p for p in {sys.path!r} if 'site-packages' in p]; {code}"],
@@ -65,9 +67,9 @@ def test_worker_zip_runs_the_worker_without_the_installed_package(tmp_path):
 def test_bundle_uploads_only_cropped_inputs(tmp_path, data_files):
     from cluster_helpers import make_spec
 
+    from napari_tramway import Analysis
     from napari_tramway.environments.bundle import BundleWriter, add_inputs
-    from napari_tramway.pipeline import Analysis
-    from napari_tramway.worker import _read_input
+    from napari_tramway.pipeline.worker import _read_input
 
     spec = make_spec(data_files, rois=[(1.0, 1.0, 3.0, 3.0), (6.0, 6.0, 8.0, 8.0)])
     units = Analysis(spec, store=tmp_path / "store").units()

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from cluster_helpers import make_spec, slurm_env, standin_calls
 
+from napari_tramway import Analysis
 from napari_tramway.environments import ledger
 from napari_tramway.environments.slurm import SiteCheckFailed
 from napari_tramway.environments.ssh import fingerprint
-from napari_tramway.pipeline import Analysis
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from cluster_helpers import HERE, ctl, make_spec, squeue_ids, wait_sacct
 
+from napari_tramway import Analysis
 from napari_tramway.environments import ledger
-from napari_tramway.pipeline import Analysis
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cluster_helpers import make_spec, sacct, slurm_env, squeue_ids, standin_calls, wait_sacct
+from cluster_helpers import make_spec, slurm_env, squeue_ids, standin_calls, wait_sacct
 
+from napari_tramway import Analysis
 from napari_tramway.environments import ledger
 from napari_tramway.environments.slurm import resubmit
-from napari_tramway.pipeline import Analysis
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
@@ -68,7 +68,7 @@ def test_same_maps_as_in_process(cluster, site, dataset_spec, tmp_path, recorder
     for c in calls:
         assert c["user"] == "hpcuser" and c["subcommand"] == "exec" and c["status"] == "exec"
         assert c["image"] == cluster["NTW_CONTAINER"]
-        assert c["command"][:5] == ["python3", "-s", "-m", "napari_tramway.worker", "array"]
+        assert c["command"][:5] == ["python3", "-s", "-m", "napari_tramway.pipeline.worker", "array"]
         assert c["options"]["home"] == "/home/hpcuser"
         assert [b["src"] for b in c["options"]["bind"]] == [cluster["NTW_SCRATCH"]]
         assert c["cwd"] == record["remote_dir"]
@@ -252,8 +252,12 @@ def test_remote_paths_with_spaces(cluster, site, data_files, tmp_path, recorder)
         record = ledger.load(summary.run_id)
         assert record["remote_dir"].startswith(scratch + "/napari-tramway/")
         assert record["remote_removed"] and not Path(record["remote_dir"]).exists()
-        recs = sacct(cluster, record["jobs"][0]["job_id"])
-        assert recs and recs[0]["State"] == "COMPLETED"
+        # the test cluster is shared and its job ids restart with it: this run's job only; and
+        # accounting may lag behind the collected results on a loaded machine
+        name = f"ntw-{summary.run_id}"
+        recs = wait_sacct(cluster, record["jobs"][0]["job_id"],
+                          lambda r: any(x["JobName"] == name and x["State"] == "COMPLETED" for x in r), 60)
+        assert any(x["JobName"] == name and x["State"] == "COMPLETED" for x in recs), recs
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from napari_tramway.environments import remote_script as rs
-from napari_tramway.environments.events import CANCELLED, DONE, FAILED, PENDING, STARTED
+from napari_tramway.environments.slurm import commands as rs
+from napari_tramway.environments.slurm import states
+from napari_tramway.pipeline.events import CANCELLED, DONE, FAILED, PENDING, STARTED
 
 EXPECTED = {
     "PENDING": PENDING, "CONFIGURING": PENDING, "REQUEUED": PENDING, "REQUEUE_HOLD": PENDING,
@@ -26,23 +27,23 @@ EXPECTED = {
 
 
 def test_every_slurm_state_is_mapped_explicitly():
-    assert set(rs.SLURM_STATES) == set(EXPECTED)
+    assert set(states.SLURM_STATES) == set(EXPECTED)
     for state, kind in EXPECTED.items():
-        got, name, _ = rs.map_state(state)
+        got, name, _ = states.map_state(state)
         assert (got, name) == (kind, state)
-        assert rs.TaskState(state).meaning
-    assert rs.map_state("CANCELLED by 1001") == (CANCELLED, "CANCELLED", "by 1001")
-    assert rs.map_state("PENDING", "(JobArrayTaskLimit)") == (PENDING, "PENDING", "JobArrayTaskLimit")
-    assert rs.map_state("PENDING", "None") == (PENDING, "PENDING", None)
-    assert rs.map_state("WEIRD_NEW_STATE")[0] is None
-    assert rs.TaskState("TIMEOUT").terminal and not rs.TaskState("RUNNING").terminal
+        assert states.TaskState(state).meaning
+    assert states.map_state("CANCELLED by 1001") == (CANCELLED, "CANCELLED", "by 1001")
+    assert states.map_state("PENDING", "(JobArrayTaskLimit)") == (PENDING, "PENDING", "JobArrayTaskLimit")
+    assert states.map_state("PENDING", "None") == (PENDING, "PENDING", None)
+    assert states.map_state("WEIRD_NEW_STATE")[0] is None
+    assert states.TaskState("TIMEOUT").terminal and not states.TaskState("RUNNING").terminal
 
 
 def test_task_ids_and_array_specs():
-    assert rs.parse_task_id("123_4") == ("123", [4])
-    assert rs.parse_task_id("123_[2-5%2]") == ("123", [2, 3, 4, 5])
-    assert rs.parse_task_id("123_[0,3,5-7]") == ("123", [0, 3, 5, 6, 7])
-    assert rs.parse_task_id("123") is None and rs.parse_task_id("123.batch") is None
+    assert states.parse_task_id("123_4") == ("123", [4])
+    assert states.parse_task_id("123_[2-5%2]") == ("123", [2, 3, 4, 5])
+    assert states.parse_task_id("123_[0,3,5-7]") == ("123", [0, 3, 5, 6, 7])
+    assert states.parse_task_id("123") is None and states.parse_task_id("123.batch") is None
     assert rs.indices_spec(None, 100, 4) == "0-99%4"
     assert rs.indices_spec(None, 1, None) == "0"
     assert rs.indices_spec([9, 3, 4, 5, 7], 10, None) == "3-5,7,9"
@@ -50,20 +51,20 @@ def test_task_ids_and_array_specs():
 
 
 def test_parsers_and_merge():
-    sacct = rs.parse_sacct([
+    sacct = states.parse_sacct([
         "11_0|COMPLETED|None|0:0|vm", "11_1|CANCELLED by 1001|None|0:15|vm", "11_2|RUNNING|None|0:0|vm",
         "11_[3-5%2]|PENDING|None|0:0|None assigned", "garbage"])
     assert sacct[("11", 0)].state == "COMPLETED" and sacct[("11", 1)].reason == "by 1001"
     assert [sacct[("11", i)].state for i in (3, 4, 5)] == ["PENDING"] * 3
-    squeue = rs.parse_squeue(["11_3|PENDING|JobArrayTaskLimit|", "11_2|COMPLETED|None|vm", "11_6|RUNNING|None|vm"])
-    merged = rs.merge_states(sacct, squeue)
+    squeue = states.parse_squeue(["11_3|PENDING|JobArrayTaskLimit|", "11_2|COMPLETED|None|vm", "11_6|RUNNING|None|vm"])
+    merged = states.merge_states(sacct, squeue)
     assert merged[("11", 3)].reason == "JobArrayTaskLimit"  # the live queue has the reason
     assert merged[("11", 2)].state == "COMPLETED"  # a terminal state wins over a lagging RUNNING
     assert merged[("11", 0)].state == "COMPLETED" and merged[("11", 6)].state == "RUNNING"
-    sc = rs.parse_scontrol([
+    sc = states.parse_scontrol([
         "JobId=17 ArrayJobId=17 ArrayTaskId=1 JobName=x JobState=TIMEOUT Reason=TimeLimit NodeList=vm ExitCode=0:0",
         "JobId=19 ArrayJobId=17 ArrayTaskId=2-3%2 JobState=PENDING Reason=Resources Dependency=(null) NodeList=(null)"])
-    assert sc[("17", 1)] == rs.TaskState("TIMEOUT", "TimeLimit", "vm", "0:0", "scontrol")
+    assert sc[("17", 1)] == states.TaskState("TIMEOUT", "TimeLimit", "vm", "0:0", "scontrol")
     assert sc[("17", 3)].reason == "Resources" and sc[("17", 3)].node is None
 
 
@@ -73,16 +74,16 @@ def test_parse_poll_accounting_disabled_and_markers():
         "@@SQUEUE", "5_0|RUNNING|None|vm", "5_1|PENDING|Resources|", "@@RC 0",
         "@@FILE units/c/roi000.done.json\t1732.5", '{"sha256": "ab",', ' "size": 3}', "@@ENDFILE",
         "@@TAR .collect/batch.tar 10240", "@@END"])
-    res = rs.parse_poll(out)
+    res = states.parse_poll(out)
     assert res.accounting == "disabled"
     assert res.states[("5", 1)].reason == "Resources"
     assert res.markers == [("units/c/roi000.done.json", "1732.5", '{"sha256": "ab",\n "size": 3}')]
     assert res.tar == (".collect/batch.tar", 10240)
-    res = rs.parse_poll("@@SACCT\nsacct: error: Problem talking to the database: Connection refused\n@@RC 1\n"
+    res = states.parse_poll("@@SACCT\nsacct: error: Problem talking to the database: Connection refused\n@@RC 1\n"
                         "@@SQUEUE\nslurm_load_jobs error: Invalid job id specified\n@@RC 1\n@@END\n")
     assert res.accounting == "failed" and "Connection refused" in res.accounting_error
     assert res.states == {} and res.queue_error == ""
-    res = rs.parse_poll("@@SACCT\n@@RC 124\n@@SQUEUE\n@@RC 0\n@@END\n")
+    res = states.parse_poll("@@SACCT\n@@RC 124\n@@SQUEUE\n@@RC 0\n@@END\n")
     assert res.accounting == "failed" and "timed out" in res.accounting_error
 
 
@@ -118,7 +119,7 @@ def test_poll_script_lists_new_markers_and_packs_results(tmp_path):
     (units / "roi002.failed.json").write_text(json.dumps({"error": "ValueError: boom", "traceback": "tb"}))
     script = rs.poll_script(run_dir=str(run), job_ids=[], deps="")
     rc, out, err = _bash(script)
-    res = rs.parse_poll(out)
+    res = states.parse_poll(out)
     assert rc == 0 and not res.run_dir_missing, err
     paths = sorted(p for p, _, _ in res.markers)
     assert paths == ["units/cell0/roi000.done.json", "units/cell0/roi001.done.json", "units/cell0/roi002.failed.json"]
@@ -129,10 +130,10 @@ def test_poll_script_lists_new_markers_and_packs_results(tmp_path):
     # markers already seen are not sent again
     seen = "".join(f"{p}\t{m}\n" for p, m, _ in res.markers if "roi000" in p or "roi002" in p)
     rc, out, _ = _bash(script, seen.encode())
-    res = rs.parse_poll(out)
+    res = states.parse_poll(out)
     assert [p for p, _, _ in res.markers] == ["units/cell0/roi001.done.json"]
     rc, out, _ = _bash(rs.poll_script(run_dir=str(tmp_path / "gone"), job_ids=[], deps=""))
-    assert rs.parse_poll(out).run_dir_missing
+    assert states.parse_poll(out).run_dir_missing
 
 
 def test_submit_script_is_idempotent(tmp_path):
@@ -153,7 +154,7 @@ def test_submit_script_is_idempotent(tmp_path):
                                                              job_file="job-s-1.sh.id", script="job-s-1.sh", deps="")
     for _ in range(2):
         rc, out, err = _bash(script, data)
-        secs = {n: a for n, a, _ in rs.sections(out)}
+        secs = {n: a for n, a, _ in states.sections(out)}
         assert rc == 0 and secs["JOB"] == "4242", out + err
         assert secs["RUNDIR"] == str(run)
     assert (fake / "calls").read_text().count("--parsable") == 1
@@ -249,11 +250,11 @@ def test_failed_submission_leaves_nothing_on_scratch(tmp_path):
             **kw), data)
 
     rc, out, _ = submit()
-    secs = {n: a for n, a, _ in rs.sections(out)}
+    secs = {n: a for n, a, _ in states.sections(out)}
     assert rc == 24 and "invalid partition" in secs["ERROR"] and "CLEANED" in secs
     assert not run.exists() and run.parent.exists()
     rc, out, _ = submit(existing=True)  # a resubmission never recreates a directory that is gone
-    assert rc == 27 and "NORUN" in {n for n, _, _ in rs.sections(out)} and not run.exists()
+    assert rc == 27 and "NORUN" in {n for n, _, _ in states.sections(out)} and not run.exists()
     run.mkdir(parents=True)
     (run / "keep.txt").write_text("results of the first job")
     rc, out, _ = submit(existing=True)
@@ -290,7 +291,7 @@ def test_check_script_tries_the_sbatch_options(tmp_path):
                                  python="true", sbatch_options=options)
         assert "--test-only" in script
         rc, out, err = _bash(script)
-        (check,) = [(args, lines) for name, args, lines in rs.sections(out) if name == "CHECK"
+        (check,) = [(args, lines) for name, args, lines in states.sections(out) if name == "CHECK"
                     and args.startswith("slurm ")]
         return check[0].split()[1], "\n".join(check[1])
 
@@ -307,8 +308,9 @@ def test_check_script_tries_the_sbatch_options(tmp_path):
 def test_commands_are_built_without_paramiko():
     """``napari-tramway sites``/``runs`` and building remote commands never import paramiko (it is
     imported when a site connects)."""
-    code = ("import sys; from napari_tramway.environments import cli, ledger, remote_script, sites, slurm; "
-            "sites.list_sites(); ledger.list_runs(); remote_script.remote_path('~/x'); "
+    code = ("import sys; from napari_tramway import analysis, cli; from napari_tramway.cli import clusters; "
+            "from napari_tramway.environments.slurm import commands; cli.build_parser(); "
+            "analysis.list_sites(); analysis.list_runs(); commands.remote_path('~/x'); "
             "sys.exit(3 if 'paramiko' in sys.modules else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr or "paramiko was imported"

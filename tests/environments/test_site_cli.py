@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cluster_helpers import HERE, make_spec, squeue_ids
 
-from napari_tramway.environments import cli as env_cli
+from napari_tramway.cli import prompts
 from napari_tramway.environments import ledger
 
 CLI = [sys.executable, "-m", "napari_tramway.cli"]
@@ -39,14 +39,14 @@ def test_terminal_prompts(monkeypatch, capsys):
     answers = iter(["yes", "y", "YES "])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
     fp = "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-    assert env_cli.confirm_host_key_tty("[h]:2222", "ssh-ed25519", fp) is True
-    assert env_cli.confirm_host_key_tty("[h]:2222", "ssh-ed25519", fp) is False  # only 'yes' accepts
-    assert env_cli.confirm_host_key_tty("[h]:2222", "ssh-ed25519", fp) is True
+    assert prompts.confirm_host_key_tty("[h]:2222", "ssh-ed25519", fp) is True
+    assert prompts.confirm_host_key_tty("[h]:2222", "ssh-ed25519", fp) is False  # only 'yes' accepts
+    assert prompts.confirm_host_key_tty("[h]:2222", "ssh-ed25519", fp) is True
     assert fp in capsys.readouterr().err
     monkeypatch.setattr("getpass.getpass", lambda prompt="": "s3cret")
-    assert env_cli.ask_secret_tty("Password for u@h:", False) == "s3cret"
+    assert prompts.ask_secret_tty("Password for u@h:", False) == "s3cret"
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
-    assert env_cli.confirm_host_key_tty("h", "ssh-ed25519", fp) is False
+    assert prompts.confirm_host_key_tty("h", "ssh-ed25519", fp) is False
 
 
 @pytest.mark.cluster
@@ -65,7 +65,7 @@ def test_check_site_exit_codes(cluster):
 @pytest.mark.cluster
 @pytest.mark.timeout(180)
 def test_runs_and_cancel_from_the_cli(cluster, site, data_files, tmp_path, recorder):
-    from napari_tramway.pipeline import Analysis
+    from napari_tramway import Analysis
 
     env = site(sbatch_options={"hold": True})
     a = Analysis(make_spec(data_files[:1]), store=tmp_path / "store")

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from napari_tramway.environments import remote_script as rs
 from napari_tramway.environments import sites
+from napari_tramway.environments.slurm import commands as rs
 
 MAESTRO_EXAMPLE = '''
 from napari_tramway.environments import SingularitySlurm
@@ -46,7 +46,7 @@ def test_maestro_example_works_exactly_as_written(tmp_path, monkeypatch):
     for name in (f"{f}:Maestro", "mysites:Maestro"):
         if name.startswith("mysites"):
             monkeypatch.syspath_prepend(str(tmp_path))
-        env = sites.make_site(name, username="jdoe", container="/pasteur/containers/ntw.sif")
+        env = sites.make_environment(name, dict(username="jdoe", container="/pasteur/containers/ntw.sif"))
         assert env.host == "maestro.pasteur.fr"
         assert env.scratch_root() == "/pasteur/sonic/scratch/users/jdoe"
         assert env.deps() == "module load singularity"
@@ -55,14 +55,14 @@ def test_maestro_example_works_exactly_as_written(tmp_path, monkeypatch):
         # {remote_dependencies}; {singularity} exec -H $HOME {singularity_options} {container} {python} -s ...
         assert "module load singularity\n" in script
         assert ('singularity exec -H "$HOME" -B /pasteur /pasteur/containers/ntw.sif python3 -s -m '
-                'napari_tramway.worker array') in script
+                'napari_tramway.pipeline.worker array') in script
         assert script.index("module load singularity") < script.index("singularity exec")
         for var in ("PYTHONPATH=", "SINGULARITYENV_PYTHONPATH=", "APPTAINERENV_PYTHONPATH="):
             assert var in script
 
 
 def test_preset_maestro_matches_the_docs_example():
-    env = sites.make_site("Maestro", username="jdoe")
+    env = sites.make_environment("Maestro", dict(username="jdoe"))
     assert type(env).__name__ == "Maestro"
     assert env.host == "maestro.pasteur.fr"
     assert env.scratch_root() == "/pasteur/sonic/scratch/users/jdoe"
@@ -81,7 +81,7 @@ def test_singularity_slurm_is_abstract_and_says_what_is_missing():
             cls()
         assert "hostname()" in str(err.value) and "scratch(username)" in str(err.value)
     with pytest.raises(SiteError, match="SingularitySlurm"):
-        sites.make_site("SingularitySlurm")
+        sites.make_environment("SingularitySlurm")
 
     class OnlyHost(SingularitySlurm):
         @classmethod
@@ -112,7 +112,7 @@ def test_slurm_over_ssh_has_no_container():
     assert env.container_parts() == (None, "", None)
     script = job_script_of(env)
     assert "singularity" not in script.split("\n", 8)[-1] or "exec -H" not in script
-    assert 'python3 -s -m napari_tramway.worker array --store "$PWD/store"' in script
+    assert 'python3 -s -m napari_tramway.pipeline.worker array --store "$PWD/store"' in script
     with pytest.raises(TypeError, match="without a container"):
         Plain(container="x.sif")
 
@@ -213,7 +213,7 @@ def test_toml_profiles(tmp_path, monkeypatch):
     listed = {n: (k, d) for n, k, d in sites.list_sites()}
     assert listed["mylab"] == ("profile", "the lab's cluster")
     assert listed["plain"][0] == "profile"
-    env = sites.make_site("mylab")
+    env = sites.make_environment("mylab")
     assert env.host == "login.lab.example" and env._hook("port") == 2200
     assert env.resolved_username == "jdoe" and env.scratch_root() == "/scratch/jdoe/work"
     assert env.container_parts() == ("apptainer", "-B /scratch", "/shared/ntw.sif")
@@ -221,17 +221,17 @@ def test_toml_profiles(tmp_path, monkeypatch):
     assert env.worker_count == 20 and env.sbatch_options == {"partition": "common", "time": "02:00:00"}
     assert env.site_reference()["name"] == "mylab"
     # per-run settings still override the profile
-    env = sites.make_site("mylab", username="other", worker_count=2, sbatch_options={"time": "0:30:00"})
+    env = sites.make_environment("mylab", dict(username="other", worker_count=2, sbatch_options={"time": "0:30:00"}))
     assert env.scratch_root() == "/scratch/other/work" and env.worker_count == 2
     assert env.sbatch_options["time"] == "0:30:00"
-    long = sites.make_site("mylab-long")
+    long = sites.make_environment("mylab-long")
     assert long.sbatch_options == {"partition": "common", "time": "24:00:00"} and long.host == "login.lab.example"
-    plain = sites.make_site("plain", username="u")
+    plain = sites.make_environment("plain", dict(username="u"))
     assert plain.container_parts() == (None, "", None)
 
     path.write_text('[broken]\nhostname = "h"\nscratch = "/s"\nfrobnicate = 1\nport = "22"\n')
     with pytest.raises(ValueError) as err:
-        sites.make_site("broken")
+        sites.make_environment("broken")
     assert "broken.frobnicate: unknown field" in str(err.value) and "broken.port: expected int" in str(err.value)
 
 
@@ -245,24 +245,24 @@ def test_entry_point_registered_adapter(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     listed = {n: (k, d) for n, k, d in sites.list_sites()}
     assert listed["labsite"] == ("entry point", "ntw_site_pkg:LabSite")
-    env = sites.make_site("labsite", username="jdoe")
+    env = sites.make_environment("labsite", dict(username="jdoe"))
     assert type(env).__name__ == "LabSite" and env.host == "maestro.pasteur.fr"
     assert env.site_reference()["name"] == "labsite"
 
 
 def test_local_presets_and_unknown_names(tmp_path):
+    from napari_tramway.analysis import make_environment
     from napari_tramway.environments import InProcess, LocalHost
-    from napari_tramway.pipeline.analysis import make_environment
 
-    assert isinstance(sites.make_site("inprocess"), InProcess)
-    lh = sites.make_site("local:2")
+    assert isinstance(sites.make_environment("inprocess"), InProcess)
+    lh = sites.make_environment("local:2")
     assert isinstance(lh, LocalHost) and lh.worker_count == 2
     with pytest.raises(sites.SiteNotFound) as err:
-        sites.make_site("nowhere")
+        sites.make_environment("nowhere")
     assert "Maestro" in str(err.value) and "file.py:Class" in str(err.value)
     with pytest.raises(sites.SiteNotFound, match="no such file"):
-        sites.make_site(str(tmp_path / "missing.py") + ":X")
-    # Analysis.run(env=NAME) goes through sites.make_site
+        sites.make_environment(str(tmp_path / "missing.py") + ":X")
+    # Analysis.run(env=NAME) goes through the same factory, by the façade
     env = make_environment("Maestro")
     assert type(env).__name__ == "Maestro"
 
@@ -270,8 +270,8 @@ def test_local_presets_and_unknown_names(tmp_path):
 def test_site_reference_recreates_user_file_sites(tmp_path):
     f = tmp_path / "mysite.py"
     f.write_text(MAESTRO_EXAMPLE)
-    env = sites.make_site(f"{f}:Maestro", username="jdoe", worker_count=4, poll_interval=2.0,
-                          confirm_host_key=lambda *a: True)
+    env = sites.make_environment(f"{f}:Maestro", dict(username="jdoe", worker_count=4, poll_interval=2.0,
+                          confirm_host_key=lambda *a: True))
     ref = env.site_reference()
     assert ref["name"] == f"{f}:Maestro"
     assert ref["options"]["username"] == "jdoe" and ref["options"]["worker_count"] == 4
@@ -302,12 +302,12 @@ def test_profiles_set_the_instance_settings_too(tmp_path, monkeypatch):
         partition = "long"
     '''))
     monkeypatch.setenv("NAPARI_TRAMWAY_SITES", str(path))
-    env = sites.make_site("behind-bastion", username="jdoe")
+    env = sites.make_environment("behind-bastion", dict(username="jdoe"))
     assert (env.ssh_config, env.poll_interval, env.max_poll_interval, env.reconnect_timeout) == (
         "~/lab/ssh_config", 30, 300, 7200.0)
     assert env.preflight is False and env.allow_agent is False and env.keep_remote is True
     assert env.sbatch_options == {"account": "lab", "partition": "long"}
-    assert sites.make_site("behind-bastion", poll_interval=2).poll_interval == 2  # per-run settings win
+    assert sites.make_environment("behind-bastion", dict(poll_interval=2)).poll_interval == 2  # per-run settings win
     path.write_text('[x]\nhostname = "h"\nscratch = "/s"\npreflight = "no"\n')
     with pytest.raises(ValueError, match="x.preflight: expected bool"):
-        sites.make_site("x")
+        sites.make_environment("x")

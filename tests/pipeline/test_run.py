@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
+from napari_tramway import Analysis
 from napari_tramway.core.errors import ArchiveError
 from napari_tramway.environments import InProcess, LocalHost
 from napari_tramway.pipeline import (
-    Analysis,
     AnalysisSpec,
     DataFile,
     MeshSpec,

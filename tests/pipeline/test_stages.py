@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from napari_tramway import Analysis
 from napari_tramway.environments import LocalHost
 from napari_tramway.pipeline import (
-    Analysis,
     AnalysisSpec,
     DataFile,
     MeshSpec,

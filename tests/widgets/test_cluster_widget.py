@@ -128,11 +128,12 @@ def test_cluster_run_from_the_widget(own_config, cluster, make_napari_viewer, qt
 def test_reattach_to_a_run_left_by_an_earlier_session(own_config, cluster, make_napari_viewer, qtbot, tmp_path):
     """A run submitted by another session (here: submitted and left without following) is listed in
     the Reattach dialog; reattaching collects its units and shows their maps."""
+    from napari_tramway import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
     from napari_tramway._sample_data import sample_files
     from napari_tramway._widgets.reattach import ReattachDialog
+    from napari_tramway.analysis import make_environment
     from napari_tramway.core.roi import Rectangle
-    from napari_tramway.environments import RunJob, sites
-    from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
+    from napari_tramway.environments import RunJob
 
     _, _, _, _, path = sample_files()
     spec = AnalysisSpec(files=[DataFile(str(path), 0.02, 0.02)],
@@ -140,8 +141,8 @@ def test_reattach_to_a_run_left_by_an_earlier_session(own_config, cluster, make_
                         mesh=MeshSpec("hexagon", {"resolution": 1.5}), model=ModelSpec("d", {}))
     analysis = Analysis(spec, store=tmp_path / "earlier-results")
     analysis.store.initialise(spec)
-    site = sites.make_site("testcluster", confirm_host_key=lambda *a: True, look_for_keys=False, allow_agent=False,
-                           poll_interval=0.5, completion_grace=5.0)
+    site = make_environment("testcluster", dict(look_for_keys=False, allow_agent=False, poll_interval=0.5,
+                                                 completion_grace=5.0), confirm_host_key=lambda *a: True)
     try:
         record = site.submit(RunJob(spec=spec, store=analysis.store, units=analysis.units(), stage=spec.stage))
     finally:

@@ -159,8 +159,8 @@ def test_sample_data(make_napari_viewer):
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A small result store: the sample's two cells, model DF, no time windows."""
+    from napari_tramway import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
     from napari_tramway._sample_data import sample_files
-    from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
     _, _, _, _, path = sample_files()
     d = tmp_path_factory.mktemp("store")

@@ -1,13 +1,16 @@
 """Environment: where the units run — here (in-process), local processes, or a cluster site.
 
-Sites are the presets, the adapters registered by packages and the TOML profiles that
-:mod:`napari_tramway.environments.sites` lists. "Check site" connects (host-key confirmation and
-password / one-time-code prompts are Qt dialogs, answered on the GUI thread while the check
-waits in its own thread) and says what is missing on the cluster.
+The choices are the environment registry's kinds, the adapters registered by packages and the
+TOML profiles (``napari_tramway.analysis.list_sites``), each listed once; a site's settings form is
+built from the registry's description of its kind (``environment_kinds``), so that the panel, the
+CLI options and the docs table show the same settings. "Check site" connects (host-key
+confirmation and password / one-time-code prompts are Qt dialogs, answered on the GUI thread while
+the check waits in its own thread) and says what is missing on the cluster.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from qtpy.QtWidgets import (
@@ -29,29 +32,21 @@ from qtpy.QtWidgets import (
 
 from .common import if_alive, notify_error
 from .dialogs import PromptBridge
+from .forms import ParameterForm
 
 INPROCESS = "inprocess"
 LOCAL = "local"
-
-#: Site options shown as fields (name, label, tooltip); others go in the free-form box.
-SITE_FIELDS = (
-    ("username", "user name", "Login on the cluster (default: from ~/.ssh/config, or your local user name)"),
-    ("container", "container image", "Path of the Singularity/Apptainer image on the cluster"),
-    ("partition", "partition", "Slurm partition (sbatch --partition)"),
-    ("time", "time limit", "Slurm time limit per task, e.g. 1:00:00 (sbatch --time)"),
-    ("mem", "memory", "Memory per task, e.g. 4G (sbatch --mem)"),
-)
-SBATCH_KEYS = ("partition", "time", "mem", "cpus_per_task", "qos", "account")
+#: settings with their own widget above the form (shared by local processes and sites)
+OWN_WIDGET = ("worker_count",)
+SBATCH_OPTIONS = "sbatch_options"
 
 
 def list_sites() -> list[tuple[str, str, str]]:
-    """``(name, kind, description)`` of every known site; empty when sites are not available."""
+    """``(name, kind, description)`` of every environment, each once; empty when they cannot be listed."""
     try:
-        from ..environments import sites
-    except Exception:
-        return []
-    try:
-        return [tuple(s) for s in sites.list_sites()]
+        from ..analysis import list_sites as sites
+
+        return [tuple(row) for row in sites()]
     except Exception as exc:  # a broken profile must not break the panel
         notify_error(f"napari-tramway: could not list the cluster sites: {exc}")
         return []
@@ -78,14 +73,20 @@ def _parse_extra(text: str) -> dict:
 
 
 def _format_extra(d: dict) -> str:
-    """``key = value`` lines that :func:`_parse_extra` reads back (JSON scalars and arrays are TOML)."""
+    """``key = value`` lines that :func:`_parse_extra` reads back (JSON scalars and arrays are TOML,
+    tables are written inline)."""
     import json
 
-    return "\n".join(f"{k} = {json.dumps(v)}" for k, v in d.items())
+    def value(v):
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{json.dumps(str(k))} = {value(x)}" for k, x in v.items()) + "}"
+        return json.dumps(v)
+
+    return "\n".join(f"{k} = {value(v)}" for k, v in d.items())
 
 
 class EnvironmentPanel(QWidget):
-    """Choose where units run; check a site."""
+    """Choose where units run; set a site's settings (a form from the environment registry); check a site."""
 
     def __init__(self, viewer, main=None, parent=None):
         super().__init__(parent)
@@ -98,12 +99,15 @@ class EnvironmentPanel(QWidget):
         where = QGroupBox("Run on")
         wl = QFormLayout(where)
         self.combo = QComboBox()
-        self.combo.addItem("this process (in-process)", INPROCESS)
-        self.combo.addItem("local processes", LOCAL)
         self.sites = list_sites()
+        kinds = _kinds()
         for name, kind, description in self.sites:
-            self.combo.addItem(f"{name} — {kind}", name)
+            entry = kinds.get(name)
+            label = entry.title if name in (INPROCESS, LOCAL) and entry is not None else f"{name} — {kind}"
+            self.combo.addItem(label, name)
             self.combo.setItemData(self.combo.count() - 1, description, 3)
+        if self.combo.findData(INPROCESS) < 0:  # the sites could not be listed: here still works
+            self.combo.insertItem(0, "this process (in-process)", INPROCESS)
         self.combo.currentIndexChanged.connect(self._on_choice)
         wl.addRow(self.combo)
         other = QHBoxLayout()
@@ -128,17 +132,16 @@ class EnvironmentPanel(QWidget):
 
         self.site_box = QGroupBox("Site settings")
         sl = QFormLayout(self.site_box)
-        self.fields: dict[str, QLineEdit] = {}
-        for key, label, tip in SITE_FIELDS:
-            edit = QLineEdit()
-            edit.setToolTip(tip)
-            edit.setPlaceholderText("default")
-            sl.addRow(label, edit)
-            self.fields[key] = edit
-        self.keep_remote = QCheckBox("keep the remote run directory")
-        sl.addRow(self.keep_remote)
+        self.forms: dict[str, ParameterForm] = {}
+        """One settings form per kind of site (its registry entry), made when first shown."""
+        self.form: ParameterForm | None = None
+        self.form_holder = QVBoxLayout()
+        sl.addRow(self.form_holder)
+        self.advanced = QCheckBox("advanced settings")
+        self.advanced.toggled.connect(lambda shown: self.form.set_advanced(shown) if self.form is not None else None)
+        sl.addRow(self.advanced)
         self.extra = QPlainTextEdit()
-        self.extra.setPlaceholderText("other options, one per line: key = value")
+        self.extra.setPlaceholderText("other settings, one per line: key = value (e.g. sbatch_options = {gres = \"gpu:1\"})")
         self.extra.setMaximumHeight(70)
         sl.addRow("other", self.extra)
         row = QPushButton("Check site")
@@ -157,10 +160,29 @@ class EnvironmentPanel(QWidget):
     def name(self) -> str:
         return self.combo.currentData()
 
+    def _site_form(self, name: str):
+        """The settings form of site ``name`` (None, and the reason in the description, when it
+        cannot be found or is not a registry kind)."""
+        try:
+            from ..analysis import environment_kind
+
+            entry = environment_kind(name)
+        except Exception as exc:  # an adapter file that is gone, a broken profile...
+            self.description.setText(f"cannot use {name!r}: {exc}")
+            return None
+        if entry is None or "sbatch" not in entry.extra:
+            return None
+        if entry.name not in self.forms:
+            shown = dataclasses.replace(entry, parameters=tuple(p for p in entry.parameters if p.name not in OWN_WIDGET))
+            form = ParameterForm(shown)
+            form.set_advanced(self.advanced.isChecked())
+            self.form_holder.addWidget(form)
+            self.forms[entry.name] = form
+        return self.forms[entry.name]
+
     def _on_choice(self, *_):
         name = self.name
         is_site = name not in (INPROCESS, LOCAL)
-        self.site_box.setVisible(is_site)
         self.workers.setEnabled(name != INPROCESS)
         if name == INPROCESS:
             text = "Units run one after the other in this napari (cancellable); nothing to install."
@@ -169,6 +191,11 @@ class EnvironmentPanel(QWidget):
         else:
             text = next((d for n, _, d in self.sites if n == name), "")
         self.description.setText(text)
+        form = self._site_form(name) if is_site else None
+        for f in self.forms.values():
+            f.setVisible(f is form)
+        self.form = form
+        self.site_box.setVisible(is_site)
 
     def select(self, name: str) -> None:
         i = self.combo.findData(name)
@@ -179,30 +206,30 @@ class EnvironmentPanel(QWidget):
 
     # -- options ------------------------------------------------------------------------------------------------
     def options(self) -> dict:
+        """The chosen environment's settings, for the spec and the factory: the form's values that
+        differ from the registry's defaults, the sbatch ones gathered in ``sbatch_options``, then the
+        "other" lines (they win)."""
         name = self.name
         if name == INPROCESS:
             return {}
         if name == LOCAL:
             return {"worker_count": int(self.workers.value())}
+        sbatch_keys = self.form.entry.extra.get("sbatch", ()) if self.form is not None else ()
         opts: dict = {}
-        sbatch = {}
-        for key, edit in self.fields.items():
-            v = edit.text().strip()
-            if not v:
+        sbatch: dict = {}
+        values = dict(self.form.values()) if self.form is not None else {}
+        values.update(_parse_extra(self.extra.toPlainText()))
+        for key, value in values.items():
+            if value == "":  # an empty field is unset
                 continue
-            if key in SBATCH_KEYS:
-                sbatch[key] = v
+            if key in sbatch_keys:
+                sbatch[key.replace("_", "-")] = value
+            elif key == SBATCH_OPTIONS and isinstance(value, dict):
+                sbatch.update(value)
             else:
-                opts[key] = v
-        extra = _parse_extra(self.extra.toPlainText())
-        for key in list(extra):
-            if key in SBATCH_KEYS:
-                sbatch[key] = extra.pop(key)
-        opts.update(extra)
+                opts[key] = value
         if sbatch:
-            opts["sbatch_options"] = {**sbatch, **opts.get("sbatch_options", {})}
-        if self.keep_remote.isChecked():
-            opts["keep_remote"] = True
+            opts[SBATCH_OPTIONS] = sbatch
         opts["worker_count"] = int(self.workers.value())
         return opts
 
@@ -212,10 +239,12 @@ class EnvironmentPanel(QWidget):
         Read the widgets now, on the GUI thread; call the function in a worker thread (a site
         may connect while it is made).
         """
+        from ..analysis import make_environment
+
         name, opts = self.name, self.options()
         confirm = confirm_host_key or self.bridge.confirm_host_key
         secret = ask_secret or self.bridge.ask_secret
-        return lambda: make_environment(name, opts, confirm, secret)
+        return lambda: make_environment(name, opts, confirm_host_key=confirm, ask_secret=secret)
 
     # -- check --------------------------------------------------------------------------------------------------
     def check_site(self):
@@ -224,6 +253,8 @@ class EnvironmentPanel(QWidget):
             return None
         from napari.qt.threading import create_worker
 
+        from ..analysis import check_site
+
         self.check_results.clear()
         self.check_results.addItem("connecting…")
         self.check_button.setEnabled(False)
@@ -231,7 +262,7 @@ class EnvironmentPanel(QWidget):
         factory = self.environment_factory()
 
         def work():
-            return factory().check()
+            return check_site(factory())
 
         worker = create_worker(work)
 
@@ -271,30 +302,27 @@ class EnvironmentPanel(QWidget):
             name = LOCAL
         self.select(name)
         opts = dict(env.options or {})
-        if "worker_count" in opts and opts["worker_count"]:
-            self.workers.setValue(int(opts.pop("worker_count")))
-        if "max_running" in opts and opts["max_running"]:
-            self.workers.setValue(int(opts.pop("max_running")))
-        opts.pop("max_running", None)
-        opts.pop("worker_count", None)
-        sbatch = dict(opts.pop("sbatch_options", {}) or {})
-        for key, edit in self.fields.items():
-            v = sbatch.pop(key, None) if key in SBATCH_KEYS else opts.pop(key, None)
-            edit.setText("" if v is None else str(v))
-        self.keep_remote.setChecked(bool(opts.pop("keep_remote", False)))
+        for key in ("worker_count", "max_running"):
+            if opts.get(key):
+                self.workers.setValue(int(opts[key]))
+            opts.pop(key, None)
+        form = self.form
+        shown = {p.name for p in form.entry.parameters} if form is not None else set()
+        sbatch_keys = form.entry.extra.get("sbatch", ()) if form is not None else ()
+        sbatch = dict(opts.pop(SBATCH_OPTIONS, None) or {})
+        values = {k: opts.pop(k) for k in list(opts) if k in shown}
+        for key in list(sbatch):
+            if key.replace("-", "_") in sbatch_keys:
+                values[key.replace("-", "_")] = sbatch.pop(key)
+        if form is not None:
+            form.set_values(values)
         if sbatch:
-            opts.update(sbatch)
+            opts[SBATCH_OPTIONS] = sbatch
         self.extra.setPlainText(_format_extra(opts))
 
 
-def make_environment(name, opts, confirm_host_key=None, ask_secret=None):
-    """The environment ``name`` with ``opts`` (in-process, local processes, or a site)."""
-    from ..environments import InProcess, LocalHost
+def _kinds() -> dict:
+    """The environment registry's kinds by name."""
+    from ..analysis import environment_kinds
 
-    if name == INPROCESS:
-        return InProcess()
-    if name == LOCAL:
-        return LocalHost(worker_count=opts.get("worker_count"))
-    from ..environments import sites
-
-    return sites.make_site(name, confirm_host_key=confirm_host_key, ask_secret=ask_secret, **opts)
+    return dict(environment_kinds().items())

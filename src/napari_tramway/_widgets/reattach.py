@@ -19,9 +19,9 @@ FINAL_STATUSES = ("done", "cancelled", "failed", "submit-failed")
 
 def recorded_runs(include_finished: bool = False) -> list[dict]:
     """Run records of the ledger, newest first (finished runs only when asked)."""
-    from ..environments import ledger
+    from ..analysis import list_runs
 
-    runs = ledger.list_runs()
+    runs = list_runs()
     if not include_finished:
         runs = [r for r in runs if r.get("status") not in FINAL_STATUSES]
     return list(reversed(runs))
@@ -59,7 +59,7 @@ class ReattachDialog(QDialog):
         self.refresh()
 
     def refresh(self, *_):
-        from ..environments import ledger
+        from ..analysis import run_states_text
 
         try:
             self.runs = recorded_runs(self.show_all.isChecked())
@@ -72,7 +72,7 @@ class ReattachDialog(QDialog):
         for i, r in enumerate(self.runs):
             site = r.get("site") or {}
             cells = [r.get("run_id", "?"), site.get("name") or site.get("class") or "?", r.get("status", "?"),
-                     ledger.summary_text(r), r.get("local_store", "")]
+                     run_states_text(r), r.get("local_store", "")]
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(str(text)))
         if self.runs:

@@ -262,7 +262,7 @@ class RunsPanel(QWidget):
         """Start a run of ``spec`` (default: the widgets' spec); return the napari worker."""
         from napari.qt.threading import create_worker
 
-        from ..pipeline import Analysis
+        from ..analysis import Analysis
         from ..pipeline.spec import SpecError
 
         if self.running:
@@ -294,7 +294,7 @@ class RunsPanel(QWidget):
         """Follow a run started earlier (``attach_fn()`` returns its handle) and show its results."""
         from napari.qt.threading import create_worker
 
-        from ..pipeline import Analysis
+        from ..analysis import Analysis
 
         if self.running:
             return self.worker
@@ -523,10 +523,10 @@ class RunsPanel(QWidget):
 
     def reattach(self, run_id: str):
         """Reattach to a run recorded in the ledger: follow it here and show its maps as they come."""
-        from ..environments import ledger
+        from ..analysis import run_record
 
         try:
-            record = ledger.load(run_id)
+            record = run_record(run_id)
         except Exception as exc:
             notify_error(f"napari-tramway: {exc}")
             return None
@@ -540,7 +540,7 @@ class RunsPanel(QWidget):
             options = {"confirm_host_key": bridge.confirm_host_key, "ask_secret": bridge.ask_secret}
 
         def attach_fn():
-            from ..environments.slurm import start_attach
+            from ..analysis import start_attach
 
             return start_attach(record["run_id"], **options)
 
@@ -577,7 +577,7 @@ class RunsPanel(QWidget):
 
 def _ledger_available() -> bool:
     try:
-        from ..environments import ledger  # noqa: F401
+        from .. import analysis  # noqa: F401
     except Exception:
         return False
     return True

@@ -46,17 +46,33 @@ def dumps_json(meta) -> str:
     return json.dumps(meta, default=_json_default, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)   # elsewhere: read it by setting it, then put it back at once
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
-def atomic_write(path, mode: str = "wb", encoding: str | None = None):
+def atomic_write(path, mode: str = "wb", encoding: str | None = None, permissions: int | None = None):
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
     On an exception the temporary file is removed and ``path`` is untouched, so readers never
-    see a half-written file.
+    see a half-written file. The file gets ``permissions`` (default ``0o666``) minus the user's
+    umask, like a file created with :func:`open` (a bare temporary file would be ``0o600``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, (0o666 if permissions is None else permissions) & ~current_umask())
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()

@@ -31,6 +31,28 @@ class TrajectoryFormatError(ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class ColumnError(TrajectoryFormatError):
+    """The columns of a table are not recognised: which one is the trajectory id, x, y, t?
+
+    The message names the columns found and how to map them (column mapping setting).
+    """
+
+
+class UnitError(TrajectoryFormatError):
+    """A unit cannot be determined where it matters (pixels without a pixel size, frames without a
+    frame interval) or is not a known unit."""
+
+
+class NotTrajectoryFileError(TrajectoryFormatError):
+    """The file is text, but not a table of trajectories (prose, a log, a table of numbers too
+    narrow to hold trajectory id, x, y and time); the message says what was found."""
+
+
+class UnitWarning(UserWarning):
+    """A trajectory file's unit was assumed and its values suggest another one (pixels read as
+    µm, frame numbers read as seconds). Silence it by giving the unit."""
+
+
 class RoiFormatError(ValueError):
     """A ROI file or ROI description is invalid; the message names the file / line / field."""
 
@@ -42,6 +64,15 @@ class ParameterError(ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class SettingsError(ValueError):
+    """One or more invalid settings; ``problems`` lists each as a :class:`ParameterError`
+    (``field`` is its dotted path, e.g. ``files[0].pixel_size``)."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
 
 
 class ArchiveError(ValueError):

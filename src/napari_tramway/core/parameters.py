@@ -1,23 +1,30 @@
-"""Parameter descriptions shared by the mesh and model registries.
+"""Parameter descriptions shared by the mesh, model and data-file registries.
 
 A :class:`Parameter` names a setting once, with its type, default, unit, valid range and a
 one-line help. A :class:`RegistryEntry` is a named method (a mesh, a model) with its parameters and
 its cross-parameter rules (``checks``); :meth:`RegistryEntry.settings` validates values once and
 returns :class:`Settings`, the typed, read-only value that the rest of the code carries and trusts.
 The CLI options, the napari forms, spec validation and the docs tables are all generated from
-these descriptions.
+these descriptions. Every value can also be written as text
+(:meth:`Parameter.parse` / :meth:`Parameter.format`): that is what a command-line option or a
+text field holds. :func:`settings_class` turns a set of parameters into a frozen dataclass whose
+values are validated once, when it is built.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from .errors import ParameterError
+from .errors import ParameterError, SettingsError
 
-_TYPES = {"float": float, "int": int, "bool": bool, "str": str, "int_pair": tuple}
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str, "int_pair": tuple, "mapping": dict}
+_NONE_TEXT = ("", "none", "auto")
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,9 @@ class Parameter:
     name : str
         Keyword name, identical to TRamWAy's where TRamWAy has one (``resolution``, ``sigma``...).
     type : str
-        One of ``float``, ``int``, ``bool``, ``str``, ``int_pair`` (two ints, e.g. ``knn``).
+        One of ``float``, ``int``, ``bool``, ``str``, ``int_pair`` (two ints, e.g. ``knn``),
+        ``mapping`` (``{key: name or 0-based position}``, e.g. a column mapping; as text
+        ``x=POSITION_X,y=POSITION_Y``).
     default : Any
         Default value; ``None`` means "unset" (derived from the data, or disabled).
     help : str
@@ -45,6 +54,11 @@ class Parameter:
         ``required``).
     advanced : bool
         Hidden behind an "advanced" toggle in the GUI.
+    keys : tuple or None
+        Allowed keys of a ``mapping`` parameter.
+    aliases : mapping or None
+        Other accepted spellings of the ``choices`` (matched case-insensitively), e.g.
+        ``{'um': 'µm', 'pixel': 'px'}``; values are stored in their canonical spelling.
     required : bool
         A value must be given (not ``None``; for ``str``, not empty).
     """
@@ -60,6 +74,8 @@ class Parameter:
     choices: tuple | None = None
     nullable: bool = False
     advanced: bool = False
+    keys: tuple | None = None
+    aliases: Mapping[str, str] | None = field(default=None, hash=False)
     required: bool = False
 
     def __post_init__(self):
@@ -108,6 +124,41 @@ class Parameter:
             raise ParameterError(path, f"must be one of {', '.join(map(str, self.choices))}; got {value!r}")
         return value
 
+    def parse(self, text: str, where: str = "") -> Any:
+        """The value written as ``text`` (a command-line option, a text field), validated.
+
+        ``''``, ``none`` and ``auto`` mean "unset" when the parameter accepts ``None``. A mapping
+        is ``key=value,key=value`` (a value of digits is a 0-based position, an empty value is
+        ``None``) or a JSON object.
+        """
+        if not isinstance(text, str):
+            return self.validate(text, where)
+        stripped = text.strip()
+        if stripped.lower() in _NONE_TEXT and (self.accepts_none or self.type != "str"):
+            return self.validate(None, where)
+        if self.type == "mapping":
+            try:
+                value = _mapping_from_text(stripped)
+            except ValueError as exc:
+                path = f"{where}.{self.name}" if where else self.name
+                raise ParameterError(path, f"{exc}; expected key=value,key=value") from None
+            return self.validate(value, where)
+        return self.validate(stripped, where)
+
+    def format(self, value: Any) -> str:
+        """``value`` as text that :meth:`parse` reads back (``''`` for ``None``)."""
+        if value is None:
+            return ""
+        if self.type == "mapping":
+            return ",".join(f"{k}={'' if v is None else v}" for k, v in dict(value).items())
+        if self.type == "int_pair":
+            return ",".join("" if v is None else str(v) for v in value)
+        if self.type == "bool":
+            return "true" if value else "false"
+        if self.type == "float":
+            return repr(float(value))
+        return str(value)
+
     def _check_range(self, path, value):
         lo, hi = self.minimum, self.maximum
         if lo is not None:
@@ -119,6 +170,11 @@ class Parameter:
             raise ParameterError(path, f"must be ≤ {hi} {self.unit}".rstrip() + f"; got {value!r}")
 
     def _convert(self, value):
+        if self.aliases is not None and isinstance(value, str):
+            key = value.strip()
+            value = self.aliases.get(key, self.aliases.get(key.lower(), key))
+        if self.type == "mapping":
+            return self._mapping(value)
         if self.type == "bool":
             if isinstance(value, bool):
                 return value
@@ -149,11 +205,51 @@ class Parameter:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return (int(value), None)
             if isinstance(value, str):
-                value = [v.strip() for v in value.replace(",", " ").split()]
+                value = [v.strip() for v in (value.split(",") if "," in value else value.split())]
             if not isinstance(value, Sequence) or len(value) != 2:
                 raise ValueError("expected two values (min, max)")
             return tuple(None if v in (None, "", "none", "None") else int(v) for v in value)
         raise TypeError(self.type)
+
+    def _mapping(self, value):
+        if isinstance(value, str):
+            value = _mapping_from_text(value)
+        if not isinstance(value, Mapping):
+            raise ValueError("not a mapping {key: value}")
+        out = {}
+        for key, v in value.items():
+            key = str(key).strip()
+            if self.keys is not None and key not in self.keys:
+                raise ValueError(f"unknown key {key!r}; expected some of {', '.join(self.keys)}")
+            if isinstance(v, bool) or not (v is None or isinstance(v, (str, int))):
+                raise ValueError(f"{key}: expected a name or a 0-based position, got {v!r}")
+            if isinstance(v, str) and not v.strip():
+                raise ValueError(f"{key}: empty name")
+            out[key] = v.strip() if isinstance(v, str) else v
+        if self.keys is not None:
+            out = {k: out[k] for k in self.keys if k in out}
+        return out or None
+
+
+def _mapping_from_text(text: str) -> dict:
+    """``{'x': 'POSITION_X', 'y': 2, 'z': None}`` from ``x=POSITION_X,y=2,z=`` or a JSON object."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON object ({exc.msg})") from None
+        if not isinstance(value, dict):
+            raise ValueError("not a JSON object")
+        return value
+    out: dict = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, v = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{item!r} is not key=value")
+        v = v.strip()
+        out[key.strip()] = None if not v else (int(v) if v.isdigit() else v)
+    return out
 
 
 #: A cross-parameter rule: given an entry's filled, typed values, the ``(parameter name, message)``
@@ -182,6 +278,13 @@ class RegistryEntry:
 
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.parameters}
+
+    def table(self) -> str:
+        """A Markdown table of the parameters, for the docs."""
+        rows = ["| parameter | type | default | unit | range | help |", "|---|---|---|---|---|---|"]
+        rows += [f"| `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {_range_text(p)} | {p.help} |"
+                 for p in self.parameters]
+        return "\n".join(rows)
 
     def validate(self, values: Mapping[str, Any] | None, where: str = "") -> dict:
         """Check every value, reject unknown names, fill defaults; raise on the first problem.
@@ -312,7 +415,7 @@ class Registry(Mapping):
         rows = [f"| {self.kind} | parameter | type | default | unit | range | help |", "|---|---|---|---|---|---|---|"]
         for entry in self._entries.values():
             for p in entry.parameters:
-                rows.append(f"| {entry.name} | `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {_range(p)} | {p.help} |")
+                rows.append(f"| {entry.name} | `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {_range_text(p)} | {p.help} |")
         return "\n".join(rows)
 
     def parameter_table(self) -> str:
@@ -325,7 +428,7 @@ class Registry(Mapping):
         rows = [f"| parameter | {self.kind} | type | default | unit | range | help |", "|---|---|---|---|---|---|---|"]
         for p, names in used.values():
             where = "all" if len(names) == len(self._entries) else ", ".join(names)
-            rows.append(f"| `{p.name}` | {where} | {p.type} | {p.default!r} | {p.unit} | {_range(p)} | {p.help} |")
+            rows.append(f"| `{p.name}` | {where} | {p.type} | {p.default!r} | {p.unit} | {_range_text(p)} | {p.help} |")
         checks: dict[Check, list[str]] = {}
         for entry in self._entries.values():
             for check in entry.checks:
@@ -339,11 +442,141 @@ class Registry(Mapping):
         return "\n".join(rows)
 
 
-def _range(p: Parameter) -> str:
+def _range_text(p: Parameter) -> str:
+    """The valid values of ``p`` for a docs table: choices, keys or range."""
     if p.choices:
         return " / ".join(map(str, p.choices))
-    if p.minimum is None and p.maximum is None:
-        return ""
-    lo = "" if p.minimum is None else (f"> {p.minimum}" if p.exclusive_minimum else f"≥ {p.minimum}")
-    hi = "" if p.maximum is None else f"≤ {p.maximum}"
-    return ", ".join(x for x in (lo, hi) if x)
+    if p.keys:
+        return "keys " + ", ".join(p.keys)
+    if p.minimum is not None or p.maximum is not None:
+        lo = "" if p.minimum is None else (f"> {p.minimum}" if p.exclusive_minimum else f"≥ {p.minimum}")
+        hi = "" if p.maximum is None else f"≤ {p.maximum}"
+        return ", ".join(x for x in (lo, hi) if x)
+    return ""
+
+
+# -- frozen settings generated from parameters -----------------------------------------------------
+
+class _Settings:
+    """Methods of the classes made by :func:`settings_class` (``PARAMETERS`` set there)."""
+
+    PARAMETERS: tuple[Parameter, ...] = ()
+    CHECKS: tuple[Check, ...] = ()
+
+    def __post_init__(self):
+        values = {p.name: getattr(self, p.name) for p in self.PARAMETERS}
+        checked, problems = _checked(type(self), values, "")
+        if problems:
+            raise SettingsError(problems)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def validate(cls, values: Mapping[str, Any] | None, where: str = "") -> list[ParameterError]:
+        """Every problem of ``values`` (unknown names, bad values, conflicts), each with its field
+        path under ``where``; an empty list when they are valid."""
+        return _checked(cls, values, where)[1]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None, where: str = ""):
+        """Settings from a dict (a spec's JSON, keyword options); unset names take their default.
+
+        Raises :class:`~napari_tramway.core.errors.SettingsError` listing every problem.
+        """
+        checked, problems = _checked(cls, values, where)
+        if problems:
+            raise SettingsError(problems)
+        return cls(**checked)
+
+    @classmethod
+    def from_text(cls, values: Mapping[str, str], where: str = ""):
+        """Settings from text values (command-line options, text fields), see :meth:`Parameter.parse`."""
+        known = {p.name: p for p in cls.PARAMETERS}
+        parsed, problems = {}, []
+        for name, text in dict(values or {}).items():
+            if name not in known:
+                parsed[name] = text  # reported as unknown below
+                continue
+            try:
+                parsed[name] = known[name].parse(text, where)
+            except ParameterError as exc:
+                problems.append(exc)
+        if problems:
+            raise SettingsError(problems)
+        return cls.from_dict(parsed, where)
+
+    def to_dict(self, *, defaults: bool = False) -> dict:
+        """The values as plain JSON types; only those that differ from the default unless ``defaults``."""
+        out = {}
+        for p in self.PARAMETERS:
+            value = getattr(self, p.name)
+            if isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            if defaults or value != p.default:
+                out[p.name] = value
+        return out
+
+    def to_text(self) -> dict[str, str]:
+        """The values that differ from the default, as text (for command-line options or fields)."""
+        known = {p.name: p for p in self.PARAMETERS}
+        return {k: known[k].format(v) for k, v in self.to_dict().items()}
+
+    def replace(self, **changes):
+        """A copy with ``changes``, validated."""
+        return type(self).from_dict({**self.to_dict(defaults=True), **changes})
+
+    def __hash__(self):
+        return hash(json.dumps(self.to_dict(defaults=True), sort_keys=True, default=str))
+
+    def __reduce__(self):  # read-only mappings do not pickle: rebuild from plain values
+        return (type(self).from_dict, (self.to_dict(defaults=True),))
+
+
+def _checked(cls, values, where) -> tuple[dict, list[ParameterError]]:
+    values = dict(values or {})
+    problems: list[ParameterError] = []
+    known = {p.name: p for p in cls.PARAMETERS}
+    for key in values:
+        if key not in known:
+            path = f"{where}.{key}" if where else str(key)
+            problems.append(ParameterError(path, f"unknown setting; known: {', '.join(known)}"))
+    out = {}
+    for name, p in known.items():
+        try:
+            value = p.validate(values.get(name, p.default), where)
+        except ParameterError as exc:
+            problems.append(exc)
+            continue
+        out[name] = MappingProxyType(value) if isinstance(value, dict) else value
+    if not problems:
+        for check in cls.CHECKS:
+            for name, message in check(out):
+                problems.append(ParameterError(f"{where}.{name}" if where else name, message))
+    return out, problems
+
+
+def settings_class(name: str, parameters: Sequence[Parameter], doc: str, checks: Sequence[Check] = (),
+                   module: str | None = None) -> type:
+    """A frozen dataclass with one field per parameter (same name, default and order).
+
+    Its values are validated and normalised when an instance is built (a ``mapping`` becomes a
+    read-only mapping), so an instance always holds valid values. ``checks`` are functions of the
+    validated values returning ``[(field, message), ...]`` for problems between fields. The class
+    has :meth:`~_Settings.from_dict`, :meth:`~_Settings.from_text`, :meth:`~_Settings.validate`
+    (every problem with its field path), :meth:`~_Settings.to_dict`, :meth:`~_Settings.to_text`
+    and :meth:`~_Settings.replace`.
+    """
+    fields = []
+    for p in parameters:
+        annotation = _TYPES[p.type] | None if p.accepts_none else _TYPES[p.type]
+        fields.append((p.name, annotation, dataclasses.field(default=p.default)))
+    cls = dataclasses.make_dataclass(
+        name, fields, bases=(_Settings,), frozen=True,
+        namespace={"PARAMETERS": tuple(parameters), "CHECKS": tuple(checks), "__doc__": doc,
+                   "__hash__": _Settings.__hash__},
+    )
+    if module is not None:
+        cls.__module__ = module
+    return cls

@@ -2,7 +2,8 @@
 
 A *locations* table is a ``pandas.DataFrame`` with columns ``n`` (trajectory id, int64), ``x``,
 ``y`` (µm), optionally ``z`` (µm), and ``t`` (s), sorted by (n, t), with metadata in ``attrs``
-(``source``, ``frame_interval`` in s, ``localization_precision`` σ in µm).
+(``source``, ``frame_interval`` in s, ``localization_precision`` σ in µm): a convenience copy of
+the typed record that :func:`napari_tramway.core.io.read_trajectory_file` returns.
 
 A *translocations* table has one row per step of a trajectory, on its **origin**: columns
 ``n, x, y[, z], t`` of the origin and ``dx, dy[, dz], dt`` of the step (µm, s). A step belongs
@@ -22,22 +23,62 @@ def spatial_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in SPATIAL if c in df.columns]
 
 
+#: The frame-interval estimate looks at up to this many rows, in blocks spread over the table.
+ESTIMATE_BLOCK_ROWS = 20_000
+ESTIMATE_BLOCKS = 10
+
+
+def estimate_frame_interval(n: np.ndarray, t: np.ndarray) -> float | None:
+    """The frame interval (s) estimated as the median positive time step within trajectories.
+
+    The one place where a missing frame interval is estimated: the readers call it when neither
+    the user nor the file gives one (and record the value as ``estimated``). ``n`` and ``t``
+    (s) are sorted by (n, t). Big tables are sampled in blocks spread over the table
+    (200,000 rows at most). ``None`` when no trajectory has two locations at different times.
+    """
+    n = np.asarray(n)
+    t = np.asarray(t, dtype=np.float64)
+    steps = []
+    for a, b in _blocks(n.size):
+        same = n[a + 1 : b] == n[a : b - 1]
+        steps.append((t[a + 1 : b] - t[a : b - 1])[same])
+    return _median_step(steps)
+
+
+def _median_step(steps: list[np.ndarray]) -> float | None:
+    dts = np.concatenate(steps) if steps else np.zeros(0)
+    dts = dts[dts > 0]
+    if dts.size == 0:
+        return None
+    return float(f"{np.median(dts):.10g}")  # 0.05, not 0.049999999999999996
+
+
+def _blocks(size: int) -> list[tuple[int, int]]:
+    """Row ranges ``[a, b)`` sampled by :func:`estimate_frame_interval`."""
+    if size <= ESTIMATE_BLOCK_ROWS * ESTIMATE_BLOCKS:
+        return [(0, size)] if size > 1 else []
+    starts = np.linspace(0, size - ESTIMATE_BLOCK_ROWS, ESTIMATE_BLOCKS).astype(np.int64)
+    return [(int(a), int(a) + ESTIMATE_BLOCK_ROWS) for a in starts]
+
+
 def frame_interval(df: pd.DataFrame) -> float:
-    """The frame interval (s): ``attrs['frame_interval']`` or the median positive Δt within trajectories."""
+    """The frame interval (s): ``attrs['frame_interval']``, else :func:`estimate_frame_interval`.
+
+    Tables read by :func:`napari_tramway.core.io.read_trajectories` always carry the value the
+    reader decided (given, from the file, or estimated); for a translocations table without it,
+    the steps' ``dt`` give the estimate.
+    """
     value = df.attrs.get("frame_interval")
     if value:
         return float(value)
-    if "dt" in df.columns:
-        dts = df["dt"].to_numpy()
+    if "dt" in df.columns:  # translocations: each row is a step within one trajectory
+        dt = df["dt"].to_numpy(dtype=np.float64)
+        estimate = _median_step([dt[a:b] for a, b in _blocks(dt.size + 1)])
     else:
-        n = df["n"].to_numpy()
-        t = df["t"].to_numpy()
-        same = n[1:] == n[:-1]
-        dts = (t[1:] - t[:-1])[same]
-    dts = dts[dts > 0]
-    if dts.size == 0:
+        estimate = estimate_frame_interval(df["n"].to_numpy(), df["t"].to_numpy())
+    if estimate is None:
         raise ValueError("cannot estimate the frame interval: no trajectory has two locations")
-    return float(np.median(dts))
+    return estimate
 
 
 def _step_mask(n: np.ndarray) -> np.ndarray:

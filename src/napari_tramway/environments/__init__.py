@@ -1,21 +1,27 @@
 """Where units run: in-process (default), :class:`LocalHost` (local processes), and
 :class:`SlurmOverSSH` / :class:`SingularitySlurm` (a Slurm cluster over SSH, in containers).
 
-The site-adapter API (subclass :class:`SingularitySlurm`, override ``hostname``, ``scratch``,
+Every kind is described once in the environment registry (:mod:`.registry`, its settings in
+:mod:`.settings`); :func:`make_environment` (:mod:`.sites`) is the one factory. The site-adapter
+API (subclass :class:`SingularitySlurm`, override ``hostname``, ``scratch``,
 ``singularity_options``, ``remote_dependencies``...) is public and stable; see ``docs/clusters.md``.
-paramiko is imported only when a remote environment connects.
+Scripts, the CLI and the napari widgets use these through the façade, :mod:`napari_tramway.analysis`.
+The names below are imported when first used; paramiko only when a remote environment connects.
 """
 
-from .base import Environment, RunHandle, RunJob
-from .events import RunSummary, UnitEvent
-from .local import InProcess, LocalHost
+from importlib import import_module
 
-__all__ = ["Environment", "InProcess", "LocalHost", "RunHandle", "RunJob", "RunSummary", "UnitEvent"]
+_LAZY = {
+    **dict.fromkeys(("Environment", "RunHandle", "RunJob"), ".base"),
+    **dict.fromkeys(("InProcess", "LocalHost"), ".local"),
+    **dict.fromkeys(("SlurmOverSSH", "SingularitySlurm", "Maestro"), ".slurm"),
+    **dict.fromkeys(("RunSummary", "UnitEvent"), "..pipeline.events"),
+    "make_environment": ".sites",
+}
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name):
-    if name in ("SlurmOverSSH", "SingularitySlurm", "Maestro"):
-        from . import slurm
-
-        return getattr(slurm, name)
-    raise AttributeError(name)
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 An environment decides *where* units run and reports :class:`UnitEvent` s; it never computes maps
 itself: every environment runs :func:`napari_tramway.pipeline.stages.run_unit`, in this process or
-through the unit worker (``python -m napari_tramway.worker``).
+through the unit worker (``python -m napari_tramway.pipeline.worker``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .events import CANCELLED, FAILED, FINAL, QUEUED, RUN, SKIPPED, RunSummary, UnitEvent
+from ..pipeline.events import CANCELLED, FAILED, FINAL, QUEUED, RUN, SKIPPED, RunSummary, UnitEvent
 
 
 @dataclass
@@ -32,6 +32,9 @@ class Environment:
     """Base class of environments. Subclasses implement :meth:`execute`."""
 
     name = "environment"
+    remote = False
+    """Whether units run on another computer (a cluster site: it can be checked, its runs are
+    recorded in the ledger and can be reattached)."""
 
     def execute(self, job: RunJob, emit: Callable[[UnitEvent], None], cancel: threading.Event) -> None:
         """Run every unit of ``job``, calling ``emit`` for each event, until done or ``cancel`` is set.
@@ -45,10 +48,11 @@ class Environment:
 
 
 class RunHandle:
-    """A run in a background thread: ``events`` (a queue), :meth:`cancel`, :meth:`wait`.
+    """A run in a background thread: ``events`` (a queue of :class:`UnitEvent`), :meth:`cancel`,
+    :meth:`wait`, :meth:`summary`, :meth:`results`.
 
-    Events are also passed to the ``callback`` given to :meth:`Analysis.start`, from the run's
-    thread (GUI code must hop to its own thread).
+    Events are also passed to the ``callback`` given to :meth:`napari_tramway.Analysis.start`, from
+    the run's thread (GUI code must hop to its own thread).
     """
 
     def __init__(self, env: Environment, job: RunJob, callback: Callable[[UnitEvent], None] | None = None):
@@ -95,8 +99,10 @@ class RunHandle:
             import traceback
 
             self.exception = exc
-            self._emit(UnitEvent(RUN, None, message="run failed", error=f"{type(exc).__name__}: {exc}",
-                                 traceback=traceback.format_exc()))
+            # a site, SSH, ledger or settings error says what to fix in its message; others name their type
+            text = str(exc) if isinstance(exc, (RuntimeError, ValueError, OSError)) and str(exc) else \
+                f"{type(exc).__name__}: {exc}"
+            self._emit(UnitEvent(RUN, None, message="failed", error=text, traceback=traceback.format_exc()))
         finally:
             if self._cancel.is_set():
                 for label, state in list(self._states.items()):
@@ -122,6 +128,12 @@ class RunHandle:
         if self._thread.is_alive():
             return None
         return self.summary()
+
+    def results(self):
+        """The run's results so far (:class:`~napari_tramway.pipeline.Results`: labels, maps)."""
+        from ..pipeline.results import Results
+
+        return Results(self.job.store.root)
 
     def summary(self) -> RunSummary:
         with self._lock:

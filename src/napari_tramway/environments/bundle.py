@@ -28,34 +28,30 @@ import zipfile
 from pathlib import Path
 
 _ZIP_CACHE: dict = {}
-ZIP_EXCLUDE_DIRS = {"_widgets", "__pycache__", "tests"}
+#: what the unit worker needs (``napari_tramway.pipeline.worker``): the core, the pipeline, and the
+#: package's ``__init__`` and version; not the environments, the façade, the CLI or the napari face
+ZIP_PACKAGES = ("core", "pipeline")
+ZIP_TOP_FILES = ("__init__.py", "_version.py")
 ZIP_SUFFIXES = (".py",)
-ZIP_KEEP_PRIVATE = {"__init__.py", "__main__.py", "_version.py"}
 
 
 def package_dir() -> Path:
-    import napari_tramway
-
-    return Path(napari_tramway.__file__).resolve().parent
+    """The installed ``napari_tramway`` package (this file is ``<it>/environments/bundle.py``)."""
+    return Path(__file__).resolve().parents[1]
 
 
 def worker_zip() -> bytes:
-    """The installed ``napari_tramway`` package's sources, as a deterministic zip, without the
-    napari glue (``_widgets``, top-level ``_*.py`` modules other than ``_version``).
+    """The worker's part of the installed ``napari_tramway`` sources (:data:`ZIP_PACKAGES` and
+    :data:`ZIP_TOP_FILES`), as a deterministic zip.
 
     Importable from ``PYTHONPATH=napari_tramway.zip``: the cluster runs exactly the client's code.
     """
     root = package_dir()
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in ZIP_EXCLUDE_DIRS and not d.startswith("."))
-        top = Path(dirpath) == root
-        for name in sorted(filenames):
-            if top and name.startswith("_") and name not in ZIP_KEEP_PRIVATE:
-                continue  # napari glue (_reader, _writer, _layers...): not needed by the worker
-            if name.endswith(ZIP_SUFFIXES):
-                p = Path(dirpath) / name
-                files.append(p)
+    files = [root / name for name in ZIP_TOP_FILES]
+    for package in ZIP_PACKAGES:
+        for dirpath, dirnames, filenames in os.walk(root / package):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
+            files += [Path(dirpath) / name for name in sorted(filenames) if name.endswith(ZIP_SUFFIXES)]
     key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     if _ZIP_CACHE.get("key") == key:
         return _ZIP_CACHE["data"]
@@ -148,7 +144,7 @@ def input_name(unit) -> str:
 def add_inputs(writer: BundleWriter, spec, units) -> tuple[int, int, int, dict]:
     """Write each needed region's cropped steps; return (bytes, source bytes, count, unit→input)."""
     from ..pipeline.data import DEFAULT_CACHE, region_by_label, region_steps, support_regions
-    from ..worker import write_unit_input
+    from ..pipeline.worker import write_unit_input
 
     by_file: dict[int, list] = {}
     for u in units:

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import threading
 
+from ..pipeline.events import CANCELLED, DONE, FAILED, QUEUED, UnitEvent
 from .base import Environment, RunJob, skip_done
-from .events import CANCELLED, DONE, FAILED, QUEUED, UnitEvent
 
 
 def _one_blas_thread():
@@ -42,7 +42,7 @@ class InProcess(Environment):
             self._run_units(job, todo, emit, cancel)
 
     def _run_units(self, job, todo, emit, cancel):
-        from ..worker import run_one
+        from ..pipeline.worker import run_one
 
         for unit in todo:
             if cancel.is_set():
@@ -58,11 +58,11 @@ def default_worker_count() -> int:
 
 
 class _Worker:
-    """One ``python -m napari_tramway.worker serve`` process and its stdout reader thread."""
+    """One ``python -m napari_tramway.pipeline.worker serve`` process and its stdout reader thread."""
 
     def __init__(self, store_dir: str, events: queue.Queue, env_vars: dict, nice: int = 0):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "napari_tramway.worker", "serve", "--store", store_dir],
+            [sys.executable, "-m", "napari_tramway.pipeline.worker", "serve", "--store", store_dir],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
             env=env_vars, start_new_session=True,
         )
@@ -129,7 +129,7 @@ class _Worker:
 class LocalHost(Environment):
     """A pool of local worker processes (default: all cores but one).
 
-    Each worker is a long-lived ``python -m napari_tramway.worker serve`` process that reads each
+    Each worker is a long-lived ``python -m napari_tramway.pipeline.worker serve`` process that reads each
     data file once and runs units one at a time, with one BLAS thread. A worker that dies mid-unit
     leaves that unit failed (with its exit status) and is replaced; cancel stops every worker.
     """

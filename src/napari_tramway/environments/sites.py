@@ -1,10 +1,11 @@
-"""Where a site comes from: presets, adapters registered by packages, TOML profiles, your own file.
+"""Where an environment comes from, and the one factory that makes it: :func:`make_environment`.
 
-A site name given to ``Analysis.run(env=...)``, ``napari-tramway run --env``, ``check-site`` or the
+A name given to ``Analysis.run(env=...)``, ``napari-tramway run --env``, ``check-site`` or the
 napari widget is looked up in this order:
 
 1. ``inprocess`` and ``local`` (``local:N``);
-2. the presets ``SlurmOverSSH``, ``SingularitySlurm`` (abstract) and ``Maestro`` (case does not matter);
+2. the other kinds of the environment registry (:mod:`.registry`): the presets ``SlurmOverSSH``,
+   ``SingularitySlurm`` (abstract) and ``Maestro`` (case does not matter);
 3. profiles: top-level tables of the TOML file ``$NAPARI_TRAMWAY_SITES`` (default
    ``~/.config/napari-tramway/sites.toml``)::
 
@@ -26,7 +27,8 @@ napari widget is looked up in this order:
        time = "01:00:00"
 
    plus any instance setting of :data:`PROFILE_SETTINGS` (``ssh_config``, ``poll_interval``,
-   ``preflight``, ``keep_remote``...);
+   ``preflight``, ``keep_remote``...): every setting of the registry's Slurm kinds
+   (:mod:`.settings`) but the sbatch ones, which go in the ``[name.sbatch]`` table;
 
 4. adapters registered by installed packages under the entry point group ``napari_tramway.sites``
    (``mysite = "mypackage.sites:MySite"``);
@@ -41,23 +43,23 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.errors import ParameterError
+from . import settings
 from .base import Environment
+from .registry import ENVIRONMENTS, INPROCESS_ALIASES, is_site, kind_of, normalise
 
 ENTRY_POINT_GROUP = "napari_tramway.sites"
-PROFILE_FIELDS = {
-    "base": str, "description": str, "hostname": str, "port": int, "scratch": str,
-    "singularity_executable": str, "singularity_options": str, "remote_dependencies": str, "container": str,
-    "python": str, "username": str, "sbatch": dict, "worker_count": int, "identity_file": str,
-    "known_hosts": (str, list),
-}
-# instance settings a profile can set too (their defaults: ``slurm.DEFAULT_SETTINGS``)
-PROFILE_SETTINGS = {
-    "keep_remote": bool, "poll_interval": (int, float), "max_poll_interval": (int, float), "preflight": bool,
-    "ssh_config": str, "reconnect_timeout": (int, float), "connect_timeout": (int, float),
-    "command_timeout": (int, float), "ssh_retries": int, "ssh_backoff": (int, float),
-    "completion_grace": (int, float), "unknown_timeout": (int, float), "allow_agent": bool, "look_for_keys": bool,
-}
-PROFILE_FIELDS.update(PROFILE_SETTINGS)
+_TOML_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool}
+#: fields of a profile that are not settings
+PROFILE_ONLY = {"base": str, "description": str, "sbatch": dict}
+#: instance settings a profile can set too (the hooks aside; their defaults: ``settings.SITE_DEFAULTS``)
+PROFILE_SETTINGS = {p.name: _TOML_TYPES[p.type] for p in settings.CONTAINER_SITE
+                    if p.name not in (*settings.HOOK_SETTINGS, *settings.SBATCH_KEYS, "username", "container",
+                                      "worker_count")}
+#: every field of a profile: the profile's own, then the settings of the Slurm kinds (sbatch ones aside)
+PROFILE_FIELDS = {**PROFILE_ONLY, **{p.name: _TOML_TYPES[p.type] for p in settings.CONTAINER_SITE
+                                      if p.name not in settings.SBATCH_KEYS}}
+PROFILE_FIELDS["known_hosts"] = (str, list)
 _DEFAULT_CALLBACKS: dict = {}
 
 
@@ -67,7 +69,7 @@ class SiteNotFound(KeyError):
 
 
 def set_default_callbacks(confirm_host_key=None, ask_secret=None) -> None:
-    """Callbacks given to every site made by :func:`make_site` without its own (the CLI sets
+    """Callbacks given to every site made by :func:`make_environment` without its own (the CLI sets
     terminal prompts here; napari passes dialogs explicitly)."""
     _DEFAULT_CALLBACKS.clear()
     if confirm_host_key is not None:
@@ -83,19 +85,6 @@ def profiles_path() -> Path:
     from .ledger import config_dir
 
     return config_dir() / "sites.toml"
-
-
-def _presets() -> dict:
-    from .local import InProcess, LocalHost
-    from .slurm import Maestro, SingularitySlurm, SlurmOverSSH
-
-    return {"inprocess": InProcess, "local": LocalHost, "SlurmOverSSH": SlurmOverSSH,
-            "SingularitySlurm": SingularitySlurm, "Maestro": Maestro}
-
-
-def _doc(obj) -> str:
-    doc = (getattr(obj, "__doc__", None) or "").strip()
-    return doc.split("\n\n")[0].replace("\n", " ").strip()
 
 
 def load_profiles(path: Path | None = None) -> dict[str, dict]:
@@ -148,7 +137,7 @@ def _profile_class(name: str, fields: dict, seen: tuple = ()):
     if base_name in seen:
         raise ValueError(f"site profile {name!r}: circular base {' -> '.join(seen + (base_name,))}")
     base = site_class(base_name, _seen=seen + (name,))
-    from .slurm import SlurmOverSSH
+    from .slurm.site import SlurmOverSSH
 
     if not (isinstance(base, type) and issubclass(base, SlurmOverSSH)):
         raise ValueError(f"site profile {name!r}: base {base_name!r} is not a Slurm site")
@@ -222,12 +211,11 @@ def _load_object(ref: str):
 def site_class(name: str, _seen: tuple = ()):
     """The class (or factory) behind a site name; raise :class:`SiteNotFound` listing the known sites."""
     name = str(name).strip()
-    presets = _presets()
     if name.startswith("local:"):
-        return presets["local"]
-    for key, cls in presets.items():
+        return ENVIRONMENTS.environment_class("local")
+    for key in ENVIRONMENTS:
         if key.lower() == name.lower():
-            return cls
+            return ENVIRONMENTS.environment_class(key)
     profiles = load_profiles()
     if name in profiles:
         return _profile_class(name, profiles[name], _seen)
@@ -244,50 +232,69 @@ def site_class(name: str, _seen: tuple = ()):
                        f"(or package.module:Class, or path/to/file.py:Class)")
 
 
-def make_site(name: str, **options) -> Environment:
-    """An environment for a site name, with instance settings (``username``, ``container``,
-    ``sbatch_options``, ``worker_count``, ``keep_remote``, ``poll_interval``, ``confirm_host_key``,
-    ``ask_secret``...)."""
-    from .local import InProcess, LocalHost
-    from .slurm import SlurmOverSSH
+def make_environment(env=None, options: dict | None = None, *, spec=None, confirm_host_key=None,
+                     ask_secret=None) -> Environment:
+    """The one way to make an environment, from an object, a class, a name or a spec.
 
-    name = str(name).strip()
-    obj = site_class(name)
-    if obj is InProcess:
-        return InProcess()
-    if obj is LocalHost:
-        count = options.get("worker_count")
-        if name.startswith("local:"):
-            count = int(name.split(":", 1)[1])
-        return LocalHost(worker_count=count)
-    if isinstance(obj, type) and issubclass(obj, SlurmOverSSH):
-        settings = dict(options)
-        for k, v in _DEFAULT_CALLBACKS.items():
-            settings.setdefault(k, v)
-        env = obj(**settings)
-        env.site_name = name
-        env.site_options = {k: v for k, v in options.items() if k not in ("confirm_host_key", "ask_secret")}
+    ``env``: an :class:`~.base.Environment` (returned as it is), an environment class, a name
+    (``inprocess``, ``local``, ``local:N``, a site: preset, profile, entry point,
+    ``package.module:Class``, ``path/to/file.py:Class``), or None for the spec's environment (or
+    in-process). ``options`` are its settings (:mod:`.settings`; for a name from the spec, they
+    add to the spec's), checked against the registry: an unknown or invalid one raises
+    :class:`~napari_tramway.core.errors.ParameterError` naming it. ``confirm_host_key`` and
+    ``ask_secret`` are the callbacks of a cluster site (default: :func:`set_default_callbacks`'s).
+    """
+    if isinstance(env, Environment):
         return env
+    options = dict(options or {})
+    if env is None:
+        if spec is not None:
+            env, options = spec.environment.name, {**spec.environment.options, **options}
+        else:
+            env = "inprocess"
+    name = None
+    if isinstance(env, type):
+        obj = env
+    else:
+        name = str(env).strip()
+        if name in INPROCESS_ALIASES:
+            name = "inprocess"
+        if name.startswith("local:"):
+            count = name.split(":", 1)[1]
+            try:
+                options["worker_count"] = int(count)
+            except ValueError:
+                raise ParameterError("environment", f"{name!r}: expected local:N, N a number of worker "
+                                     "processes") from None
+        obj = site_class(name)
+    entry = kind_of(obj)
+    callbacks = {"confirm_host_key": confirm_host_key, "ask_secret": ask_secret}
+    for key in settings.CALLBACKS:  # callbacks given with the options (older callers)
+        if key in options and callbacks[key] is None:
+            callbacks[key] = options.pop(key)
+    if entry is not None:
+        options = normalise(entry, options)
+    if is_site(entry):
+        for key, value in {**_DEFAULT_CALLBACKS, **{k: v for k, v in callbacks.items() if v is not None}}.items():
+            options[key] = value
+        made = obj(**options)
+        made.site_name = name
+        made.site_options = {k: v for k, v in options.items() if k not in settings.CALLBACKS}
+        return made
     if isinstance(obj, type) and issubclass(obj, Environment):
         return obj(**options)
     if callable(obj):
-        env = obj(**options)
-        if not isinstance(env, Environment):
-            raise TypeError(f"site {name!r}: the factory returned {type(env).__name__}, not an Environment")
-        return env
+        made = obj(**options)
+        if not isinstance(made, Environment):
+            raise TypeError(f"site {name!r}: the factory returned {type(made).__name__}, not an Environment")
+        return made
     raise TypeError(f"site {name!r} is not an environment class")
 
 
 def list_sites() -> list[tuple[str, str, str]]:
-    """``(name, kind, description)`` of every site: presets, entry points, profiles."""
-    out = []
-    for key, cls in _presets().items():
-        desc = _doc(cls)
-        if key == "SingularitySlurm":
-            desc += " (abstract: subclass it with hostname and scratch)"
-        if key == "SlurmOverSSH":
-            desc += " (abstract)"
-        out.append((key, "preset", desc))
+    """``(name, kind, description)`` of every environment: the registry's kinds (``preset``),
+    adapters registered by packages (``entry point``), profiles (``profile``)."""
+    out = [(entry.name, "preset", entry.help) for entry in ENVIRONMENTS.values()]
     for name, ep in sorted(_entry_points().items()):
         out.append((name, "entry point", ep.value))
     try:
@@ -301,5 +308,5 @@ def list_sites() -> list[tuple[str, str, str]]:
     return out
 
 
-__all__ = ["ENTRY_POINT_GROUP", "SiteNotFound", "list_sites", "load_profiles", "make_site", "profiles_path",
+__all__ = ["ENTRY_POINT_GROUP", "SiteNotFound", "list_sites", "load_profiles", "make_environment", "profiles_path",
            "set_default_callbacks", "site_class"]

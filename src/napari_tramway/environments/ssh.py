@@ -1,3 +1,6 @@
+# size: one idea, one SSH connection: where to connect (~/.ssh/config, ProxyJump), whom to trust (host
+# keys), how to log in (keys, agent, secrets asked through a callback) and running commands on it share
+# one transport and its lock; split, they would pass the transport around.
 """The SSH layer of remote environments (paramiko): verified host keys, callbacks for secrets,
 ``~/.ssh/config``, timeouts on every command, reconnection with back-off, quoted paths.
 
@@ -11,7 +14,7 @@ Security rules, all enforced here:
 - Keys and the SSH agent are tried first; passwords and one-time codes are asked through the
   ``ask_secret(prompt, echo)`` callback and never stored (not even in memory beyond the call).
 - Every remote command has a timeout; a dropped connection is reopened with exponential back-off.
-- Remote paths are quoted by :mod:`.remote_script`, which builds every command, and
+- Remote paths are quoted by :mod:`.slurm.commands`, which builds every command, and
   :func:`safe_local_path` refuses anything that would land outside the run's local directory.
 """
 
@@ -53,6 +56,16 @@ class HostKeyMismatch(SSHError):
 
 class AuthenticationFailed(SSHError):
     pass
+
+
+class Unreachable(SSHError):
+    """The host does not answer (refused, timed out, no route, unknown name): ``host``, ``port``,
+    ``cause``."""
+
+    def __init__(self, target: SSHTarget, cause: BaseException):
+        self.host, self.port, self.username = target.hostname, target.port, target.username
+        self.cause = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        super().__init__(f"cannot reach {self.host} port {self.port} (as {self.username}): {self.cause}")
 
 
 class CommandTimeout(SSHError):
@@ -300,7 +313,7 @@ class SSHSession:
         try:
             return socket.create_connection((self.target.hostname, self.target.port), timeout=self.connect_timeout)
         except OSError as exc:
-            raise SSHError(f"cannot reach {self.target.display}: {exc}") from None
+            raise Unreachable(self.target, exc) from None
 
     def _open(self) -> paramiko.Transport:
         sock = self._socket()

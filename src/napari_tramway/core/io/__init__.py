@@ -1,48 +1,74 @@
-"""Trajectory readers: one function, :func:`read_trajectories`, for every supported format.
+"""Trajectory readers: every supported format, read in the right units.
 
-The result is always a *locations* table: columns ``n`` (int64), ``x``, ``y`` [, ``z``] (µm),
-``t`` (s), sorted by (n, t), with ``attrs`` ``source``, ``format``, ``frame_interval`` (s),
-``localization_precision`` (σ, µm), ``pixel_size`` (µm), ``space_unit`` and ``time_unit`` (the
-units the file's values were in, before conversion). Every problem with the input raises
-:class:`~napari_tramway.core.errors.TrajectoryFormatError` (a ``ValueError``) whose message names
-the file, and the line and column when it can. See ``docs/formats.md``.
+* :func:`read_trajectory_file` ``(path, settings) -> TrajectoryFile``: the entry point of the
+  pipeline and the faces. It returns the locations table (``n``, ``x``, ``y`` [, ``z``] in µm,
+  ``t`` in s, sorted by (n, t)) with the :class:`FileSettings` used and a :class:`Provenance`
+  saying what the file's units were, the factors applied, and where the frame interval and σ
+  came from (given, the file, inferred, estimated, default).
+* :func:`read_trajectories` ``(path, **options) -> DataFrame``: the same read for scripts; the
+  table's ``attrs`` hold a convenience copy of the metadata (``source``, ``format``,
+  ``frame_interval`` s and ``frame_interval_source``, ``localization_precision`` σ µm when
+  given or recorded, ``pixel_size`` µm, ``space_unit`` and ``time_unit`` as the file spelled
+  them).
+
+What describes a file is :data:`FILE_SETTINGS` (one registry for every face). Every problem with
+the input raises :class:`~napari_tramway.core.errors.TrajectoryFormatError` (a ``ValueError``)
+whose message names the file, and the line and column when it can; units assumed against the
+values' appearance give a :class:`~napari_tramway.core.errors.UnitWarning`. See
+``docs/formats.md``.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
+
 import pandas as pd
 
-from napari_tramway.core.errors import TrajectoryFormatError
+from napari_tramway.core.errors import (
+    ColumnError,
+    NotTrajectoryFileError,
+    SettingsError,
+    TrajectoryFormatError,
+    UnitError,
+    UnitWarning,
+)
 
 from .assemble import Options, assemble
 from .isbi_xml import read_isbi_xml
+from .metadata import read_metadata
+from .provenance import Provenance, TrajectoryFile
+from .settings import FILE_SETTINGS, FileSettings, how_to_give
 from .sniff import FORMATS, read_head, sniff
 from .table import read_table
-from .text import read_text, write_trajectories_text
+from .text import read_text
 from .trackmate_xml import read_trackmate_xml
+from .writer import write_trajectories_text
 
 __all__ = [
+    "FILE_SETTINGS",
     "FORMATS",
     "OPTION_NAMES",
+    "READING_OPTIONS",
+    "ColumnError",
+    "FileSettings",
+    "NotTrajectoryFileError",
+    "Provenance",
+    "TrajectoryFile",
     "TrajectoryFormatError",
+    "UnitError",
+    "UnitWarning",
     "detect_format",
+    "how_to_give",
     "read_trajectories",
+    "read_trajectory_file",
     "write_trajectories_text",
 ]
 
-OPTION_NAMES = (
-    "format",
-    "columns",
-    "keep_columns",
-    "frame_interval",
-    "localization_precision",
-    "pixel_size",
-    "space_unit",
-    "space_scale",
-    "time_unit",
-    "time_scale",
-    "threads",
-)
+#: Options of a read that do not describe the file (not in :data:`FILE_SETTINGS`).
+READING_OPTIONS = ("keep_columns", "threads")
+#: Every keyword :func:`read_trajectories` accepts.
+OPTION_NAMES = tuple(p.name for p in FILE_SETTINGS.parameters) + READING_OPTIONS
 
 _READERS = {
     "tramway-text": read_text,
@@ -56,87 +82,107 @@ _READERS = {
 }
 
 
-def read_trajectories(
+def read_trajectory_file(
     path,
+    settings: FileSettings | Mapping | None = None,
     *,
-    format: str | None = None,
-    columns=None,
     keep_columns: bool = False,
-    frame_interval: float | None = None,
-    localization_precision: float | None = None,
-    pixel_size: float | None = None,
-    space_unit: str | None = None,
-    space_scale: float | None = None,
-    time_unit: str | None = None,
-    time_scale: float | None = None,
     threads: int | None = None,
-    **unknown,
-) -> pd.DataFrame:
-    """Read a trajectory file into a locations table (n, x, y[, z], t; µm, s).
+    column_names: list | None = None,
+    warn: bool = True,
+) -> TrajectoryFile:
+    """Read a trajectory file: the locations (µm, s), the settings used and the provenance.
 
     Parameters
     ----------
     path : str or path-like
         The file. Its format is recognised from its content (see :data:`FORMATS`).
-    format : str, optional
-        Force a format: ``'tramway-text'``, ``'csv'``, ``'trackmate-csv'``, ``'trackpy'``,
-        ``'mosaic'``, ``'thunderstorm'``, ``'trackmate-xml'`` or ``'isbi-xml'``.
-    columns : list of str or dict, optional
-        Text and table formats: a list names the file's columns in order (replacing its
-        header); a dict maps roles ``n``, ``x``, ``y``, ``z``, ``t``, ``frame`` to column names
-        (or 0-based positions).
+    settings : FileSettings or dict, optional
+        How to read it (:data:`FILE_SETTINGS`: format, columns, units, pixel size µm, frame
+        interval s, σ µm); a dict is validated with :meth:`FileSettings.from_dict`.
     keep_columns : bool
         Append the file's other columns after ``t`` (default: drop them).
-    frame_interval : float, optional
-        Time between frames (s). Converts frame numbers to times; also recorded in ``attrs``.
-    localization_precision : float, optional
-        Localisation precision σ (µm), recorded in ``attrs``.
-    pixel_size : float, optional
-        Pixel size (µm). Converts positions given in pixels; also recorded in ``attrs``.
-    space_unit : str, optional
-        Unit of the file's positions, overriding the file: ``'µm'``, ``'nm'``, ``'pixel'``...
-    space_scale : float, optional
-        Factor from the file's positions to µm (instead of ``space_unit``).
-    time_unit : str, optional
-        Unit of the file's times: ``'s'``, ``'ms'``, ``'frame'``...
-    time_scale : float, optional
-        Factor from the file's times to s (instead of ``time_unit``).
     threads : int, optional
         Parser threads for big text files (default: the available cores, at most 4).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``n``, ``x``, ``y`` [, ``z``], ``t`` [, extra columns], index 0..N-1.
+    column_names : list of str, optional
+        Names of the file's columns in order, replacing its header (scripts; the faces use the
+        ``columns`` mapping, with 0-based positions for a file without header).
+    warn : bool
+        Emit the :class:`UnitWarning` s (they are recorded in the provenance either way).
 
     Raises
     ------
     TrajectoryFormatError
-        The file is missing, empty, binary, malformed, lacks a needed column or unit, has a bad
-        value, or a trajectory visits one time twice.
+        The file is missing, empty, binary, not trajectories (:class:`NotTrajectoryFileError`),
+        its columns are not recognised (:class:`ColumnError`), a unit cannot be determined
+        (:class:`UnitError`), a value is bad, or a trajectory visits one time twice; also for
+        invalid ``settings`` (the message lists every problem).
     """
     abspath, head = read_head(path)
+    if not isinstance(settings, FileSettings):
+        try:
+            settings = FileSettings.from_dict(settings)
+        except SettingsError as exc:
+            err = TrajectoryFormatError(f"invalid settings: {exc}", path=abspath)
+            err.problems = exc.problems  # each a ParameterError with its field
+            raise err from None
+    opts = Options(settings=settings, keep_columns=bool(keep_columns), threads=threads,
+                   column_names=None if column_names is None else list(column_names))
+    sniffed = sniff(abspath, head, settings.format)
+    raw = _READERS[sniffed.format](abspath, head, sniffed, opts)
+    file_meta, metadata_file, problem = read_metadata(abspath)
+    locations, provenance = assemble(raw, opts, file_meta, metadata_file)
+    if problem is not None:
+        provenance = _with_warning(provenance, problem)
+    if warn:
+        for message in provenance.warnings:
+            warnings.warn(message, UnitWarning, stacklevel=_caller_level())
+    return TrajectoryFile(locations, settings, provenance)
+
+
+def read_trajectories(path, **options) -> pd.DataFrame:
+    """Read a trajectory file into a locations table (n, x, y[, z], t; µm, s).
+
+    ``options`` are the settings of :data:`FILE_SETTINGS` (``format``, ``columns``,
+    ``space_unit``, ``pixel_size`` µm, ``time_unit``, ``frame_interval`` s,
+    ``localization_precision`` σ µm, ``space_scale``, ``time_scale``) and ``keep_columns``,
+    ``threads``; ``columns`` may also be a list naming the file's columns in order. The table's
+    ``attrs`` hold a copy of the metadata (see the module docstring); the typed record is
+    :func:`read_trajectory_file`'s.
+
+    Raises
+    ------
+    TrajectoryFormatError
+        As :func:`read_trajectory_file`; an unknown keyword is listed with the accepted ones.
+    """
+    abspath, _ = read_head(path)
+    unknown = sorted(k for k in options if k not in OPTION_NAMES)
     if unknown:
         raise TrajectoryFormatError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; expected some of "
-            f"{', '.join(OPTION_NAMES)}",
+            f"unknown option(s) {', '.join(unknown)}; expected some of {', '.join(OPTION_NAMES)}",
             path=abspath,
         )
-    opts = Options(
-        columns=columns,
-        keep_columns=keep_columns,
-        frame_interval=frame_interval,
-        localization_precision=localization_precision,
-        pixel_size=pixel_size,
-        space_unit=space_unit,
-        space_scale=space_scale,
-        time_unit=time_unit,
-        time_scale=time_scale,
-        threads=threads,
-    ).check(abspath)
-    sniffed = sniff(abspath, head, format)
-    raw = _READERS[sniffed.format](abspath, head, sniffed, opts)
-    return assemble(raw, opts)
+    reading = {k: options.pop(k) for k in READING_OPTIONS if k in options}
+    columns = options.get("columns")
+    if isinstance(columns, (list, tuple)):
+        reading["column_names"] = list(options.pop("columns"))
+    return read_trajectory_file(abspath, options, **reading).locations
+
+
+def _with_warning(provenance: Provenance, message: str) -> Provenance:
+    from dataclasses import replace
+
+    return replace(provenance, warnings=(*provenance.warnings, message))
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this package."""
+    import sys
+
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__name__):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def detect_format(path) -> str:

@@ -1,13 +1,18 @@
-"""From the columns a reader found to the locations table: units, checks, order and ``attrs``.
+"""From the columns a reader found to the locations table and its :class:`Provenance`.
 
 Every reader returns a :class:`RawTable` (source columns, their roles and the units the file
-states); :func:`assemble` applies one set of rules to all formats:
+states); :func:`assemble` applies one set of rules to all formats (``docs/formats.md``):
 
-* coordinates to µm: the caller's ``space_scale`` or ``space_unit``, else the unit in the file,
-  else the format's native unit (pixels for trackpy, MOSAIC and ISBI: ``pixel_size`` required),
-  else µm (TRamWAy's convention);
-* times to s: the caller's ``time_scale`` or ``time_unit``, else the file's unit, else s; times in
-  frames (a frame column, or a time unit ``frame``) are multiplied by ``frame_interval``;
+* coordinates to µm: the caller's ``space_scale`` or ``space_unit``, else the unit the file
+  states, else the format's convention (pixels for trackpy, MOSAIC and ISBI), else pixels when a
+  ``pixel_size`` is given, else µm (assumed, with a :class:`UnitWarning` when the values look
+  like pixels); pixels need a pixel size (an error otherwise);
+* times to s: the caller's ``time_scale`` or ``time_unit``, else the file's unit, else frames
+  for a frame column, else s (assumed); frames are multiplied by the frame interval (the
+  caller's, else the file's: an error otherwise);
+* the frame interval: the caller's, else the file's, else implied by a time and a frame column,
+  else estimated as the median time step (:func:`~napari_tramway.core.trajectories.estimate_frame_interval`);
+* σ: the caller's, else the file's, else :data:`~napari_tramway.core.defaults.LOCALIZATION_PRECISION`;
 * no NaN or infinite value in n, x, y, z, t (the first one is reported with its line);
 * integral trajectory ids; rows sorted by (n, t), stably; two rows of one trajectory at the same
   time are refused.
@@ -15,68 +20,44 @@ states); :func:`assemble` applies one set of rules to all formats:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from napari_tramway.core.errors import TrajectoryFormatError
+from napari_tramway.core.defaults import LOCALIZATION_PRECISION
+from napari_tramway.core.errors import TrajectoryFormatError, UnitError
+from napari_tramway.core.trajectories import estimate_frame_interval
 
+from . import plausible
 from . import units as U
+from .provenance import Provenance
+from .settings import FileSettings, how_to_give
 
 SPACE_ROLES = ("x", "y", "z")
 
 
 @dataclass
 class Options:
-    """The reading options of :func:`napari_tramway.core.io.read_trajectories` (units µm, s)."""
+    """How to read one file: its :class:`FileSettings` and options that do not describe the file.
 
-    columns: object = None
+    ``column_names`` (a script's ``columns=[...]``) names the file's columns in order, replacing
+    its header; ``keep_columns`` keeps the other columns; ``threads`` parses big text files in
+    parallel.
+    """
+
+    settings: FileSettings = field(default_factory=FileSettings)
     keep_columns: bool = False
-    frame_interval: float | None = None
-    localization_precision: float | None = None
-    pixel_size: float | None = None
-    space_unit: str | None = None
-    space_scale: float | None = None
-    time_unit: str | None = None
-    time_scale: float | None = None
     threads: int | None = None
+    column_names: list | None = None
 
-    def check(self, path: str) -> Options:
-        """Validate the values; raise :class:`TrajectoryFormatError` naming the file."""
-        try:
-            for name in (
-                "frame_interval",
-                "localization_precision",
-                "pixel_size",
-                "space_scale",
-                "time_scale",
-            ):
-                setattr(self, name, U.positive(getattr(self, name), name))
-        except ValueError as exc:
-            raise TrajectoryFormatError(str(exc), path=path) from None
-        if self.space_unit is not None and self.space_scale is not None:
-            raise TrajectoryFormatError("give space_unit= or space_scale=, not both", path=path)
-        if self.time_unit is not None and self.time_scale is not None:
-            raise TrajectoryFormatError("give time_unit= or time_scale=, not both", path=path)
-        if self.space_unit is not None and U.space_factor(self.space_unit) is None:
-            raise TrajectoryFormatError(
-                f"unknown space_unit {self.space_unit!r}; expected one of µm, um, micron, nm, "
-                "mm, pixel, px",
-                path=path,
-            )
-        if self.time_unit is not None and U.time_factor(self.time_unit) is None:
-            raise TrajectoryFormatError(
-                f"unknown time_unit {self.time_unit!r}; expected one of s, sec, ms, µs, min, frame",
-                path=path,
-            )
-        if self.columns is not None and not isinstance(self.columns, (dict, list, tuple)):
-            raise TrajectoryFormatError(
-                "columns= must be a list of names or a dict {role: column name}", path=path
-            )
-        return self
+    @property
+    def columns(self):
+        """The column names (list) or the role mapping (dict), or ``None``: what readers use."""
+        if self.column_names is not None:
+            return list(self.column_names)
+        return dict(self.settings.columns) if self.settings.columns else None
 
 
 @dataclass
@@ -110,14 +91,33 @@ class RawTable:
         return line, label
 
 
-def assemble(raw: RawTable, opts: Options) -> pd.DataFrame:
-    """Build the locations table (n, x, y[, z], t; µm, s) with its ``attrs``."""
+@dataclass
+class _Units:
+    """The decisions of one read, gathered for :class:`Provenance`."""
+
+    space: tuple = (None, "assumed", 1.0)  # unit, source, factor (of x)
+    time: tuple = (None, "assumed", 1.0)
+    frame_interval: tuple = (None, None)
+    notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+
+def assemble(raw: RawTable, opts: Options, file_meta: dict | None = None,
+             metadata_file: str | None = None) -> tuple[pd.DataFrame, Provenance]:
+    """The locations table (n, x, y[, z], t; µm, s), with ``attrs``, and its :class:`Provenance`.
+
+    ``file_meta`` holds settings recorded beside the file (its metadata file): units, frame
+    interval, σ, pixel size; they count as stated by the file.
+    """
+    s = opts.settings
+    _merge_file_meta(raw, file_meta or {})
     path = raw.path
     roles = raw.roles
     data = raw.data
     n_rows = len(next(iter(data.values()))) if data else 0
     if n_rows == 0:
         raise TrajectoryFormatError("no data rows (the file holds no locations)", path=path)
+    decided = _Units()
 
     # --- trajectory ids -------------------------------------------------------------------
     n = _trajectory_ids(raw, data[roles["n"]])
@@ -136,9 +136,10 @@ def assemble(raw: RawTable, opts: Options) -> pd.DataFrame:
             and (values.size == 0 or np.all(values == values[0]))
         ):
             continue
-        factor, unit = _space_factor(raw, role, opts)
-        if role == "x":
-            x_unit = unit
+        unit, source, factor = _space(raw, role, s)
+        if role == "x":  # attrs keep the file's spelling ('micron'), as before
+            x_unit = {"file": raw.units.get("x"), "format": U.PIXEL, "pixel_size": U.PIXEL}.get(source)
+            decided.space = (unit, source, factor)
         if factor != 1.0:
             values = _scaled(values, factor, data, src)
         out[role] = values
@@ -147,14 +148,12 @@ def assemble(raw: RawTable, opts: Options) -> pd.DataFrame:
     frame_copy = None
     if opts.keep_columns and "frame" in roles and roles["frame"] != roles.get("t"):
         frame_copy = np.array(data[roles["frame"]], copy=True)  # before any in-place scaling
-    t, time_unit, fi, from_frames = _times(raw, opts)
+    t, time_unit = _times(raw, s, decided)
     out["t"] = t
-    if opts.frame_interval is not None:
-        fi = opts.frame_interval
-    elif fi is None:
-        fi = raw.file_frame_interval
-    if fi is None and not from_frames and "frame" in roles:
-        fi = _inferred_frame_interval(t, raw.data[roles["frame"]])
+    if decided.frame_interval[0] is None and "frame" in roles and roles["frame"] != roles.get("t"):
+        fi = _inferred_frame_interval(t, data[roles["frame"]])
+        if fi is not None:
+            decided.frame_interval = (fi, "inferred")
 
     # --- extra columns ----------------------------------------------------------------------
     extras = {}
@@ -165,36 +164,122 @@ def assemble(raw: RawTable, opts: Options) -> pd.DataFrame:
             key = f"{name}_source" if name in ("n", "x", "y", "z", "t") else name
             extras[key] = raw.data[name]
     del data, values
-    raw.data = {}  # drop the reader's references: sorting below may then free memory early
 
     # --- order and duplicates ------------------------------------------------------------
     order = _order(out["n"], out["t"])
+    raw.data = {}  # drop the reader's references: sorting below may then free memory early
     if order is not None:
         for k in list(out):
             out[k] = out[k][order]
         for k in list(extras):
             extras[k] = np.asarray(extras[k])[order]
     _check_duplicates(raw, out["n"], out["t"], order)
+    if decided.frame_interval[0] is None:
+        estimate = estimate_frame_interval(out["n"], out["t"])
+        if estimate is not None:
+            decided.frame_interval = (estimate, "estimated")
 
+    _plausibility(raw, s, out, decided)
+    provenance = _provenance(raw, s, decided, file_meta or {}, metadata_file)
     columns = {**out, **extras}
     df = pd.DataFrame(columns, copy=False)
     df.attrs.update(
         source=path,
         format=raw.format,
-        frame_interval=fi,
-        localization_precision=opts.localization_precision,
-        pixel_size=opts.pixel_size if opts.pixel_size is not None else raw.file_pixel_size,
-        space_unit=opts.space_unit if opts.space_unit is not None else x_unit,
+        frame_interval=provenance.frame_interval,
+        frame_interval_source=provenance.frame_interval_source,
+        localization_precision=(None if provenance.localization_precision_source == "default"
+                                else provenance.localization_precision),
+        pixel_size=provenance.pixel_size,
+        space_unit=s.space_unit if s.space_unit is not None else x_unit,
         time_unit=time_unit,
     )
-    if raw.assumed_units and opts.space_unit is None and opts.space_scale is None:
-        warnings.warn(
-            f"{path}: the file does not state its units; assuming µm and s (pass space_unit= "
-            "and time_unit= to say otherwise)",
-            UserWarning,
-            stacklevel=3,
+    return df, provenance
+
+
+def _merge_file_meta(raw: RawTable, meta: dict) -> None:
+    """Settings recorded beside the file count as stated by it (where the file itself is silent)."""
+    if meta.get("space_unit"):
+        for role in SPACE_ROLES:
+            if role in raw.roles and not raw.units.get(role):
+                raw.units[role] = meta["space_unit"]
+    if meta.get("time_unit") and "t" in raw.roles and not raw.units.get("t"):
+        raw.units["t"] = meta["time_unit"]
+    if raw.file_frame_interval is None and meta.get("frame_interval"):
+        raw.file_frame_interval = float(meta["frame_interval"])
+    if raw.file_pixel_size is None and meta.get("pixel_size"):
+        raw.file_pixel_size = float(meta["pixel_size"])
+
+
+def _plausibility(raw: RawTable, s: FileSettings, out: dict, decided: _Units) -> None:
+    """Warnings for units assumed against what the values suggest."""
+    path = raw.path
+    if raw.assumed_units and decided.space[1] == "assumed":
+        decided.warnings.append(
+            f"{path}: the file does not state its units; assuming µm and s (give the space and time "
+            f"units to say otherwise: {how_to_give('space_unit')}; {how_to_give('time_unit')})"
         )
-    return df
+    if decided.space[1] == "assumed":
+        signs = plausible.pixel_signs(out["x"], out["y"], out["n"])
+        if signs:
+            decided.warnings.append(
+                f"{path}: the positions look like pixels ({', '.join(signs)}) but the file does not "
+                "state their unit, so they are read as µm. If they are pixels, give the pixel size: "
+                f"{how_to_give('pixel_size')}. If they are µm, say so to silence this warning: "
+                f"{how_to_give('space_unit', 'µm')}."
+            )
+    if decided.time[1] == "assumed":
+        signs = plausible.frame_signs(out["t"], out["n"])
+        if signs:
+            decided.warnings.append(
+                f"{path}: the times look like frame numbers ({', '.join(signs)}) but the file does "
+                "not state their unit, so they are read as seconds. If they are frames, give the time "
+                f"unit frame ({how_to_give('time_unit', 'frame')}) and the frame interval "
+                f"({how_to_give('frame_interval')}). If they are seconds, say so to silence this "
+                f"warning: {how_to_give('time_unit', 's')}."
+            )
+
+
+def _provenance(raw: RawTable, s: FileSettings, decided: _Units, meta: dict, metadata_file) -> Provenance:
+    if s.localization_precision is not None:
+        sigma = (s.localization_precision, "given")
+    elif meta.get("localization_precision") is not None:
+        sigma = (float(meta["localization_precision"]), "file")
+    else:
+        sigma = (LOCALIZATION_PRECISION, "default")
+    if s.pixel_size is not None:
+        pixel = (s.pixel_size, "given")
+    elif raw.file_pixel_size is not None:
+        pixel = (raw.file_pixel_size, "file")
+    else:
+        pixel = (None, None)
+    notes = list(decided.notes)
+    space_unit, space_source, space_factor = decided.space
+    if s.pixel_size is not None and space_unit != "px":
+        stated = "space_scale" if space_source == "scale" else f"{space_unit} ({space_source})"
+        notes.append(f"pixel_size {s.pixel_size:g} µm given but not applied: the positions are in {stated}")
+    time_unit, time_source, time_factor = decided.time
+    fi, fi_source = decided.frame_interval
+    return Provenance(
+        path=raw.path,
+        format=raw.format,
+        columns=dict(raw.roles),
+        space_unit=space_unit,
+        space_unit_source=space_source,
+        space_factor=float(space_factor),
+        time_unit=time_unit,
+        time_unit_source=time_source,
+        time_factor=float(time_factor),
+        frame_interval=fi,
+        frame_interval_source=fi_source,
+        pixel_size=pixel[0],
+        pixel_size_source=pixel[1],
+        localization_precision=float(sigma[0]),
+        localization_precision_source=sigma[1],
+        metadata_file=metadata_file,
+        notes=tuple(notes),
+        warnings=tuple(decided.warnings),
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -247,81 +332,106 @@ def _trajectory_ids(raw: RawTable, values: np.ndarray) -> np.ndarray:
     return ids
 
 
-def _space_factor(raw: RawTable, role: str, opts: Options) -> tuple[float, str | None]:
-    if opts.space_scale is not None:
-        return opts.space_scale, None
-    if opts.space_unit is not None:
-        unit = opts.space_unit
-        origin = "space_unit="
+def _space(raw: RawTable, role: str, s: FileSettings) -> tuple[str | None, str, float]:
+    """``(unit, source, factor to µm)`` of the positions of ``role`` (see the module docstring)."""
+    if s.space_scale is not None:
+        return None, "scale", s.space_scale
+    if s.space_unit is not None:
+        unit, source = s.space_unit, "given"
+    elif raw.units.get(role):
+        unit, source = raw.units[role], "file"
+    elif raw.native_pixels:
+        unit, source = "px", "format"
+    elif s.pixel_size is not None:
+        unit, source = "px", "pixel_size"
     else:
-        unit = raw.units.get(role)
-        origin = "the file"
-        if unit is None and raw.native_pixels:
-            unit = U.PIXEL
-            origin = f"{raw.what or raw.format} convention"
-    if unit is None:
-        return 1.0, None
+        return "µm", "assumed", 1.0
     factor = U.space_factor(unit)
+    column = raw.roles[role]
     if factor is None:
-        raise TrajectoryFormatError(
-            f"unknown space unit {unit!r} for {raw.roles[role]}; pass space_unit= (µm, nm, pixel) "
-            "or space_scale= (factor to µm)",
+        raise UnitError(
+            f"unknown space unit {unit!r} for {column}; give the space unit (µm, nm, px): "
+            f"{how_to_give('space_unit')}, or the factor to µm: {how_to_give('space_scale')}",
             path=raw.path,
-            column=raw.roles[role],
+            column=column,
         )
+    canonical = U.canonical_space_unit(unit)
     if factor == U.PIXEL:
-        if opts.pixel_size is None:
-            raise TrajectoryFormatError(
-                f"the positions are in pixels ({origin}); pass pixel_size=<µm per pixel> to "
-                "convert them to µm, or space_unit='µm' if they are already in µm",
-                path=raw.path,
-                column=raw.roles[role],
+        if s.pixel_size is None:
+            origin = {"given": "as given", "file": "as the file states"}.get(
+                source, f"{raw.what or raw.format} convention"
             )
-        return opts.pixel_size, unit
-    return float(factor), unit
+            raise UnitError(
+                f"the positions are in pixels ({origin}); give the pixel size (µm) to convert them "
+                f"to µm: {how_to_give('pixel_size')}; or, if they are already in µm, "
+                f"{how_to_give('space_unit', 'µm')}",
+                path=raw.path,
+                column=column,
+            )
+        return canonical, source, s.pixel_size
+    return canonical, source, float(factor)
 
 
-def _times(raw: RawTable, opts: Options):
-    """``(t in s, unit read, frame interval used or None, True if t came from frames)``."""
+def _times(raw: RawTable, s: FileSettings, decided: _Units) -> tuple[np.ndarray, str | None]:
+    """``(t in s, unit read for attrs)``; records the time unit and the frame interval in ``decided``."""
     roles, data, path = raw.roles, raw.data, raw.path
-    if opts.time_scale is not None:
+    if s.frame_interval is not None:
+        decided.frame_interval = (s.frame_interval, "given")
+    elif raw.file_frame_interval is not None:
+        decided.frame_interval = (raw.file_frame_interval, "file")
+    if s.time_scale is not None:
         if "t" not in roles:
-            raise TrajectoryFormatError(
-                "time_scale= needs a time column; this file has only frames: pass frame_interval=",
+            raise UnitError(
+                "time_scale needs a time column; this file has only frame numbers: give the frame "
+                f"interval instead: {how_to_give('frame_interval')}",
                 path=path,
             )
         src = roles["t"]
-        return _scaled(_finite(raw, src, data[src]), opts.time_scale, data, src), None, None, False
-    unit = opts.time_unit if opts.time_unit is not None else raw.units.get("t")
-    use_frames = "t" not in roles or U.is_frame_unit(unit)
-    if use_frames:
+        decided.time = (None, "scale", s.time_scale)
+        return _scaled(_finite(raw, src, data[src]), s.time_scale, data, src), None
+    if s.time_unit is not None:
+        unit, source = s.time_unit, "given"
+    elif "t" in roles and raw.units.get("t"):
+        unit, source = raw.units["t"], "file"
+    elif "t" not in roles:
+        unit, source = None, "frame_column"
+    else:
+        unit, source = None, "assumed"
+    if "t" not in roles or U.is_frame_unit(unit):
         src = roles["frame"] if "frame" in roles else roles["t"]
-        fi = opts.frame_interval if opts.frame_interval is not None else raw.file_frame_interval
+        if "t" not in roles and unit is not None and not U.is_frame_unit(unit):
+            decided.notes.append(f"time_unit {unit!r} not applied: the file has frame numbers ({src!r}), "
+                                 "no time column")
+            source = "frame_column"
+        fi = decided.frame_interval[0]
         if fi is None:
             what = f"{raw.what} " if raw.what else ""
-            raise TrajectoryFormatError(
-                f"the {what}times are frame numbers ({src!r}); pass frame_interval=<s per frame> "
-                "to convert them to seconds",
+            raise UnitError(
+                f"the {what}times are frame numbers ({src!r}); give the frame interval (s) to "
+                f"convert them to seconds: {how_to_give('frame_interval')}",
                 path=path,
                 column=src,
             )
         values = _finite(raw, src, data[src])
-        return _scaled(values, fi, data, src), unit or U.FRAME, fi, True
+        decided.time = ("frame", source, fi)
+        return _scaled(values, fi, data, src), (unit if U.is_frame_unit(unit) else U.FRAME)
     src = roles["t"]
     values = _finite(raw, src, data[src])
     if unit is None:
-        return values, None, None, False
+        decided.time = ("s", "assumed", 1.0)
+        return values, None
     factor = U.time_factor(unit)
     if factor is None:
-        raise TrajectoryFormatError(
-            f"unknown time unit {unit!r}; pass time_unit= (s, ms, frame) or time_scale= "
-            "(factor to s)",
+        raise UnitError(
+            f"unknown time unit {unit!r}; give the time unit (s, ms, frame): "
+            f"{how_to_give('time_unit')}, or the factor to s: {how_to_give('time_scale')}",
             path=path,
             column=src,
         )
     if factor != 1.0:
         values = _scaled(values, factor, data, src)
-    return values, unit, None, False
+    decided.time = (U.canonical_time_unit(unit), source, float(factor))
+    return values, unit
 
 
 def _inferred_frame_interval(t: np.ndarray, frames) -> float | None:

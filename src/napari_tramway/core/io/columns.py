@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from napari_tramway.core.errors import TrajectoryFormatError
+from napari_tramway.core.errors import ColumnError, TrajectoryFormatError
 
 ROLES = ("n", "x", "y", "z", "t", "frame")
 
@@ -79,7 +79,7 @@ def listed_names(path: str, listed, width: int, line: int | None) -> list[str]:
     """The names of ``columns=[...]``, checked against the ``width`` values of each line."""
     names = [str(c) for c in listed]
     if len(names) != width:
-        raise TrajectoryFormatError(
+        raise ColumnError(
             f"columns= names {len(names)} columns ({' '.join(names)}) but the file has "
             f"{width} values per line",
             path=path,
@@ -109,9 +109,10 @@ def headerless_names(path: str, width: int, columns, line: int | None) -> list[s
             path=path,
             line=line,
         )
-    raise TrajectoryFormatError(
+    raise ColumnError(
         f"{width} values per line and no header: expected 4 (n x y t) or 5 (n x y z t); add a "
-        "header line or pass columns=[...] to name the columns",
+        "header line, or say which column is which by 0-based position (e.g. n=0,x=1,y=2,t=5): "
+        f"{_how()}",
         path=path,
         line=line,
     )
@@ -155,17 +156,18 @@ def resolve(
     if mapping:
         for role, source in mapping.items():
             if role not in ROLES:
-                raise TrajectoryFormatError(
-                    f"unknown role {role!r} in columns=; expected some of {', '.join(ROLES)}",
+                raise ColumnError(
+                    f"unknown role {role!r} in the column mapping; expected some of {', '.join(ROLES)}",
                     path=path,
                 )
             if source is None:
                 continue
             found = _find(names, parsed, source)
             if found is None:
-                raise TrajectoryFormatError(
-                    f"columns= maps {role!r} to {source!r}, which is not a column of the file; "
-                    f"columns found: {_listing(names)}",
+                raise ColumnError(
+                    f"the column mapping gives {role!r} the column {source!r}, which is not a column "
+                    f"of the file. Columns found: {_listing(names)}; map the roles to these "
+                    f"(names, or 0-based positions): {_how()}",
                     path=path,
                 )
             roles[role] = found
@@ -193,36 +195,53 @@ def resolve(
 
 
 def require(roles: dict, names: list[str], path: str, what: str = "") -> None:
-    """Raise :class:`TrajectoryFormatError` unless ``roles`` has n, x, y and t or frame."""
+    """Raise :class:`ColumnError` unless ``roles`` has n, x, y and t or frame.
+
+    The message names the columns found and how to say which is which in every face (the
+    ``columns`` setting of :data:`~napari_tramway.core.io.settings.FILE_SETTINGS`).
+    """
     found = _listing(names)
     suffix = f" ({what})" if what else ""
     if "n" not in roles:
         if "x" in roles and "y" in roles and len(names) <= 4:
-            raise TrajectoryFormatError(
+            raise ColumnError(
                 f"no trajectory-id column: the molecules are not tracked{suffix}. Columns "
                 f"found: {found}; expected n x y t (or n x y z t). Link the localisations "
-                "into trajectories first, or name the id column with columns={'n': '<name>'}",
+                f"into trajectories first, or say which column is the trajectory id (n): {_how()}",
                 path=path,
             )
-        raise TrajectoryFormatError(
+        raise ColumnError(
             f"no trajectory-id column{suffix}. Columns found: {found}; expected one of "
-            f"{', '.join(ALIASES['n'])} (or name it with columns={{'n': '<name>'}})",
+            f"{', '.join(ALIASES['n'])}, or say which column is which: {_how()}",
             path=path,
         )
     for axis in ("x", "y"):
         if axis not in roles:
-            raise TrajectoryFormatError(
+            raise ColumnError(
                 f"no {axis} column{suffix}. Columns found: {found}; expected one of "
-                f"{', '.join(ALIASES[axis])} (or name it with columns={{'{axis}': '<name>'}})",
+                f"{', '.join(ALIASES[axis])}, or say which column is which: {_how()}",
                 path=path,
             )
     if "t" not in roles and "frame" not in roles:
-        raise TrajectoryFormatError(
+        raise ColumnError(
             f"no time or frame column{suffix}. Columns found: {found}; expected a time column "
-            f"({', '.join(ALIASES['t'])}) or a frame column ({', '.join(ALIASES['frame'])}) "
-            "with frame_interval=",
+            f"({', '.join(ALIASES['t'])}) or a frame column ({', '.join(ALIASES['frame'])}) and "
+            f"the frame interval ({_flag('frame_interval')}, frame_interval=); or say which column is "
+            f"which: {_how()}",
             path=path,
         )
+
+
+def _how(name: str = "columns") -> str:
+    from .settings import how_to_give  # settings imports this module
+
+    return how_to_give(name)
+
+
+def _flag(name: str) -> str:
+    from .settings import FILE_SETTINGS
+
+    return FILE_SETTINGS.parameter(name).cli_flag
 
 
 def _find(names, parsed, source):

@@ -26,10 +26,11 @@ import re
 import numpy as np
 import pandas as pd
 
-from napari_tramway.core.errors import TrajectoryFormatError
+from napari_tramway.core.errors import ColumnError, TrajectoryFormatError
 
 from . import columns as C
 from .assemble import Options, RawTable
+from .plausible import check_looks_tabular
 from .sniff import Sniffed, split_line
 from .text import line_of_row
 
@@ -99,14 +100,18 @@ def read_table(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> RawTa
         names, path, mapping, allow_id_as_n=(fmt == "csv"), n_aliases=n_aliases
     )
     if fmt == "thunderstorm" and "n" not in roles:
-        raise TrajectoryFormatError(
+        raise ColumnError(
             "a ThunderSTORM localisation table without a track column: the molecules are not "
             f"tracked. Columns found: {', '.join(names)}; expected a track column among "
             f"{', '.join(TRACK_ALIASES)} (the 'id' column numbers localisations, not "
-            "trajectories), or columns={'n': '<name>'}",
+            f"trajectories), or say which column is the trajectory id (n): {C._how()}",
             path=path,
         )
-    C.require(roles, names, path, _WHAT.get(fmt, ""))
+    try:
+        C.require(roles, names, path, _WHAT.get(fmt, ""))
+    except ColumnError:
+        check_looks_tabular(path, head, sniffed.encoding, delim, sniffed.header)
+        raise
     for role, src in roles.items():
         if not units.get(role) and file_units.get(src):
             units[role] = file_units[src]

@@ -26,12 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from napari_tramway.core.archive import atomic_write
-from napari_tramway.core.errors import TrajectoryFormatError
+from napari_tramway.core.errors import ColumnError, TrajectoryFormatError
 
 from . import columns as C
 from .assemble import Options, RawTable
+from .plausible import check_looks_tabular
 from .sniff import HEADER_CHARS, Sniffed
+from .writer import write_trajectories_text  # noqa: F401  (its home before it had a module)
 
 CHUNK_BYTES = 8 << 20
 #: Files below this size are parsed in one go, without threads.
@@ -44,7 +45,11 @@ def read_text(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> RawTab
     names = _names(path, layout, opts)
     mapping = opts.columns if isinstance(opts.columns, dict) else None
     roles, units = C.resolve(names, path, mapping)
-    C.require(roles, names, path)
+    try:
+        C.require(roles, names, path)
+    except ColumnError:
+        check_looks_tabular(path, head, sniffed.encoding, None, layout["header"] is not None)
+        raise
     wanted = list(dict.fromkeys(roles.values()))
     extras = [c for c in names if c not in wanted]
     usecols = wanted + (extras if opts.keep_columns else [])
@@ -69,23 +74,6 @@ def read_text(path: str, head: bytes, sniffed: Sniffed, opts: Options) -> RawTab
         extras=extras if opts.keep_columns else [],
         line_of_row=lambda row: line_of_row(path, data_offset, first_line, row),
     )
-
-
-def write_trajectories_text(df: pd.DataFrame, path) -> None:
-    """Write a locations table as TRamWAy text: tab-separated ``n x y [z] t`` with a header.
-
-    Coordinates (µm) and times (s) are written with 6 decimals (1e-6 µm, 1 µs), ids as
-    integers; ``read_trajectories`` reads the file back to within 5e-7. The file is replaced
-    atomically: it is never left half-written.
-    """
-    cols = ["n", "x", "y"] + (["z"] if "z" in df.columns else []) + ["t"]
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"write_trajectories_text: missing columns {missing}")
-    out = pd.DataFrame({c: df[c] for c in cols}, copy=False)
-    out["n"] = out["n"].astype(np.int64)
-    with atomic_write(path) as fh:
-        out.to_csv(fh, sep="\t", index=False, float_format="%.6f", lineterminator="\n")
 
 
 # --- layout ---------------------------------------------------------------------------------

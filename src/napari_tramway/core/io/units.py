@@ -61,6 +61,9 @@ _TIME = {
 
 SPACE_UNIT_NAMES = tuple(_SPACE)
 TIME_UNIT_NAMES = tuple(_TIME)
+#: Every accepted spelling of a space / time unit and its factor to µm / s (or PIXEL / FRAME).
+SPACE_FACTORS = dict(_SPACE)
+TIME_FACTORS = dict(_TIME)
 
 
 def normalize_unit(unit: str) -> str:
@@ -81,6 +84,16 @@ def space_factor(unit: str):
 def time_factor(unit: str):
     """Factor from ``unit`` to s, or :data:`FRAME`; ``None`` when the unit is unknown."""
     return _TIME.get(normalize_unit(unit))
+
+
+def canonical_space_unit(unit: str) -> str:
+    """``'µm'``, ``'nm'`` or ``'px'`` for any spelling of those; else the normalised name."""
+    return {1.0: "µm", 1e-3: "nm", PIXEL: "px"}.get(space_factor(unit), normalize_unit(unit))
+
+
+def canonical_time_unit(unit: str) -> str:
+    """``'s'``, ``'ms'`` or ``'frame'`` for any spelling of those; else the normalised name."""
+    return {1.0: "s", 1e-3: "ms", FRAME: "frame"}.get(time_factor(unit), normalize_unit(unit))
 
 
 def is_frame_unit(unit) -> bool:

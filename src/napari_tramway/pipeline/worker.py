@@ -3,11 +3,11 @@
 Needs only :mod:`napari_tramway.core`, :mod:`napari_tramway.pipeline` and numpy/scipy/pandas, so
 it runs on cluster nodes inside containers. Every environment uses it:
 
-``python -m napari_tramway.worker run --store DIR --unit LABEL [--stage S] [--input STEPS.ntw]``
+``python -m napari_tramway.pipeline.worker run --store DIR --unit LABEL [--stage S] [--input STEPS.ntw]``
     run one unit (exit status 0 when done, 1 when it failed, 3 when cancelled).
-``python -m napari_tramway.worker array --store DIR --units UNITS.json --task-id N``
+``python -m napari_tramway.pipeline.worker array --store DIR --units UNITS.json --task-id N``
     run the N-th unit of a list (Slurm array tasks; N defaults to ``$SLURM_ARRAY_TASK_ID``).
-``python -m napari_tramway.worker serve --store DIR``
+``python -m napari_tramway.pipeline.worker serve --store DIR``
     a long-lived worker for :class:`~napari_tramway.environments.LocalHost`: reads one JSON command
     per line on stdin (``{"unit": {...}}``), writes JSON events per line on stdout.
 
@@ -37,7 +37,7 @@ def _where(exc: BaseException) -> str:
 
 
 def _load(store_dir):
-    from .pipeline.store import ResultStore
+    from .store import ResultStore
 
     store = ResultStore(store_dir)
     spec = store.spec()
@@ -48,7 +48,7 @@ def _read_input(path):
     """A pre-cropped steps table (written by :func:`write_unit_input`)."""
     import pandas as pd
 
-    from .core.archive import read_archive
+    from ..core.archive import read_archive
 
     arrays, meta, _ = read_archive(path, "napari-tramway/steps")
     df = pd.DataFrame({k: arrays[k] for k in meta["columns"]})
@@ -58,7 +58,7 @@ def _read_input(path):
 
 def write_unit_input(path, steps) -> None:
     """Write a region's steps table (n, x, y, t, dx, dy, dt + attrs) for remote workers."""
-    from .core.archive import write_archive
+    from ..core.archive import write_archive
 
     attrs = {k: v for k, v in steps.attrs.items() if isinstance(v, (int, float, str, list, type(None)))}
     write_archive(path, "napari-tramway/steps", 1, {c: steps[c].to_numpy() for c in steps.columns},
@@ -71,7 +71,7 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
     ``steps`` is a pre-cropped steps table, or a callable returning one (so that failing to read a
     unit's input is recorded like any failure of the unit), or None to read the data file.
     """
-    from .pipeline.stages import Cancelled, run_unit
+    from .stages import Cancelled, run_unit
 
     emit = emit or (lambda d: None)
     last = [0.0]
@@ -112,7 +112,7 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
 
 
 def _cmd_run(args) -> int:
-    from .pipeline.units import Unit
+    from .units import Unit
 
     store, spec = _load(args.store)
     unit = Unit.from_dict(json.loads(args.unit_json))
@@ -122,7 +122,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_array(args) -> int:
-    from .pipeline.units import Unit
+    from .units import Unit
 
     task = args.task_id if args.task_id is not None else int(os.environ.get("SLURM_ARRAY_TASK_ID", "-1"))
     with open(args.units, encoding="utf-8") as fh:
@@ -153,7 +153,7 @@ def _print_event(d) -> None:
 
 def _cmd_serve(args) -> int:
     """Long-lived worker: one command per stdin line, events on the original stdout."""
-    from .pipeline.units import Unit
+    from .units import Unit
 
     proto = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
     sys.stdout = sys.stderr  # stray prints must not corrupt the protocol
@@ -184,7 +184,7 @@ def _cmd_serve(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m napari_tramway.worker", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m napari_tramway.pipeline.worker", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run one unit")
     p.add_argument("--store", required=True)

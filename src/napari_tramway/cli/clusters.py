@@ -1,15 +1,15 @@
-"""The cluster sub-commands of ``napari-tramway``: sites, check-site, runs, attach, cancel,
-resubmit, clean.
-
-Host keys are confirmed on the terminal (the SHA256 fingerprint is shown; only ``yes`` accepts),
-passwords and one-time codes are read with :func:`getpass.getpass`; nothing is stored but an
-accepted host key (in napari-tramway's own known_hosts).
+"""The cluster commands of ``napari-tramway``: sites, check-site, runs, attach, cancel, resubmit,
+clean. They use the scripting façade (:mod:`napari_tramway.analysis`) like a script would; a
+site's questions (host keys, passwords) are asked on the terminal (:mod:`.prompts`).
 """
 
 from __future__ import annotations
 
-import getpass
 import sys
+
+from .options import CliError, add_environment_options, environment_options
+from .progress import ProgressBar, event_lines, print_summary
+from .prompts import callbacks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 # what a command on a recorded run reports as one line: no such run (LedgerError), its site cannot
@@ -17,82 +17,30 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 RUN_ERRORS = (RuntimeError, ValueError)
 
 
-def confirm_host_key_tty(host: str, key_type: str, fingerprint: str) -> bool:
-    """Ask on the terminal whether to trust an unknown host key (only 'yes' accepts)."""
-    if not sys.stdin or not sys.stdin.isatty():
-        print(f"napari-tramway: unknown host key for {host}: {key_type} {fingerprint}; not a terminal, refusing. "
-              "Add the key to ~/.ssh/known_hosts (e.g. connect once with ssh) and retry.", file=sys.stderr)
-        return False
-    print(f"The authenticity of host {host} can't be established.\n"
-          f"{key_type} key fingerprint is {fingerprint}.", file=sys.stderr)
-    try:
-        answer = input("Are you sure you want to trust it and continue connecting (yes/no)? ")
-    except EOFError:
-        return False
-    return answer.strip().lower() == "yes"
-
-
-def ask_secret_tty(prompt: str, echo: bool = False) -> str:
-    """A password or one-time code, read from the terminal (not echoed unless ``echo``)."""
-    prompt = prompt.rstrip() + " "
-    try:
-        return input(prompt) if echo else getpass.getpass(prompt)
-    except EOFError:
-        return ""
-
-
-def _callbacks() -> dict:
-    return {"confirm_host_key": confirm_host_key_tty, "ask_secret": ask_secret_tty}
-
-
-def _events(verbose: bool):
-    def cb(ev):
-        if ev.unit is None or verbose or ev.kind in ("failed", "cancelled"):
-            print(ev.describe(), file=sys.stderr)
-            if verbose and ev.kind == "failed" and ev.traceback:
-                print(ev.traceback, file=sys.stderr)
-    return cb
-
-
 def cmd_sites(args) -> int:
-    from . import sites
+    from ..analysis import list_sites, site_sources
 
-    rows = sites.list_sites()
+    rows = list_sites()
     width = max([len(n) for n, _, _ in rows] + [4])
     print(f"{'NAME':<{width}}  {'KIND':<11}  DESCRIPTION")
     for name, kind, desc in rows:
         print(f"{name:<{width}}  {kind:<11}  {desc}")
-    print(f"\nprofiles: {sites.profiles_path()} (NAPARI_TRAMWAY_SITES); entry points: {sites.ENTRY_POINT_GROUP}; "
+    profiles, group = site_sources()
+    print(f"\nprofiles: {profiles} (NAPARI_TRAMWAY_SITES); entry points: {group}; "
           "or package.module:Class, path/to/file.py:Class", file=sys.stderr)
     return EXIT_OK
 
 
-def _site_options(args) -> dict:
-    opts = {}
-    if getattr(args, "user", None):
-        opts["username"] = args.user
-    if getattr(args, "container", None):
-        opts["container"] = args.container
-    return opts
-
-
 def cmd_check_site(args) -> int:
-    from . import sites
-    from .slurm import SlurmOverSSH
+    from ..analysis import check_site, environment_kind, make_environment
 
-    try:
-        env = sites.make_site(args.site, **_site_options(args), **_callbacks())
-    except Exception as exc:
-        print(f"napari-tramway check-site: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if not isinstance(env, SlurmOverSSH):
+    env = make_environment(args.site, environment_options(args, environment_kind(args.site), args.site,
+                                                          sites_only=True), **callbacks())
+    if not env.remote:
         print(f"{args.site}: runs on this computer; nothing to check")
         return EXIT_OK
     print(f"checking {env.describe()}…", file=sys.stderr)
-    try:
-        results = env.check()
-    finally:
-        env.close()
+    results = check_site(env)
     for r in results:
         print(r.line())
         if r.ok is False:
@@ -107,44 +55,31 @@ def cmd_check_site(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from . import ledger
+    from ..analysis import list_runs, run_states_text, runs_dir
 
-    runs = ledger.list_runs()
-    if args.active:
-        runs = [r for r in runs if r.get("status") not in ("done", "cancelled") or not r.get("remote_removed", True)]
+    runs = list_runs(active=args.active)
     if not runs:
-        print(f"no remote run in the ledger ({ledger.runs_dir()})")
+        print(f"no remote run in the ledger ({runs_dir()})")
         return EXIT_OK
     print(f"{'RUN':<24}  {'SITE':<28}  {'CREATED':<24}  {'STATUS':<12}  UNITS")
     for r in runs:
         site = r.get("site", {}).get("name", "?")
         site = site if len(site) <= 28 else "…" + site[-27:]
         print(f"{r['run_id']:<24}  {site:<28}  {r.get('created', ''):<24}  {r.get('status', '?'):<12}  "
-              f"{ledger.summary_text(r)}")
+              f"{run_states_text(r)}")
     return EXIT_OK
 
 
 def cmd_attach(args) -> int:
-    from ..cli import ProgressBar
-    from . import ledger
-    from .slurm import start_attach
+    from ..analysis import run_record, start_attach
 
     try:
-        record = ledger.load(args.run)
-    except ledger.LedgerError as exc:
-        print(f"napari-tramway attach: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    bar = ProgressBar(len(record.get("units", [])))
-    verbose = _events(args.verbose)
-
-    def events(ev):
-        if ev.unit is None:
-            verbose(ev)
-        else:
-            bar(ev)
-
+        record = run_record(args.run)
+    except RUN_ERRORS as exc:
+        raise CliError(str(exc)) from None
+    bar = ProgressBar(len(record.get("units", [])), verbose=args.verbose)
     try:
-        handle = start_attach(record["run_id"], events, **_callbacks())
+        handle = start_attach(record["run_id"], bar, **callbacks())
     except RUN_ERRORS as exc:
         print(f"napari-tramway attach: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -160,22 +95,20 @@ def cmd_attach(args) -> int:
         print(f"napari-tramway attach: {handle.exception}", file=sys.stderr)
         return EXIT_FAILED
     summary = handle.summary()
-    print(summary.describe())
-    for label, err in summary.errors.items():
-        print(f"  failed {label}: {err}")
+    print_summary(summary)
     print(f"results in {record['local_store']}")
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 def cmd_cancel(args) -> int:
-    from . import ledger
-    from .slurm import cancel_run
+    from ..analysis import cancel_run, run_record
 
     try:
-        record = cancel_run(args.run, events=_events(True), **_callbacks())
-    except ledger.LedgerError as exc:
-        print(f"napari-tramway cancel: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        run_record(args.run)
+    except RUN_ERRORS as exc:
+        raise CliError(str(exc)) from None
+    try:
+        record = cancel_run(args.run, events=event_lines(True), **callbacks())
     except RUN_ERRORS as exc:
         print(f"napari-tramway cancel: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -187,24 +120,22 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_resubmit(args) -> int:
-    from .slurm import resubmit
+    from ..analysis import resubmit
 
     try:
-        summary = resubmit(args.run, labels=args.units or None, events=_events(args.verbose), **_callbacks())
+        summary = resubmit(args.run, labels=args.units or None, events=event_lines(args.verbose), **callbacks())
     except RUN_ERRORS as exc:
         print(f"napari-tramway resubmit: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(summary.describe())
-    for label, err in summary.errors.items():
-        print(f"  failed {label}: {err}")
+    print_summary(summary)
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 def cmd_clean(args) -> int:
-    from .slurm import clean_run
+    from ..analysis import clean_run
 
     try:
-        record = clean_run(args.run, forget=args.forget, **_callbacks())
+        record = clean_run(args.run, forget=args.forget, **callbacks())
     except RUN_ERRORS as exc:
         print(f"napari-tramway clean: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -213,12 +144,7 @@ def cmd_clean(args) -> int:
 
 
 def add_commands(subparsers) -> None:
-    """Add the cluster sub-commands to the ``napari-tramway`` parser (and make sites made during
-    this process ask on the terminal for host keys and secrets)."""
-    from . import sites
-
-    sites.set_default_callbacks(confirm_host_key_tty, ask_secret_tty)
-
+    """Add the cluster commands to the ``napari-tramway`` parser."""
     p = subparsers.add_parser("sites", help="list the sites: presets, registered adapters, TOML profiles")
     p.set_defaults(func=cmd_sites)
 
@@ -228,8 +154,7 @@ def add_commands(subparsers) -> None:
                               "Python with numpy/scipy/pandas, and that scratch is writable.")
     p.add_argument("site", metavar="SITE", help="a site name (napari-tramway sites), package.module:Class, "
                    "or path/to/file.py:Class")
-    p.add_argument("--user", help="user name on the cluster")
-    p.add_argument("--container", help="container image on the cluster")
+    add_environment_options(p, sites_only=True)
     p.set_defaults(func=cmd_check_site)
 
     p = subparsers.add_parser("runs", help="list the remote runs of the ledger")

@@ -1,4 +1,5 @@
-"""The event vocabulary shared by every environment (in-process, local processes, Slurm).
+"""The event vocabulary of a run, shared by the unit worker, every environment (in-process, local
+processes, Slurm), the façade and the faces (the CLI's progress bar, the napari runs panel).
 
 Every unit goes through ``queued`` → (``pending``) → ``started`` → ``progress``… → one of
 ``done``, ``failed``, ``cancelled`` or ``skipped`` (already done). ``state`` carries the
@@ -57,8 +58,10 @@ class UnitEvent:
 
     def describe(self) -> str:
         """One human line, for logs and the CLI."""
-        who = self.unit or "run"
-        parts = [f"{who}: {self.kind}"]
+        if self.unit is not None:
+            parts = [f"{self.unit}: {self.kind}"]
+        else:  # a run-level message: "run: <message>", not "run: run <message>"
+            parts = ["run:"] if self.kind == RUN else [f"run: {self.kind}"]
         if self.state:
             parts.append(f"[{self.state}{', ' + self.reason if self.reason else ''}]")
         if self.fraction is not None and self.kind == PROGRESS:
@@ -66,7 +69,7 @@ class UnitEvent:
         if self.message:
             parts.append(self.message)
         if self.error:
-            parts.append(f"error: {self.error}")
+            parts.append(("— " if self.message else "error: ") + self.error)
         if self.where:
             parts.append(f"({self.where})")
         return " ".join(parts)

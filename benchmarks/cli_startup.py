@@ -1,0 +1,95 @@
+"""Start-up time of the ``napari-tramway`` command (goal: under 0.5 s).
+
+Each case starts a fresh interpreter the way the console script does (``from napari_tramway.cli
+import main``) and prints the wall time from spawning it to:
+
+- the end of ``--help`` / ``run --help`` / ``analyze --help`` / ``sites`` (the process exits);
+- ``analyze FILE ...``: the moment the trajectory file is first opened (an audit hook on ``open``
+  stops the process there), i.e. everything the command imports and builds before reading.
+
+It also prints which heavy modules each case imported (pandas, scipy.optimize, paramiko, napari).
+
+    python benchmarks/cli_startup.py [--repeat 7] [--src path/to/src]
+
+``--src`` measures another checkout (e.g. ``--src /work/main/src`` for the code before a change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAVY = ("pandas", "scipy.optimize", "scipy.spatial", "paramiko", "napari", "qtpy")
+
+CHILD = r"""
+import os, sys, time
+target = os.environ.get("NTW_BENCH_STOP_AT_OPEN")
+def report():
+    heavy = [m for m in @HEAVY@ if m in sys.modules]
+    sys.__stderr__.write(f"@@BENCH {time.time()} {len(sys.modules)} {','.join(heavy)}\n")
+    sys.__stderr__.flush()
+if target:
+    def hook(event, args):
+        if event == "open" and args and str(args[0]) == target:
+            report()
+            os._exit(0)
+    sys.addaudithook(hook)
+import atexit
+atexit.register(report)
+sys.argv = ["napari-tramway"] + sys.argv[1:]
+from napari_tramway.cli import main
+try:
+    code = main()
+except SystemExit as exc:
+    code = exc.code
+sys.exit(code)
+""".replace("@HEAVY@", repr(HEAVY))
+
+
+def one(argv, env) -> tuple[float, int, str]:
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, env=env, timeout=120)
+    line = next((ln for ln in r.stderr.splitlines() if ln.startswith("@@BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"{argv}: no timing (status {r.returncode}): {r.stderr[-800:]}")
+    _, stamp, count, heavy = (line.split(" ") + [""])[:4]
+    return float(stamp) - t0, int(count), heavy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--src", default=str(Path(__file__).resolve().parents[1] / "src"))
+    args = ap.parse_args()
+    env = dict(os.environ, PYTHONPATH=args.src)
+    with tempfile.TemporaryDirectory() as tmp:
+        env.update(NAPARI_TRAMWAY_DATA=str(Path(tmp) / "data"), NAPARI_TRAMWAY_CONFIG=str(Path(tmp) / "config"))
+        data = Path(tmp) / "cells.txt"
+        data.write_text("n\tx\ty\tt\n" + "".join(f"{i // 10}\t{i % 7}.5\t{i % 5}.25\t{i * 0.02:.2f}\n"
+                                                    for i in range(2000)))
+        cases = {
+            "--help": ["--help"],
+            "run --help": ["run", "--help"],
+            "analyze --help": ["analyze", "--help"],
+            "sites": ["sites"],
+            "analyze, to the first read": ["analyze", str(data), "--mesh", "grid", "--resolution", "1", "--model", "d",
+                                           "--output", str(Path(tmp) / "out")],
+        }
+        print(f"napari-tramway start-up ({args.src}), {args.repeat} runs each; goal < 0.5 s")
+        print(f"{'case':<28} {'median':>8} {'min':>8} {'modules':>8}  heavy modules imported")
+        for name, argv in cases.items():
+            case_env = dict(env, NTW_BENCH_STOP_AT_OPEN=str(data)) if "first read" in name else env
+            runs = [one(argv, case_env) for _ in range(args.repeat)]
+            times = [t for t, _, _ in runs]
+            print(f"{name:<28} {statistics.median(times):7.3f}s {min(times):7.3f}s {runs[-1][1]:8d}  "
+                  f"{runs[-1][2] or '-'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The scripting façade: run an analysis somewhere, follow its events, cancel it, read its results.
+
+A notebook, the ``napari-tramway`` command line and the napari widgets all go through this module:
+it is the one room above both the pipeline (what to compute) and the environments (where)::
+
+    from napari_tramway import Analysis
+
+    a = Analysis("analysis.json", store="analysis.results")   # or Analysis(spec, store=...)
+    summary = a.run(env="local", events=print)                # blocking; Ctrl-C cancels
+    handle = a.start(env="inprocess")                         # in a background thread
+    event = handle.events.get()                               # UnitEvent: queued, started, progress, done...
+    handle.cancel(); handle.wait(); print(handle.summary().describe())
+    maps = a.results().maps("cell1/roi000")
+
+Environments: :func:`make_environment` (the one factory), :func:`list_sites`,
+:func:`environment_kinds` (the registry), :func:`check_site`. Runs recorded on a cluster (they
+outlive the process that submitted them): :func:`list_runs`, :func:`run_record`,
+:func:`start_attach`, :func:`attach`, :func:`cancel_run`, :func:`resubmit`, :func:`clean_run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .environments.base import RunHandle, RunJob
+from .pipeline.events import RunSummary, UnitEvent
+
+if TYPE_CHECKING:
+    from .pipeline.results import Results
+    from .pipeline.spec import AnalysisSpec
+    from .pipeline.units import Unit
+
+
+class Analysis:
+    """An analysis spec bound to a result store.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec or path
+        The spec, or a ``.json``/``.toml`` spec file.
+    store : path, optional
+        The result store directory (default: ``<spec file stem>.results`` next to the spec file,
+        or ``./napari-tramway-results``).
+    """
+
+    def __init__(self, spec: AnalysisSpec | str | Path, store: str | Path | None = None):
+        from .pipeline.spec import AnalysisSpec
+        from .pipeline.store import ResultStore
+
+        spec_path = None
+        if not isinstance(spec, AnalysisSpec):
+            spec_path = Path(spec)
+            spec = AnalysisSpec.load(spec_path)
+        self.spec = spec
+        self.spec_path = spec_path
+        if store is None:
+            store = (spec_path.with_suffix("").as_posix() + ".results") if spec_path else "napari-tramway-results"
+        self.store = ResultStore(store)
+        self._units: list[Unit] | None = None
+
+    @classmethod
+    def load(cls, path, store=None) -> Analysis:
+        return cls(Path(path), store)
+
+    def units(self, refresh: bool = False) -> list[Unit]:
+        """Every unit (file × support region × time segment); reads each data file once."""
+        from .pipeline.units import plan_units
+
+        if self._units is None or refresh:
+            self._units = plan_units(self.spec)
+        return list(self._units)
+
+    def status(self) -> dict[str, str]:
+        """``label → done | failed | corrupt | stale | missing`` for every unit of the spec."""
+        return {u.label: self.store.status(u, self.spec.unit_fingerprint(u)).state for u in self.units()}
+
+    def _job(self, stage, overwrite, units) -> RunJob:
+        from .pipeline.spec import STAGES
+        from .pipeline.stages import stage_units
+
+        stage = stage or self.spec.stage
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        selected = self.units() if units is None else list(units)
+        self.store.initialise(self.spec)
+        self.store.clean_partial_files()
+        return RunJob(spec=self.spec, store=self.store, units=stage_units(stage, selected), stage=stage,
+                      overwrite=overwrite)
+
+    def start(self, env=None, events: Callable[[UnitEvent], None] | None = None, stage: str | None = None,
+              overwrite: bool = False, units=None) -> RunHandle:
+        """Start running in a background thread; return its handle (``events``, ``cancel()``,
+        ``wait()``, ``summary()``, ``results()``).
+
+        ``env``: an environment, a name (``inprocess``, ``local``, ``local:N``, a site) or None for
+        the spec's (see :func:`make_environment`). ``events`` is called with each
+        :class:`~napari_tramway.pipeline.events.UnitEvent`, from the run's thread.
+        """
+        environment = make_environment(env, spec=self.spec)
+        return RunHandle(environment, self._job(stage, overwrite, units), events).start()
+
+    def run(self, env=None, events: Callable[[UnitEvent], None] | None = None, stage: str | None = None,
+            overwrite: bool = False, units=None) -> RunSummary:
+        """Run and block until every unit is done, failed or cancelled; return the run summary.
+
+        Ctrl-C cancels the run (every worker stopped) and re-raises ``KeyboardInterrupt``; a run
+        that could not go on (a site that cannot be reached...) raises its error.
+        """
+        return _wait(self.start(env, events, stage, overwrite, units), cancel_on_interrupt=True)
+
+    def results(self) -> Results:
+        """What the store holds: :class:`~napari_tramway.pipeline.Results` (labels, maps, metadata)."""
+        from .pipeline.results import Results
+
+        return Results(self.store.root)
+
+
+def _wait(handle: RunHandle, cancel_on_interrupt: bool) -> RunSummary:
+    try:
+        while handle.wait(0.2) is None:
+            pass
+    except KeyboardInterrupt:
+        if cancel_on_interrupt:
+            handle.cancel()
+            handle.wait()
+        raise
+    if handle.exception is not None:
+        raise handle.exception
+    return handle.summary()
+
+
+# -- environments -----------------------------------------------------------------------------
+
+def make_environment(env=None, options: dict | None = None, *, spec: AnalysisSpec | None = None,
+                     confirm_host_key=None, ask_secret=None):
+    """The environment ``env`` (an object, a class, a name, or None for the spec's) with its
+    settings ``options``, checked against the environment registry; see
+    :func:`napari_tramway.environments.sites.make_environment`."""
+    from .environments.sites import make_environment as make
+
+    return make(env, options, spec=spec, confirm_host_key=confirm_host_key, ask_secret=ask_secret)
+
+
+def environment_kinds():
+    """The environment registry: every kind (``inprocess``, ``local``, the Slurm presets) with
+    its settings as :class:`~napari_tramway.core.parameters.Parameter` s."""
+    from .environments.registry import ENVIRONMENTS
+
+    return ENVIRONMENTS
+
+
+def environment_kind(name: str):
+    """The registry entry whose settings the environment ``name`` takes (a profile or your own
+    adapter takes those of the kind it derives from); None if the registry does not describe it.
+    Raises :class:`~napari_tramway.environments.sites.SiteNotFound` for an unknown name."""
+    from .environments import registry, sites
+
+    name = str(name).strip()
+    return registry.kind_of(sites.site_class("inprocess" if name in registry.INPROCESS_ALIASES else name))
+
+
+def list_sites() -> list[tuple[str, str, str]]:
+    """``(name, kind, description)`` of every environment: registry kinds, entry points, profiles."""
+    from .environments.sites import list_sites as sites
+
+    return sites()
+
+
+def site_sources() -> tuple[Path, str]:
+    """Where sites come from besides the registry: the TOML profiles file and the entry-point group."""
+    from .environments import sites
+
+    return sites.profiles_path(), sites.ENTRY_POINT_GROUP
+
+
+def set_default_callbacks(confirm_host_key=None, ask_secret=None) -> None:
+    """Host-key confirmation and secret prompts for every site made without its own (the CLI's
+    terminal prompts); see :func:`napari_tramway.environments.sites.set_default_callbacks`."""
+    from .environments.sites import set_default_callbacks as set_callbacks
+
+    set_callbacks(confirm_host_key, ask_secret)
+
+
+def check_site(env) -> list | None:
+    """Run a site's pre-flight checks (one remote command) and close its connection; the
+    :class:`~napari_tramway.environments.slurm.CheckResult` list, or None for an environment that
+    runs on this computer (nothing to check). ``env``: an environment or a name."""
+    env = make_environment(env)
+    if not env.remote:
+        return None
+    try:
+        return env.check()
+    finally:
+        env.close()
+
+
+# -- runs recorded in the ledger (cluster runs) -------------------------------------------------
+
+def list_runs(active: bool = False) -> list[dict]:
+    """The remote runs of the ledger, oldest first; ``active``: only those not finished, or whose
+    remote directory is kept."""
+    from .environments import ledger
+
+    runs = ledger.list_runs()
+    if active:
+        runs = [r for r in runs if r.get("status") not in ("done", "cancelled") or not r.get("remote_removed", True)]
+    return runs
+
+
+def run_record(run_id: str) -> dict:
+    """The ledger's record of a run (a unique prefix of its id is enough); raises
+    :class:`~napari_tramway.environments.ledger.LedgerError` naming the ledger when there is none."""
+    from .environments import ledger
+
+    return ledger.load(run_id)
+
+
+def run_states_text(record: dict) -> str:
+    """``3 done, 1 failed``: the states of a recorded run's units."""
+    from .environments import ledger
+
+    return ledger.summary_text(record)
+
+
+def runs_dir() -> Path:
+    """The ledger's directory."""
+    from .environments import ledger
+
+    return ledger.runs_dir()
+
+
+def start_attach(run_id: str, events: Callable[[UnitEvent], None] | None = None, **site_options) -> RunHandle:
+    """Reattach to a recorded run in a background thread (reconnect, collect what finished, follow
+    the rest); its handle's ``cancel()`` cancels the run's jobs, ``env.detach()`` only stops
+    following. ``site_options``: settings and callbacks (``confirm_host_key``, ``ask_secret``)."""
+    from .environments.slurm import runs
+
+    return runs.start_attach(run_id, events, **site_options)
+
+
+def attach(run_id: str, events: Callable[[UnitEvent], None] | None = None, **site_options) -> RunSummary:
+    """Reattach to a recorded run and block until every unit is final; return the summary
+    (Ctrl-C only detaches: the jobs go on)."""
+    return _wait(start_attach(run_id, events, **site_options), cancel_on_interrupt=False)
+
+
+def cancel_run(run_id: str, events: Callable[[UnitEvent], None] | None = None, wait: float = 60.0,
+               **site_options) -> dict:
+    """``scancel`` a recorded run's jobs and wait (``wait`` s at most) until the queue shows none;
+    results already collected stay. Returns the record (``cancel_cleared``, ``cancel_left``)."""
+    from .environments.slurm import runs
+
+    return runs.cancel_run(run_id, events, wait, **site_options)
+
+
+def resubmit(run_id: str, labels=None, events: Callable[[UnitEvent], None] | None = None, wait: bool = True,
+             **site_options):
+    """Run a recorded run's failed units (or ``labels``) again, in its remote directory; the
+    summary (``wait``) or the handle."""
+    from .environments.slurm import runs
+
+    return runs.resubmit(run_id, labels, events, wait, **site_options)
+
+
+def clean_run(run_id: str, forget: bool = False, **site_options) -> dict:
+    """Remove a recorded run's remote directory (and, with ``forget``, its ledger record)."""
+    from .environments.slurm import runs
+
+    return runs.clean_run(run_id, forget, **site_options)
+
+
+def __getattr__(name):  # the pipeline's result readers, imported when first used
+    if name in ("Results", "open_results"):
+        from .pipeline import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Analysis", "RunHandle", "RunSummary", "UnitEvent", "attach", "cancel_run", "check_site",
+           "clean_run", "environment_kind", "environment_kinds", "list_runs", "list_sites", "make_environment",
+           "resubmit", "run_record", "run_states_text", "runs_dir", "set_default_callbacks",
+           "site_sources", "start_attach"]

@@ -1,0 +1,7 @@
+"""``python -m napari_tramway.cli``: the ``napari-tramway`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,230 @@
+"""The analysis commands of ``napari-tramway``: ``analyze`` (one file, end to end), ``run`` (a spec,
+in-process, on local processes or on a site), ``results`` (what a store holds), ``demo``.
+
+They use the scripting façade (:mod:`napari_tramway.analysis`) like a script would. Mesh, model
+and environment options are generated from the registries (:mod:`.options`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .options import (
+    CliError,
+    add_environment_options,
+    add_registry_options,
+    collect,
+    collisions,
+    environment_options,
+    given,
+    option_dest,
+    parameter_names,
+)
+from .progress import ProgressBar, event_lines, print_summary
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+#: commands whose options come from the mesh and model registries (the others start without them)
+REGISTRY_COMMANDS = ("analyze", "demo")
+HELPS = {"analyze": "run one analysis end to end on one trajectory file",
+         "demo": "the sample data: open napari with maps, or --headless PNG/CSV"}
+
+
+# -- sub-commands ------------------------------------------------------------------------------
+
+def cmd_analyze(args) -> int:
+    from ..analysis import Analysis
+    from ..core.meshes import MESHES
+    from ..core.models import MODELS
+    from ..core.roi import read_rois
+    from ..pipeline.spec import (
+        AnalysisSpec,
+        DataFile,
+        MeshSpec,
+        ModelSpec,
+        SpecError,
+        validate_parameters,
+    )
+
+    path = Path(args.trajectory_file)
+    if not path.exists():
+        raise CliError(f"{path}: no such trajectory file")
+    collide = collisions()
+    mesh_params = collect(args, MESHES[args.mesh], "mesh", collide)
+    model_params = collect(args, MODELS[args.model])
+    unknown_mesh = [option_dest(n, "mesh", collide) for n in given(args, MESHES, "mesh", collide)
+                    if n not in mesh_params and (n in collide or n not in parameter_names(MODELS))]
+    not_for_model = [n for n in given(args, MODELS) if n not in model_params
+                     and (n in collide or n not in parameter_names(MESHES))]
+    for names, what in ((unknown_mesh, f"mesh {args.mesh!r}"), (not_for_model, f"model {args.model!r}")):
+        if names:
+            raise CliError(f"option(s) {', '.join('--' + n.replace('_', '-') for n in names)} do not apply to the {what}")
+    try:
+        validate_parameters(MESHES[args.mesh], mesh_params, "mesh")
+        validate_parameters(MODELS[args.model], model_params, "model")
+    except SpecError as exc:
+        def flag(path):
+            kind, _, name = path.partition(".")
+            return "--" + option_dest(name, "mesh" if kind == "mesh" else "", collide).replace("_", "-")
+        raise CliError("; ".join(f"{flag(p)}: {m}" for p, m in exc.problems)) from None
+    rois = read_rois(args.roi, size=args.roi_size) if args.roi else []
+    f = DataFile(path=str(path.resolve()), frame_interval=args.frame_interval,
+                 localization_precision=model_params.get("sigma"))
+    spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
+                        mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
+                        discard_static=not args.keep_static)
+    out = Path(args.output)
+    stem = spec.file_labels()[0]
+    analysis = Analysis(spec, store=out / stem / "results")
+    summary = analysis.run(env="inprocess", events=event_lines(args.verbose, only_failures=True))
+    results = analysis.results()
+    for unit in analysis.units():
+        state = summary.states.get(unit.label)
+        region = unit.region_label
+        if state not in ("done", "skipped"):
+            print(f"{stem}/{region}: {state}: {summary.errors.get(unit.label, '')}")
+            continue
+        maps, meta = results.unit(unit.label)
+        csv = out / stem / f"{region}.csv"
+        maps.to_csv(csv)
+        maps.save(out / stem / f"{region}.ntw")
+        print(_one_line(f"{stem}/{region}", maps, meta))
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _one_line(label, maps, meta) -> str:
+    import numpy as np
+
+    t = maps.table
+    d = t["diffusivity"].to_numpy() if "diffusivity" in t else np.array([np.nan])
+    d = d[np.isfinite(d)]
+    timings = meta.get("timings", {})
+    n = int(t["n"].sum()) if "n" in t else meta.get("n_steps", 0)
+    dtext = f"D median {np.median(d):.3g} µm²/s" if d.size else "no D"
+    return (f"{label}: {len(t)} cells, {n} steps, {dtext}, fit {timings.get('fit', 0):.3g} s "
+            f"({getattr(maps, 'status', '?')})")
+
+
+def cmd_run(args) -> int:
+    from ..analysis import Analysis, environment_kind, make_environment
+
+    analysis = Analysis.load(args.spec, store=args.store)
+    name = args.env or analysis.spec.environment.name
+    options = dict(analysis.spec.environment.options) if name == analysis.spec.environment.name else {}
+    kind = environment_kind(name)
+    options.update(environment_options(args, kind, name))
+    if args.sbatch:
+        if kind is None or "sbatch" not in kind.extra:
+            raise CliError(f"--sbatch applies to a cluster site, not to {name!r}")
+        extra = {}
+        for item in args.sbatch:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise CliError(f"--sbatch {item!r}: expected KEY=VALUE, e.g. partition=long or time=02:00:00")
+            extra[key.strip().lstrip("-")] = value
+        options["sbatch_options"] = {**(options.get("sbatch_options") or {}), **extra}
+    env = make_environment(name, options)
+    units = analysis.units()
+    print(f"{len(units)} unit(s); results in {analysis.store.root}", file=sys.stderr)
+    bar = ProgressBar(len(units))
+    try:
+        summary = analysis.run(env=env, events=bar, stage=args.stage, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print("cancelled: every worker stopped; finished units are kept", file=sys.stderr)
+        return EXIT_CANCELLED
+    finally:
+        bar.close()
+    print_summary(summary)
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def cmd_results(args) -> int:
+    from ..analysis import open_results
+
+    res = open_results(args.store)
+    info = res.info
+    spec = info.get("spec", {})
+    print(f"{args.store}: {info.get('software')}, created {info.get('created')}, updated {info.get('updated')}")
+    print(f"mesh {spec.get('mesh', {}).get('method')} {json.dumps(spec.get('mesh', {}).get('parameters', {}))}, "
+          f"model {spec.get('model', {}).get('name')} {json.dumps(spec.get('model', {}).get('parameters', {}))}")
+    rows = res.summary(verify=True)
+    if not rows:
+        print("no unit results yet")
+    for st in rows:
+        meta = st.meta or {}
+        if st.state == "done":
+            t = meta.get("timings", {})
+            print(f"  done     {st.label}: {meta.get('n_cells', '?')} cells, {meta.get('n_steps', '?')} steps, "
+                  f"{t.get('total', 0):.2f} s, {meta.get('environment', '')}")
+        elif st.state == "failed":
+            print(f"  failed   {st.label}: {meta.get('error', st.detail)} ({meta.get('where', '')})")
+        else:
+            print(f"  {st.state:<8} {st.label}: {st.detail}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from ..demo import run_demo
+
+    return run_demo(headless=args.headless, output=args.output, model=args.model, env=args.env)
+
+
+def add_commands(sub, registries: bool = True) -> None:
+    """Add ``analyze``, ``demo``, ``run`` and ``results``; without ``registries`` the first two are
+    stubs without their mesh/model options (so that the others start without the models)."""
+    if registries:
+        _add_registry_commands(sub)
+    else:
+        for name in REGISTRY_COMMANDS:
+            sub.add_parser(name, help=HELPS[name], add_help=False)
+    _add_pipeline_commands(sub)
+
+
+def _add_registry_commands(sub):
+    from ..core.meshes import MESHES
+    from ..core.models import MODELS
+
+    p = sub.add_parser("analyze", help=HELPS["analyze"],
+                       description="Read TRAJECTORY_FILE, crop to the ROIs, build a mesh, fit a model; write "
+                       "DIR/<file stem>/<region>.csv (one row per cell) and <region>.ntw (full result).")
+    p.add_argument("trajectory_file")
+    p.add_argument("--roi", help="ROI file (TRamWAy tab-separated, or napari-tramway .json)")
+    p.add_argument("--roi-size", type=float, help="side (µm) of square ROIs for a centres-form ROI file")
+    p.add_argument("--group-overlapping", action="store_true", help="group overlapping ROIs into one region")
+    p.add_argument("--mesh", required=True, choices=list(MESHES))
+    p.add_argument("--model", required=True, choices=list(MODELS))
+    p.add_argument("--frame-interval", type=float, help="frame interval [s] (default: from the file or the data)")
+    p.add_argument("--keep-static", action="store_true", help="keep steps shorter than the localization precision")
+    p.add_argument("--output", "-o", required=True, metavar="DIR")
+    p.add_argument("--verbose", "-v", action="store_true")
+    collide = collisions()
+    add_registry_options(p, MESHES, "mesh parameters (a name shared with a model parameter gets a --mesh- prefix)",
+                         prefix="mesh", collide=collide, aliases={"avg_location_count": ("--location-count",)})
+    add_registry_options(p, MODELS, "model parameters", aliases={"jeffreys_prior": ("--jeffreys",)})
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("demo", help=HELPS["demo"])
+    p.add_argument("--headless", action="store_true", help="no display: write PNG and CSV files")
+    p.add_argument("--output", default="demo-output", help="output directory (default: ./demo-output)")
+    p.add_argument("--model", default="dv", choices=list(MODELS))
+    p.add_argument("--env", default="inprocess")
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_pipeline_commands(sub):
+    p = sub.add_parser("run", help="run an analysis spec (JSON/TOML) with progress")
+    p.add_argument("spec")
+    p.add_argument("--env", default=None, help="inprocess, local, local:N, or a site name (default: the spec's)")
+    p.add_argument("--store", default=None, help="result store directory (default: <spec>.results)")
+    p.add_argument("--stage", default=None, choices=["tessellate_and_infer", "tessellate", "infer"])
+    p.add_argument("--overwrite", action="store_true", help="recompute units that are already done")
+    p.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra sbatch option for a cluster site, e.g. --sbatch gres=gpu:1 --sbatch "
+                   "constraint=avx2 (repeatable; added to the site's own)")
+    add_environment_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("results", help="list what a result store holds")
+    p.add_argument("store")
+    p.set_defaults(func=cmd_results)
