@@ -16,8 +16,7 @@ from napari_tramway.core.defaults import LOCALIZATION_PRECISION
 from napari_tramway.core.parameters import Parameter, RegistryEntry, settings_class
 
 from . import units as U
-from .columns import ROLES
-from .sniff import FORMATS
+from .names import FORMATS, ROLES
 
 SPACE_UNITS = ("µm", "nm", "px")
 TIME_UNITS = ("s", "ms", "frame")
