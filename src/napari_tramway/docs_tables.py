@@ -1,7 +1,7 @@
 """The parameter tables of the docs, generated from the registries.
 
 Each table lives in a docs file between ``<!-- registry:NAME -->`` and ``<!-- /registry -->``;
-:data:`TABLES` lists (docs file, NAME, registry). ``python -m napari_tramway.docs_tables --write``
+:data:`TABLES` lists (docs file, NAME, the function that makes the table from its registry). ``python -m napari_tramway.docs_tables --write``
 rewrites every table from its registry; without ``--write`` it lists the tables that disagree
 (exit status 1), which ``tests/test_docs_tables.py`` also checks. Adding a registry's table is one
 line in :data:`TABLES` and its two markers in the docs file.
@@ -19,22 +19,36 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def _meshes():
+def _meshes() -> str:
     from .core.meshes import MESHES
 
-    return MESHES
+    return MESHES.parameter_table()
 
 
-def _models():
+def _models() -> str:
     from .core.models import MODELS
 
-    return MODELS
+    return MODELS.parameter_table()
 
 
-#: (docs file relative to :data:`DOCS`, marker name, registry loader).
-TABLES: list[tuple[str, str, Callable]] = [
+def _file_settings() -> str:
+    from .core.io.settings import FILE_SETTINGS
+
+    return FILE_SETTINGS.table()
+
+
+def _environments() -> str:
+    from .environments.registry import ENVIRONMENTS
+
+    return ENVIRONMENTS.table()
+
+
+#: (docs file relative to :data:`DOCS`, marker name, the table from its registry).
+TABLES: list[tuple[str, str, Callable[[], str]]] = [
     ("meshes.md", "meshes", _meshes),
     ("models.md", "models", _models),
+    ("formats.md", "file-settings", _file_settings),
+    ("clusters.md", "environments", _environments),
 ]
 
 
@@ -43,9 +57,9 @@ def region(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- registry:{re.escape(name)} -->\n)(.*?)(<!-- /registry -->)", re.S)
 
 
-def render(registry) -> str:
-    """A registry's docs table (see :meth:`~napari_tramway.core.parameters.Registry.parameter_table`)."""
-    return registry.parameter_table().rstrip("\n") + "\n"
+def render(table: Callable[[], str]) -> str:
+    """A table's text between its markers (one final newline)."""
+    return table().rstrip("\n") + "\n"
 
 
 def replace_table(text: str, name: str, table: str, where: str = "") -> str:
@@ -61,10 +75,10 @@ def replace_table(text: str, name: str, table: str, where: str = "") -> str:
 def stale(docs: Path = DOCS) -> list[str]:
     """The tables that disagree with their registry, as ``file (marker)``."""
     out = []
-    for file, name, registry in TABLES:
+    for file, name, table in TABLES:
         path = docs / file
         text = path.read_text(encoding="utf-8")
-        if replace_table(text, name, render(registry()), str(path)) != text:
+        if replace_table(text, name, render(table), str(path)) != text:
             out.append(f"{path} ({name})")
     return out
 
@@ -74,10 +88,10 @@ def write(docs: Path = DOCS) -> list[Path]:
     from .core.archive import atomic_write
 
     changed = []
-    for file, name, registry in TABLES:
+    for file, name, table in TABLES:
         path = docs / file
         text = path.read_text(encoding="utf-8")
-        new = replace_table(text, name, render(registry()), str(path))
+        new = replace_table(text, name, render(table), str(path))
         if new != text:
             with atomic_write(path, "w", encoding="utf-8") as fh:
                 fh.write(new)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .. import __version__
+from .._version import __version__
 from ..core.archive import read_archive
 from ..core.errors import ArchiveError
 from .data import DEFAULT_CACHE, region_by_label, support_regions
