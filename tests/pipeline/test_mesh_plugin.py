@@ -9,13 +9,14 @@ change anywhere (docs/architecture-core.md, "Adding a mesh method").
 import numpy as np
 import pytest
 
+from napari_tramway import Analysis
 from napari_tramway.core.meshes import MESHES
 from napari_tramway.core.meshes.base import Mesh
 from napari_tramway.core.meshes.geometry import symmetric_adjacency
 from napari_tramway.core.meshes.locate import Locator
 from napari_tramway.core.meshes.registry import ASSIGNING, knn_order, mesh_method
 from napari_tramway.core.parameters import Parameter
-from napari_tramway.pipeline import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec, SpecError
+from napari_tramway.pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec, SpecError
 
 WIDTH = Parameter("width", "float", 2.0, "Width of the vertical stripes.", unit="µm", minimum=0.0,
                   exclusive_minimum=True)
