@@ -7,21 +7,19 @@ returns :class:`Settings`, the typed, read-only value that the rest of the code 
 The CLI options, the napari forms, spec validation and the docs tables are all generated from
 these descriptions. Every value can also be written as text
 (:meth:`Parameter.parse` / :meth:`Parameter.format`): that is what a command-line option or a
-text field holds. :func:`settings_class` turns a set of parameters into a frozen dataclass whose
-values are validated once, when it is built.
+text field holds. :func:`napari_tramway.core.settings.settings_class` turns a set of parameters
+into a frozen dataclass whose values are validated once, when it is built.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
-from .errors import ParameterError, SettingsError
+from .errors import ParameterError
 
 _TYPES = {"float": float, "int": int, "bool": bool, "str": str, "int_pair": tuple, "mapping": dict}
 _NONE_TEXT = ("", "none", "auto")
@@ -314,27 +312,39 @@ class RegistryEntry:
     def checked(self, values: Mapping[str, Any] | None, where: str = "") -> tuple[Settings | None, list[ParameterError]]:
         """Validate once: ``(settings, [])``, or ``(None, every problem)`` (see :meth:`problems`)."""
         values = dict(values or {})
-        out = []
-        known = {p.name for p in self.parameters}
-
-        def path(name):
-            return f"{where}.{name}" if where else name
-
-        for key in values:
-            if key not in known:
-                out.append(ParameterError(path(key), f"unknown parameter for {self.name!r}; known: {', '.join(sorted(known))}"))
-        filled = {}
-        for p in self.parameters:
-            try:
-                filled[p.name] = p.validate(values.get(p.name, p.default), where)
-            except ParameterError as exc:
-                out.append(exc)
-        if not out:
-            for check in self.checks:
-                out += [ParameterError(path(name), message) for name, message in check(filled)]
-        if out:
-            return None, out
+        filled, problems = check_values(
+            self.parameters, self.checks, values, where,
+            lambda known: f"unknown parameter for {self.name!r}; known: {', '.join(sorted(known))}")
+        if problems:
+            return None, problems
         return Settings(self, filled, tuple(k for k in filled if k in values)), []
+
+
+def check_values(parameters: Sequence[Parameter], checks: Sequence[Check], values: Mapping[str, Any] | None,
+                 where: str, unknown: Callable[[list[str]], str]) -> tuple[dict, list[ParameterError]]:
+    """Validate a set of values once: ``(filled values, every problem)``.
+
+    Unknown names (message ``unknown(known names)``), then each parameter's value (default when
+    unset), then, when all of them are valid, the ``checks`` (cross-parameter rules) on the filled
+    values. Paths are ``<where>.<name>``.
+    """
+    values = dict(values or {})
+    known = [p.name for p in parameters]
+
+    def path(name):
+        return f"{where}.{name}" if where else str(name)
+
+    problems = [ParameterError(path(key), unknown(known)) for key in values if key not in known]
+    filled = {}
+    for p in parameters:
+        try:
+            filled[p.name] = p.validate(values.get(p.name, p.default), where)
+        except ParameterError as exc:
+            problems.append(exc)
+    if not problems:
+        for check in checks:
+            problems += [ParameterError(path(name), message) for name, message in check(filled)]
+    return filled, problems
 
 
 class Settings(Mapping):
@@ -453,130 +463,3 @@ def _range_text(p: Parameter) -> str:
         hi = "" if p.maximum is None else f"≤ {p.maximum}"
         return ", ".join(x for x in (lo, hi) if x)
     return ""
-
-
-# -- frozen settings generated from parameters -----------------------------------------------------
-
-class _Settings:
-    """Methods of the classes made by :func:`settings_class` (``PARAMETERS`` set there)."""
-
-    PARAMETERS: tuple[Parameter, ...] = ()
-    CHECKS: tuple[Check, ...] = ()
-
-    def __post_init__(self):
-        values = {p.name: getattr(self, p.name) for p in self.PARAMETERS}
-        checked, problems = _checked(type(self), values, "")
-        if problems:
-            raise SettingsError(problems)
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-    @classmethod
-    def validate(cls, values: Mapping[str, Any] | None, where: str = "") -> list[ParameterError]:
-        """Every problem of ``values`` (unknown names, bad values, conflicts), each with its field
-        path under ``where``; an empty list when they are valid."""
-        return _checked(cls, values, where)[1]
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None, where: str = ""):
-        """Settings from a dict (a spec's JSON, keyword options); unset names take their default.
-
-        Raises :class:`~napari_tramway.core.errors.SettingsError` listing every problem.
-        """
-        checked, problems = _checked(cls, values, where)
-        if problems:
-            raise SettingsError(problems)
-        return cls(**checked)
-
-    @classmethod
-    def from_text(cls, values: Mapping[str, str], where: str = ""):
-        """Settings from text values (command-line options, text fields), see :meth:`Parameter.parse`."""
-        known = {p.name: p for p in cls.PARAMETERS}
-        parsed, problems = {}, []
-        for name, text in dict(values or {}).items():
-            if name not in known:
-                parsed[name] = text  # reported as unknown below
-                continue
-            try:
-                parsed[name] = known[name].parse(text, where)
-            except ParameterError as exc:
-                problems.append(exc)
-        if problems:
-            raise SettingsError(problems)
-        return cls.from_dict(parsed, where)
-
-    def to_dict(self, *, defaults: bool = False) -> dict:
-        """The values as plain JSON types; only those that differ from the default unless ``defaults``."""
-        out = {}
-        for p in self.PARAMETERS:
-            value = getattr(self, p.name)
-            if isinstance(value, Mapping):
-                value = dict(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            if defaults or value != p.default:
-                out[p.name] = value
-        return out
-
-    def to_text(self) -> dict[str, str]:
-        """The values that differ from the default, as text (for command-line options or fields)."""
-        known = {p.name: p for p in self.PARAMETERS}
-        return {k: known[k].format(v) for k, v in self.to_dict().items()}
-
-    def replace(self, **changes):
-        """A copy with ``changes``, validated."""
-        return type(self).from_dict({**self.to_dict(defaults=True), **changes})
-
-    def __hash__(self):
-        return hash(json.dumps(self.to_dict(defaults=True), sort_keys=True, default=str))
-
-    def __reduce__(self):  # read-only mappings do not pickle: rebuild from plain values
-        return (type(self).from_dict, (self.to_dict(defaults=True),))
-
-
-def _checked(cls, values, where) -> tuple[dict, list[ParameterError]]:
-    values = dict(values or {})
-    problems: list[ParameterError] = []
-    known = {p.name: p for p in cls.PARAMETERS}
-    for key in values:
-        if key not in known:
-            path = f"{where}.{key}" if where else str(key)
-            problems.append(ParameterError(path, f"unknown setting; known: {', '.join(known)}"))
-    out = {}
-    for name, p in known.items():
-        try:
-            value = p.validate(values.get(name, p.default), where)
-        except ParameterError as exc:
-            problems.append(exc)
-            continue
-        out[name] = MappingProxyType(value) if isinstance(value, dict) else value
-    if not problems:
-        for check in cls.CHECKS:
-            for name, message in check(out):
-                problems.append(ParameterError(f"{where}.{name}" if where else name, message))
-    return out, problems
-
-
-def settings_class(name: str, parameters: Sequence[Parameter], doc: str, checks: Sequence[Check] = (),
-                   module: str | None = None) -> type:
-    """A frozen dataclass with one field per parameter (same name, default and order).
-
-    Its values are validated and normalised when an instance is built (a ``mapping`` becomes a
-    read-only mapping), so an instance always holds valid values. ``checks`` are functions of the
-    validated values returning ``[(field, message), ...]`` for problems between fields. The class
-    has :meth:`~_Settings.from_dict`, :meth:`~_Settings.from_text`, :meth:`~_Settings.validate`
-    (every problem with its field path), :meth:`~_Settings.to_dict`, :meth:`~_Settings.to_text`
-    and :meth:`~_Settings.replace`.
-    """
-    fields = []
-    for p in parameters:
-        annotation = _TYPES[p.type] | None if p.accepts_none else _TYPES[p.type]
-        fields.append((p.name, annotation, dataclasses.field(default=p.default)))
-    cls = dataclasses.make_dataclass(
-        name, fields, bases=(_Settings,), frozen=True,
-        namespace={"PARAMETERS": tuple(parameters), "CHECKS": tuple(checks), "__doc__": doc,
-                   "__hash__": _Settings.__hash__},
-    )
-    if module is not None:
-        cls.__module__ = module
-    return cls
