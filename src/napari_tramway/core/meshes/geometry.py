@@ -126,8 +126,7 @@ class PolygonRegion:
 
     @property
     def bounds(self):
-        v = self.vertices
-        return (float(v[:, 0].min()), float(v[:, 1].min()), float(v[:, 0].max()), float(v[:, 1].max()))
+        return self._closed.bounds
 
     def polygon(self) -> np.ndarray:
         return self.vertices.copy()

@@ -61,6 +61,12 @@ class ClosedPolygon:
         shapely.prepare(self.closed)
         self.box = (*(v.min(axis=0) - self.tol), *(v.max(axis=0) + self.tol))
 
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``xmin, ymin, xmax, ymax`` of the vertices (µm)."""
+        v = self.vertices
+        return (float(v[:, 0].min()), float(v[:, 1].min()), float(v[:, 0].max()), float(v[:, 1].max()))
+
     def contains(self, xy) -> np.ndarray:
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         out = np.zeros(len(xy), dtype=bool)
