@@ -1,4 +1,4 @@
-"""The docs' parameter tables agree with their registries (python -m napari_tramway.docs_tables --write)."""
+"""The docs' parameter tables agree with their registries (python -m napari_tramway.cli.docs_tables --write)."""
 
 import shutil
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from napari_tramway import docs_tables
+from napari_tramway.cli import docs_tables
 
 
 @pytest.mark.parametrize("file, name, table", docs_tables.TABLES, ids=[t[1] for t in docs_tables.TABLES])
@@ -15,7 +15,7 @@ def test_docs_table_agrees_with_its_registry(file, name, table):
     found = docs_tables.region(name).findall(text)
     assert len(found) == 1, f"docs/{file}: one <!-- registry:{name} --> region expected"
     assert found[0][1] == docs_tables.render(table), (
-        f"docs/{file} ({name}) disagrees with its registry: run python -m napari_tramway.docs_tables --write")
+        f"docs/{file} ({name}) disagrees with its registry: run python -m napari_tramway.cli.docs_tables --write")
 
 
 @pytest.mark.parametrize("kind", ["meshes", "models"])
@@ -40,7 +40,7 @@ def test_a_drifted_table_is_found_and_rewritten(tmp_path):
     meshes.write_text(meshes.read_text(encoding="utf-8").replace("| `tilt` | hexagon | float | 0.0 |",
                                                                  "| `tilt` | hexagon | float | 1.0 |"), encoding="utf-8")
     assert docs_tables.stale(docs) == [f"{meshes} (meshes)"]
-    cmd = [sys.executable, "-m", "napari_tramway.docs_tables", "--docs", str(docs)]
+    cmd = [sys.executable, "-m", "napari_tramway.cli.docs_tables", "--docs", str(docs)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "meshes.md (meshes)" in r.stdout
     r = subprocess.run([*cmd, "--write"], capture_output=True, text=True, timeout=120)

@@ -103,7 +103,7 @@ def docs_table(text: str) -> str:
 
 def test_the_docs_table_is_the_registry():
     """docs/clusters.md shows ENVIRONMENTS.table(); after changing a setting, rewrite it with
-    python -m napari_tramway.docs_tables --write."""
+    python -m napari_tramway.cli.docs_tables --write."""
     assert docs_table(DOCS.read_text(encoding="utf-8")) == ENVIRONMENTS.table()
 
 

@@ -1,7 +1,7 @@
 """The parameter tables of the docs, generated from the registries.
 
 Each table lives in a docs file between ``<!-- registry:NAME -->`` and ``<!-- /registry -->``;
-:data:`TABLES` lists (docs file, NAME, the function that makes the table from its registry). ``python -m napari_tramway.docs_tables --write``
+:data:`TABLES` lists (docs file, NAME, the function that makes the table from its registry). ``python -m napari_tramway.cli.docs_tables --write``
 rewrites every table from its registry; without ``--write`` it lists the tables that disagree
 (exit status 1), which ``tests/test_docs_tables.py`` also checks. Adding a registry's table is one
 line in :data:`TABLES` and its two markers in the docs file.
@@ -16,31 +16,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 #: The repository's ``docs`` folder (the tables are checked and written in a source checkout).
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def _meshes() -> str:
-    from .core.meshes import MESHES
+    from ..core.meshes import MESHES
 
     return MESHES.parameter_table()
 
 
 def _models() -> str:
-    from .core.models import MODELS
+    from ..core.models import MODELS
 
     return MODELS.parameter_table()
 
 
 def _file_settings() -> str:
-    from .core.io.settings import FILE_SETTINGS
+    from ..core.io.settings import FILE_SETTINGS
 
     return FILE_SETTINGS.table()
 
 
 def _environments() -> str:
-    from .environments.registry import ENVIRONMENTS
+    from ..analysis import environment_kinds
 
-    return ENVIRONMENTS.table()
+    return environment_kinds().table()
 
 
 #: (docs file relative to :data:`DOCS`, marker name, the table from its registry).
@@ -85,7 +85,7 @@ def stale(docs: Path = DOCS) -> list[str]:
 
 def write(docs: Path = DOCS) -> list[Path]:
     """Rewrite every table from its registry; the files that changed."""
-    from .core.archive import atomic_write
+    from ..core.archive import atomic_write
 
     changed = []
     for file, name, table in TABLES:
@@ -100,7 +100,7 @@ def write(docs: Path = DOCS) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m napari_tramway.docs_tables", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m napari_tramway.cli.docs_tables", description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="rewrite the tables (default: only check them)")
     ap.add_argument("--docs", type=Path, default=DOCS, help=f"the docs folder (default: {DOCS})")
     args = ap.parse_args(argv)
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for item in bad:
-        print(f"out of date: {item} (run python -m napari_tramway.docs_tables --write)")
+        print(f"out of date: {item} (run python -m napari_tramway.cli.docs_tables --write)")
     return 1 if bad else 0
 
 
