@@ -1,6 +1,7 @@
 """The unit worker: runs units of an analysis from its result store and writes their results.
 
-Needs only :mod:`napari_tramway.core`, :mod:`napari_tramway.pipeline` and numpy/scipy/pandas, so
+Needs only :mod:`napari_tramway.core`, :mod:`napari_tramway.pipeline` and the packages of
+:mod:`.requirements` (numpy, scipy, pandas, shapely), so
 it runs on cluster nodes inside containers. Every environment uses it:
 
 ``python -m napari_tramway.pipeline.worker run --store DIR --unit LABEL [--stage S] [--input STEPS.ntw]``
