@@ -28,14 +28,20 @@ ESTIMATE_BLOCK_ROWS = 20_000
 ESTIMATE_BLOCKS = 10
 
 
-def estimate_frame_interval(n: np.ndarray, t: np.ndarray) -> float | None:
+def estimate_frame_interval(n: np.ndarray | None, t: np.ndarray | None = None, *,
+                            dt: np.ndarray | None = None) -> float | None:
     """The frame interval (s) estimated as the median positive time step within trajectories.
 
     The one place where a missing frame interval is estimated: the readers call it when neither
-    the user nor the file gives one (and record the value as ``estimated``). ``n`` and ``t``
-    (s) are sorted by (n, t). Big tables are sampled in blocks spread over the table
-    (200,000 rows at most). ``None`` when no trajectory has two locations at different times.
+    the user nor the file gives one (and record the value as ``estimated``); the time windows
+    and :func:`frame_interval` call it for tables that do not come from a reader. ``n`` and
+    ``t`` (s) are sorted by (n, t); or ``dt`` (s) gives the steps themselves (a translocations
+    table). Big tables are sampled in blocks spread over the table (200,000 rows at most).
+    ``None`` when no trajectory has two locations at different times.
     """
+    if dt is not None:
+        dt = np.asarray(dt, dtype=np.float64)
+        return _median_step([dt[a:b] for a, b in _blocks(dt.size + 1)])
     n = np.asarray(n)
     t = np.asarray(t, dtype=np.float64)
     steps = []
@@ -62,18 +68,19 @@ def _blocks(size: int) -> list[tuple[int, int]]:
 
 
 def frame_interval(df: pd.DataFrame) -> float:
-    """The frame interval (s): ``attrs['frame_interval']``, else :func:`estimate_frame_interval`.
+    """The frame interval (s) of a table for scripts: ``attrs['frame_interval']``, else
+    :func:`estimate_frame_interval`.
 
-    Tables read by :func:`napari_tramway.core.io.read_trajectories` always carry the value the
-    reader decided (given, from the file, or estimated); for a translocations table without it,
-    the steps' ``dt`` give the estimate.
+    Tables read by :func:`napari_tramway.core.io.read_trajectories` carry the value the reader
+    decided (given, from the file, or estimated) in their ``attrs``; for a translocations table
+    without it, the steps' ``dt`` give the estimate. The pipeline does not use this: it carries
+    the reader's value (:class:`~napari_tramway.core.io.TrajectoryFile`) to where it is used.
     """
     value = df.attrs.get("frame_interval")
     if value:
         return float(value)
     if "dt" in df.columns:  # translocations: each row is a step within one trajectory
-        dt = df["dt"].to_numpy(dtype=np.float64)
-        estimate = _median_step([dt[a:b] for a, b in _blocks(dt.size + 1)])
+        estimate = estimate_frame_interval(None, dt=df["dt"].to_numpy())
     else:
         estimate = estimate_frame_interval(df["n"].to_numpy(), df["t"].to_numpy())
     if estimate is None:
