@@ -5,6 +5,8 @@
   When a table's columns are not recognised, a dialog asks which column is which.
 * ROI files (ours ``.json``; TRamWAy's tab-separated rectangles ``.txt``) → a **Shapes** layer.
 * a result store directory (``store.json`` inside) or one unit's ``.ntw`` result → map layers.
+* a TIFF image with an ImageJ pixel-size calibration (ours, Fiji's) → an **Image** layer at its
+  scale in µm (:func:`tiff_pixel_size`); other TIFFs are left to napari's own reader.
 
 Reading problems are shown as napari notifications (one line naming the file and the line or
 column), never as a traceback.
@@ -15,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 TRAJECTORY_SUFFIXES = (".txt", ".trxyt", ".trxyzt", ".csv", ".tsv", ".xml", ".dat")
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def get_reader(path):
@@ -39,6 +42,8 @@ def get_reader(path):
         return read_unit_result
     if suffix == ".json":
         return read_roi_file if _is_roi_json(p) else None
+    if suffix in TIFF_SUFFIXES:
+        return read_calibrated_tiff if p.is_file() and tiff_pixel_size(p) is not None else None
     if suffix not in TRAJECTORY_SUFFIXES or not p.is_file():
         return None
     if suffix in (".txt", ".tsv") and _is_tramway_roi_text(p):
@@ -199,6 +204,58 @@ def read_trajectory_file(path):
         return [(None,)]
     locations, opts = got
     return [trajectory_layer_data(path, locations, opts)]
+
+
+# -- calibrated images ---------------------------------------------------------------------------
+
+#: ImageJ's spellings of length units (``unit=`` in its TIFF description), in µm
+_IMAGEJ_UNITS = {"um": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0,
+                 "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "cm": 1e4,
+                 "m": 1e6}
+
+
+def tiff_pixel_size(path) -> float | None:
+    """The pixel size (µm) of a TIFF written with an ImageJ calibration (by napari-tramway's demo,
+    or by Fiji/ImageJ): ``XResolution`` pixels per ``unit`` of its ImageJ description; ``None``
+    without ImageJ metadata, without a length unit, or for non-square pixels."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            unit = str((tif.imagej_metadata or {}).get("unit", "")).strip().lower()
+            tags = tif.pages[0].tags
+            xres, yres = tags.get("XResolution"), tags.get("YResolution")
+            xres, yres = (xres.value if xres else None), (yres.value if yres else None)
+    except Exception:  # not a readable TIFF: napari's own reader says so
+        return None
+    factor = _IMAGEJ_UNITS.get(unit)
+    if factor is None or not xres or not xres[0] or not xres[1]:
+        return None
+    pixel = factor * xres[1] / xres[0]
+    if yres and yres[0] and yres[1] and abs(factor * yres[1] / yres[0] - pixel) > 1e-9 * pixel:
+        return None
+    return pixel
+
+
+def read_calibrated_tiff(path):
+    """npe2 reader: a TIFF with an ImageJ calibration → an Image layer scaled in µm (corner of the
+    first pixel at 0, 0), the pixel size in its metadata."""
+    import tifffile
+
+    from ._layers import METADATA_KEY, image_transform
+
+    pixel = tiff_pixel_size(path)
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        data, axes = series.asarray(), series.axes
+    rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
+    spatial = axes[:-1] if rgb else axes
+    (sy, sx), (ty, tx) = image_transform((0.0, 0.0), pixel)
+    scale = tuple({"Y": sy, "X": sx}.get(a, 1.0) for a in spatial)
+    translate = tuple({"Y": ty, "X": tx}.get(a, 0.0) for a in spatial)
+    metadata = {METADATA_KEY: {"kind": "image", "pixel_size": pixel, "origin": [0.0, 0.0]}}
+    return [(data, {"name": Path(str(path)).stem, "scale": scale, "translate": translate, "rgb": rgb,
+                    "metadata": metadata}, "image")]
 
 
 # -- ROIs ---------------------------------------------------------------------------------------

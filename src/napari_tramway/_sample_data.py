@@ -37,6 +37,17 @@ def sample_files(n_locations: int = SAMPLE_LOCATIONS, seed: int = SAMPLE_SEED, d
     return image, pixel_size, locations, fld, path
 
 
+def write_sample_image(path, image, pixel_size: float) -> Path:
+    """Write the sample's wide-field image as an ImageJ TIFF calibrated in µm (``pixel_size`` µm per
+    pixel), so that Fiji, napari-tramway's reader and napari show it at its scale."""
+    import tifffile
+
+    path = Path(path)
+    tifffile.imwrite(path, image, imagej=True, resolution=(1 / pixel_size, 1 / pixel_size),
+                     metadata={"unit": "um"})
+    return path
+
+
 def image_layer_data(image, pixel_size: float, fld=None):
     """The sample's wide-field image as a layer-data tuple (scale = pixel size, µm; corner at 0, 0)."""
     scale, translate = image_transform((0.0, 0.0), pixel_size)

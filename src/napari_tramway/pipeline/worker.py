@@ -120,7 +120,8 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
         emit({"kind": "failed", "unit": unit.label, "error": error, "traceback": tb, "where": where})
         return "failed"
     timings = meta.get("timings", {}) if meta else {}
-    emit({"kind": "done", "unit": unit.label, "message": f"{meta.get('n_cells', '?')} cells in "
+    with_steps = f" ({meta['n_cells_with_steps']} with steps)" if "n_cells_with_steps" in meta else ""
+    emit({"kind": "done", "unit": unit.label, "message": f"{meta.get('n_cells', '?')} cells{with_steps} in "
           f"{timings.get('total', 0):.2f} s"})
     return "done"
 
