@@ -43,7 +43,7 @@ def _profile(lik: CellLikelihood, d: np.ndarray, drift: bool):
     de = d if lik.direct else d[lik.pos]
     s = de * lik.tau + lik.sigma2
     if not drift:
-        return None, s, lik.sq
+        return None, s, lik.sq_d
     den = lik.cell_sum(lik.ntau2 / s)
     ax = lik.cell_sum(lik.tau * lik.sx / s) / den
     ay = lik.cell_sum(lik.tau * lik.sy / s) / den
@@ -64,13 +64,15 @@ def _derivative(lik, d, drift, kind, jeffreys):
 def solve_diffusivity(lik: CellLikelihood, kind: str, lower: float, jeffreys: bool) -> np.ndarray:
     """Per-cell minimiser D ≥ ``lower`` of the profiled objective of ``kind`` ('d', 'dd', 'df')."""
     drift = kind in ("dd", "df")
+    if drift and lik.u0 > 0:
+        raise ValueError("per-cell dd/df have no profile form with the static filter's truncation; fit them jointly")
     k = lik.k
     d = np.empty(k)
     single = np.bincount(lik.pos, minlength=k) == 1
     closed = single & (not (jeffreys and kind == "df"))
     if closed.any():
         # single Δt: s* = Q_c / (4 (n + 2J)), Q_c centred on the mean step for DD/DF
-        q = lik.cell_sum(lik.sq)
+        q = lik.cell_sum(lik.sq if drift else lik.sq_d)
         if drift:
             sx, sy = lik.cell_sum(lik.sx), lik.cell_sum(lik.sy)
             q = q - (sx * sx + sy * sy) / lik.n
@@ -93,7 +95,7 @@ def _bisect(lik, todo, drift, kind, jeffreys, lower):
     at_bound = fp_lo >= 0
     # an upper point where f' > 0: each term's own optimum, times 2, grown until f' > 0
     d_hi = np.full(k, 0.0)
-    per_entry = lik.sq / (4.0 * lik.count * lik.tau)
+    per_entry = (lik.sq if drift else lik.sq_d) / (4.0 * lik.count * lik.tau)
     np.maximum.at(d_hi, lik.pos, per_entry)
     d_hi = np.maximum(2.0 * d_hi, 4.0 * lower) + lower
     for _ in range(200):
@@ -157,18 +159,20 @@ def fit_per_cell(kind: str, lik: CellLikelihood, lower: float, jeffreys: bool) -
         h[:, 0, 0] = ev.h_dd + jh
         h[:, 0, 1] = h[:, 1, 0] = ev.h_dc[0]
         h[:, 0, 2] = h[:, 2, 0] = ev.h_dc[1]
-        h[:, 1, 1] = h[:, 2, 2] = ev.gamma
+        h[:, 1, 1], h[:, 1, 2], h[:, 2, 2] = ev.h_cc
+        h[:, 2, 1] = h[:, 1, 2]
         sd = _batched_sd(h)
         out["diffusivity sd"], out["drift x sd"], out["drift y sd"] = sd[:, 0], sd[:, 1], sd[:, 2]
     else:  # df: c = D F
         fx, fy = a[0] / d, a[1] / d
         out["force x"], out["force y"] = fx, fy
-        hdd, hx, hy, hff = df_curvature(ev, d, fx, fy)
+        hdd, hx, hy, (fxx, fxy, fyy) = df_curvature(ev, d, fx, fy)
         h = np.zeros((lik.k, 3, 3))
         h[:, 0, 0] = hdd + jh
         h[:, 0, 1] = h[:, 1, 0] = hx
         h[:, 0, 2] = h[:, 2, 0] = hy
-        h[:, 1, 1] = h[:, 2, 2] = hff
+        h[:, 1, 1], h[:, 2, 2] = fxx, fyy
+        h[:, 1, 2] = h[:, 2, 1] = fxy
         sd = _batched_sd(h)
         out["diffusivity sd"], out["force x sd"], out["force y sd"] = sd[:, 0], sd[:, 1], sd[:, 2]
     out["objective"] = objective
@@ -191,7 +195,7 @@ def credible_interval(lik: CellLikelihood, d_hat: np.ndarray, lower: float, jeff
     single = np.bincount(lik.pos, minlength=k) == 1
     closed = single & (not force_numeric)
     if closed.any():
-        q = lik.cell_sum(lik.sq)[closed]
+        q = lik.cell_sum(lik.sq_d)[closed]
         n = lik.n[closed]
         tau = lik.dt_mean[closed]
         alpha = n + (2.0 if jeffreys else 0.0) - 1.0
@@ -250,7 +254,7 @@ def _numeric_chunk(lik, cells, d_hat, lower, jeffreys, p_lo, p_hi, n_grid, depth
     e = np.flatnonzero(local >= 0)
     kc = cells.size
     gather = sp.csr_matrix((np.ones(e.size), (local[e], np.arange(e.size))), shape=(kc, e.size))
-    tau, cnt, sq = lik.tau[e][:, None], lik.count[e][:, None], lik.sq[e][:, None]
+    tau, cnt, sq = lik.tau[e][:, None], lik.count[e][:, None], lik.sq_d[e][:, None]
     tbar = lik.dt_mean[cells][:, None]
     s2 = lik.sigma2
 
