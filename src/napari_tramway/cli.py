@@ -116,7 +116,7 @@ def cmd_analyze(args) -> int:
                  localization_precision=model_params.get("sigma"))
     spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
                         mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
-                        discard_static=not args.keep_static)
+                        discard_static=args.discard_static)
     out = Path(args.output)
     stem = spec.file_labels()[0]
     analysis = Analysis(spec, store=out / stem / "results")
@@ -325,7 +325,8 @@ def _add_registry_commands(sub, helps):
     p.add_argument("--mesh", required=True, choices=list(MESHES))
     p.add_argument("--model", required=True, choices=list(MODELS))
     p.add_argument("--frame-interval", type=float, help="frame interval [s] (default: from the file or the data)")
-    p.add_argument("--keep-static", action="store_true", help="keep steps shorter than the localization precision")
+    p.add_argument("--discard-static", action="store_true",
+                   help="drop steps shorter than the localization precision (TRamWAy's filter; the models correct for it)")
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     p.add_argument("--verbose", "-v", action="store_true")
     collide = _collisions()

@@ -31,8 +31,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.defaults import LOCALIZATION_PRECISION
 from .._layers import METADATA_KEY, image_transform, locations_of_layer
+from ..core.defaults import LOCALIZATION_PRECISION
 from .common import if_alive, image_layers, notify_error, notify_info, trajectory_layers
 
 TRAJECTORY_FILTER = "Trajectories (*.txt *.trxyt *.trxyzt *.csv *.tsv *.xml *.dat);;All files (*)"

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import pandas as pd
 
 from ..core.roi import FullRegion, SupportRegion, crop, group_overlapping
-from ..core.trajectories import discard_static
+from ..core.trajectories import discard_static as drop_static_steps
 
 
 class DataCache:
@@ -99,11 +99,22 @@ def support_regions(spec, file_index: int, locations: pd.DataFrame | None = None
 
 
 def region_steps(spec, region, locations: pd.DataFrame) -> pd.DataFrame:
-    """Steps whose origin is in ``region``, static steps removed when the spec says so (σ² threshold)."""
+    """Steps whose origin is in ``region``, static steps removed when the spec says so (σ² threshold,
+    recorded in the table's attrs so that the models account for it)."""
+    return _steps_to_fit(locations, region, spec.discard_static)
+
+
+def _steps_to_fit(locations, region, discard_static: bool) -> pd.DataFrame:
     steps = crop(locations, region)
-    if spec.discard_static and len(steps):
-        steps = discard_static(steps)
+    if discard_static and len(steps):
+        steps = drop_static_steps(steps)
     return steps
+
+
+def fit_step_count(locations: pd.DataFrame, region, *, discard_static: bool = False) -> int:
+    """How many steps the units of ``region`` fit: steps whose origin is in the region, after the
+    static filter when ``discard_static`` (the spec's setting); the count the ROI panel shows."""
+    return int(len(_steps_to_fit(locations, region, discard_static)))
 
 
 def region_by_label(regions, label: str):
@@ -115,4 +126,5 @@ def region_by_label(regions, label: str):
 
 DEFAULT_CACHE = DataCache()
 
-__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "region_by_label", "SupportRegion"]
+__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "fit_step_count", "region_by_label",
+           "SupportRegion"]

@@ -146,7 +146,7 @@ class AnalysisSpec:
     model: ModelSpec = field(default_factory=ModelSpec)
     environment: EnvironmentSpec = field(default_factory=EnvironmentSpec)
     stage: str = "tessellate_and_infer"
-    discard_static: bool = True
+    discard_static: bool = False
     name: str | None = None
     base_dir: str | None = field(default=None, compare=False)
     """Directory that relative file paths are relative to (the spec file's directory)."""
@@ -320,7 +320,7 @@ def _parse(d, source, base_dir) -> AnalysisSpec:
     group = d.get("group_overlapping_rois", False)
     if not isinstance(group, bool):
         problems.append(("group_overlapping_rois", f"expected true or false, got {group!r}"))
-    discard = d.get("discard_static", True)
+    discard = d.get("discard_static", False)
     if not isinstance(discard, bool):
         problems.append(("discard_static", f"expected true or false, got {discard!r}"))
     name = d.get("name")

@@ -4,7 +4,11 @@ Base rule: a step belongs to the cell of its **origin** — the nearest centre (
 arithmetic; k-means, GWR: KD-tree), or the leaf box (kd-tree) — when the origin lies in the
 region. Then, in TRamWAy's order:
 
-1. ``min_location_count``: cells with fewer steps than this lose them all.
+1. ``min_location_count``: cells with fewer **locations** than this lose their steps. As in TRamWAy
+   (which assigns locations, reference §3.4), every location counts: the origin of each step, plus
+   the trajectory end points (the last location of each trajectory starts no step) when ``ends``
+   is given — the pipeline passes them, so a spec's ``min_location_count`` keeps the cells TRamWAy
+   keeps for the same number. Without ``ends`` only the steps are counted.
 2. ``knn`` max (``knn=(min, max)``): a cell with more than ``max`` steps keeps the ``max``
    nearest to its centre.
 3. ``knn`` min: a cell with fewer than ``min`` steps (but at least one, see below) also takes the
@@ -102,10 +106,11 @@ def _validate(min_location_count, knn, radius):
 
 
 def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, radius=None,
-           index: np.ndarray | None = None) -> Assignment:
+           index: np.ndarray | None = None, end_cells: np.ndarray | None = None) -> Assignment:
     """Apply ``radius``, ``min_location_count`` and ``knn`` to a base cell index (see module doc).
 
     ``index`` maps the rows of ``points`` to the returned point indices (default: identity).
+    ``end_cells`` are the cells (−1: none) of trajectory end points, counted for ``min_location_count``.
     """
     mlc, knn, radius = _validate(min_location_count, knn, radius)
     xy = _as_xy(points)
@@ -127,7 +132,11 @@ def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, ra
         point, cell = eligible, base[eligible]
     counts = np.bincount(cell, minlength=k)
     if mlc > 0:
-        ok = counts[cell] >= mlc
+        locations = counts
+        if end_cells is not None:
+            e = np.asarray(end_cells, np.int64)
+            locations = counts + np.bincount(e[e >= 0], minlength=k)
+        ok = locations[cell] >= mlc
         point, cell = point[ok], cell[ok]
         counts = np.bincount(cell, minlength=k)
     min_nn, max_nn = knn if knn is not None else (None, None)
@@ -165,7 +174,7 @@ def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, ra
     return _sort_pairs(point.astype(np.int64), cell.astype(np.int64), k)
 
 
-def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=None) -> Assignment:
+def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=None, ends=None) -> Assignment:
     """Assign points (step origins, (N, 2) µm) to the cells of ``mesh``.
 
     Parameters
@@ -180,15 +189,22 @@ def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=
         ``False`` disables the test. Pass the ROI object itself for an exact test of an ellipse
         or of a group of ROIs.
     min_location_count : int
-        Cells with fewer steps lose them (0: off).
+        Cells with fewer locations lose their steps (0: off); see ``ends``.
     knn : int or (min, max)
         See the module docstring; ``knn=10`` means ``(10, None)``.
     radius : float, optional
         Ball assignment (µm) instead of nearest centre.
+    ends : (M, 2) array, optional
+        Trajectory end points (µm; :func:`napari_tramway.core.trajectories.trajectory_ends`):
+        counted with the step origins for ``min_location_count``, never assigned.
     """
     xy = _as_xy(points)
     base = nearest_cells(mesh, xy, region=region)
-    return refine(mesh, xy, base, min_location_count=min_location_count, knn=knn, radius=radius)
+    end_cells = None
+    if ends is not None and min_location_count:
+        end_cells = nearest_cells(mesh, _as_xy(ends), region=region) if len(ends) else np.zeros(0, np.int64)
+    return refine(mesh, xy, base, min_location_count=min_location_count, knn=knn, radius=radius,
+                  end_cells=end_cells)
 
 
 # -- rasterisation ------------------------------------------------------------------------------
