@@ -51,7 +51,7 @@ class DVHessian:
 
         diag = np.arange(k)
         add(diag, diag, "hdd")
-        for name, p, offset in (("p_d", p_d, 0), ("p_v", p_v, k)):
+        for p, offset in ((p_d, 0), (p_v, k)):
             if p is not None:
                 p = sp.coo_matrix(p)
                 add(p.row + offset, p.col + offset, "fixed")
