@@ -80,6 +80,8 @@ class CellLikelihood:
         self.sq_d = self.sq - self.count * self.u0
         self.sigma2 = float(sigma) ** 2
         self.n = stats.n[self.cells].astype(np.float64)
+        pairs = stats.pairs if stats.pairs is not None else np.zeros(stats.n_cells, np.int64)
+        self.pairs = pairs[self.cells].astype(np.float64)
         self.dt_mean = stats.dt_mean[self.cells]
         # one entry per cell, in cell order: no scatter-add needed
         self.direct = self.pos.size == self.k and np.array_equal(self.pos, np.arange(self.k))

@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import connected_components
 from .joint import JointProblem, OptimizationResult, laplace_covariance, minimize
 from .likelihood import CellLikelihood
 from .operators import GradientOperator, grad1_operator, penalty_matrix
-from .percell import _batched_sd, fit_per_cell
+from .percell import _batched_sd, fit_per_cell, pair_correction
 
 
 @dataclass
@@ -137,6 +137,8 @@ def _summarize(kind, ctx: Context, problem: JointProblem, res, solver: str) -> O
     for i, name in enumerate(names):
         cols[name] = parts[i].copy()
         cols[name + " sd"] = sd[i * k:(i + 1) * k]
+    # consecutive steps share a localization error: D is known less well than independent steps say
+    cols["diffusivity sd"] = cols["diffusivity sd"] / np.sqrt(pair_correction(ctx.lik, parts[0]))
     incomplete = None
     if kind == "dv":
         g = problem.gradient
