@@ -6,11 +6,10 @@ The prior on the potential V (kT) is, up to a constant,
 
 discretised on the fitted cells as λ (Vᵀ P V + ℓ² Vᵀ K V): P is the smoothing matrix of
 ``rgrad`` (:func:`.operators.penalty_matrix`: Σ_i A_i ‖∇V_i‖² ≈ ½ ∫‖∇V‖² for ``delta0``, TRamWAy's
-``potential_prior`` term) and K = 2 P₀ diag(1_interior / A) P₀, with P₀ the ``delta0`` matrix, is
-the squared discrete Laplacian (P₀ V ≈ −½ A ΔV) over the cells surrounded by neighbours (at the
-border of the cells the Laplacian is one-sided; leaving it out there keeps the prior independent
-of the mesh size). Both integrals are properties of the continuous field, so λ (1/kT²) and ℓ (µm)
-mean the same on any mesh: λ sets how much potential energy landscapes cost overall (a Gaussian
+``potential_prior`` term) and K = 2 P₀ A⁻¹ P₀, with P₀ the ``delta0`` matrix, is the squared
+finite-volume Laplacian (P₀ V ≈ −½ A ΔV; no flux through the border of the fitted cells, the
+Neumann condition of the usual SPDE / thin-plate discretisations). Both integrals are properties
+of the continuous field, so λ (1/kT²) and ℓ (µm) mean the same on any mesh: λ sets how much potential energy landscapes cost overall (a Gaussian
 well of depth d costs λπd²/2 through the first term, whatever its width), ℓ the length below which
 the curvature term smooths V. ℓ = 0 is TRamWAy's prior.
 
@@ -45,10 +44,9 @@ MAX_FITS = 48
 SEARCH_TOLERANCE = 1e-4
 
 
-def curvature_matrix(p0: sp.spmatrix, areas, interior) -> sp.csr_matrix:
-    """K with Vᵀ K V ≈ ½ ∫ (ΔV)² dA over the ``interior`` cells, from the ``delta0`` matrix ``p0``."""
-    w = np.where(np.asarray(interior, bool), 1.0 / np.asarray(areas, float), 0.0)
-    return sp.csr_matrix(2.0 * (p0 @ sp.diags(w) @ p0))
+def curvature_matrix(p0: sp.spmatrix, areas) -> sp.csr_matrix:
+    """K with Vᵀ K V ≈ ½ ∫ (ΔV)² dA, from the ``delta0`` matrix ``p0`` and the cell areas (µm²)."""
+    return sp.csr_matrix(2.0 * (p0 @ sp.diags(1.0 / np.asarray(areas, float)) @ p0))
 
 
 def _log_det(a: sp.spmatrix) -> float:
@@ -83,9 +81,7 @@ class PotentialPrior:
         self.ctx = ctx
         k = ctx.lik.k
         centres = ctx.mesh.centres[ctx.cells]
-        g = ctx.gradient()
         self.p = ctx.penalty(1.0)
-        self._interior = ~(g.one_sided.any(axis=1) | g.missing.any(axis=1))
         self._k_mat = None
         self.fixed = fixed
         self.free_v = np.flatnonzero(~fixed[k:])
@@ -103,7 +99,7 @@ class PotentialPrior:
     def k_mat(self) -> sp.csr_matrix:
         """The curvature matrix K (built on first use)."""
         if self._k_mat is None:
-            self._k_mat = curvature_matrix(self.ctx.penalty(1.0, kind="delta0"), self.ctx.areas, self._interior)
+            self._k_mat = curvature_matrix(self.ctx.penalty(1.0, kind="delta0"), self.ctx.areas)
         return self._k_mat
 
     def matrix(self, lam: float, ell: float) -> sp.csr_matrix:
