@@ -30,7 +30,8 @@ def d_metrics(table: pd.DataFrame, case, zone: str = "D interior") -> dict:
     rel = d[sel] / truth[sel] - 1.0
     out = {"cells": int(sel.sum()), "rel_rms": float(np.sqrt(np.mean(rel**2))) if sel.any() else np.nan,
            "rel_median_abs": float(np.median(np.abs(rel))) if sel.any() else np.nan,
-           "bias": float(np.mean(rel)) if sel.any() else np.nan}
+           "bias": float(np.mean(rel)) if sel.any() else np.nan,
+           "median_bias": float(np.median(rel)) if sel.any() else np.nan}
     lo, hi = _column(table, "diffusivity ci low", k), _column(table, "diffusivity ci high", k)
     if np.isfinite(lo[sel]).any():
         out["coverage"] = float(np.mean((lo[sel] <= truth[sel]) & (truth[sel] <= hi[sel])))
@@ -74,13 +75,15 @@ def dv_metrics(table: pd.DataFrame, case, zone: str = "interior", strong: float 
     out["force_angle"] = float(np.median(_angles(f[s], tf[s]))) if s.any() else np.nan
     out["potential_range"] = float(np.nanmax(v[sel]) - np.nanmin(v[sel]))
     vsd = _column(table, "potential sd", k)
-    if np.isfinite(vsd[sel]).all():
-        w = 1.0 / np.maximum(vsd[sel], 1e-12) ** 2
-        offset = np.sum(w * (v[sel] - tv[sel])) / np.sum(w)
-        out["potential_coverage"] = float(np.mean(np.abs(v[sel] - offset - tv[sel]) <= Z95 * vsd[sel]))
+    ok = sel & np.isfinite(vsd)          # an infinite sd (no curvature: D at its bound) covers trivially
+    if ok.any():
+        w = 1.0 / np.maximum(vsd[ok], 1e-12) ** 2
+        offset = np.sum(w * (v[ok] - tv[ok])) / np.sum(w)
+        out["potential_coverage"] = float(np.mean(np.abs(v[ok] - offset - tv[ok]) <= Z95 * vsd[ok]))
     fsd = np.column_stack([_column(table, "force x sd", k), _column(table, "force y sd", k)])
-    if np.isfinite(fsd[sel]).all():
-        out["force_coverage"] = float(np.mean(np.abs(err) <= Z95 * fsd[sel]))
+    ok = np.isfinite(fsd[sel]).all(axis=1)
+    if ok.any():
+        out["force_coverage"] = float(np.mean(np.abs(err[ok]) <= Z95 * fsd[sel][ok]))
     return out
 
 

@@ -87,7 +87,7 @@ def d_coverage(quick=False, seed=0, log=print) -> dict:
 
 
 def dv_issue(seeds, tramway=None, log=print) -> dict:
-    rows, figure, objectives = [], None, []
+    rows, figure, figure_fine, objectives = [], None, None, []
     for resolution in (2.0, 1.0):
         for seed in seeds:
             case = scenarios.issue_case(seed, resolution)
@@ -120,8 +120,10 @@ def dv_issue(seeds, tramway=None, log=print) -> dict:
                 rows.append(row)
             if figure is None and resolution == 2.0:
                 figure = {"case": case, "ours": default.table, "noprior": noprior.table, "tramway": tw_table}
+            if figure_fine is None and resolution == 1.0:
+                figure_fine = {"case": case, "ours": default.table, "noprior": noprior.table, "tramway": None}
             log(f"  DV, {resolution:g} µm, seed {seed}: done")
-    return {"rows": rows, "objectives": objectives, "figure": figure}
+    return {"rows": rows, "objectives": objectives, "figure": figure, "figure_fine": figure_fine}
 
 
 def dv_sample(log=print) -> dict:
