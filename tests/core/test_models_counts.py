@@ -119,3 +119,18 @@ def test_chosen_potential_prior_maximises_the_evidence(monkeypatch):
     same = sorted((lam_, v) for lam_, ell_, v in seen if ell_ == ell)
     assert any(l_ < lam for l_, _ in same) and any(l_ > lam for l_, _ in same)
     assert m.status == "converged" and "1/kT²" in str(priors.__doc__ + "1/kT²")
+
+
+def test_cancel_during_the_prior_search_returns_an_interrupted_fit():
+    loc, _ = standard_dataset(20_000, seed=8)
+    steps = translocations(loc)
+    mesh = hexagon_mesh((0, 0, 10, 10), 1.0)
+    a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
+    stages = []
+
+    def cancel():      # after two fits of the search
+        return stages.count("priors") >= 2
+
+    m = fit("dv", mesh, a, steps, cancel=cancel, progress=lambda p: stages.append(p.stage))
+    assert m.status == "interrupted" and "priors" in stages
+    assert np.isfinite(m["diffusivity"][m.fitted]).all()

@@ -36,8 +36,8 @@ class Progress:
     ----------
     model : str
     stage : str
-        ``'statistics'`` (start), ``'optimize'`` (after each optimizer iteration),
-        ``'uncertainty'``, ``'done'``.
+        ``'statistics'`` (start), ``'priors'`` (DV's default priors: after each fit of the
+        search), ``'optimize'`` (after each optimizer iteration), ``'uncertainty'``, ``'done'``.
     fraction : float
         Estimated completion in [0, 1] (for iterations: from the decrease of the gradient towards
         the tolerance; monotone enough for a progress bar, 1.0 only at ``'done'``).

@@ -117,7 +117,7 @@ def _bisect(lik, todo, drift, kind, jeffreys, lower):
     return d[todo]
 
 
-def _batched_sd(h: np.ndarray) -> np.ndarray:
+def batched_sd(h: np.ndarray) -> np.ndarray:
     """sqrt(diag(H⁻¹)) for a batch (K, p, p) of symmetric matrices; inf where H is not positive definite."""
     w, u = np.linalg.eigh(h)
     pos = w > 1e-300
@@ -163,7 +163,7 @@ def fit_per_cell(kind: str, lik: CellLikelihood, lower: float, jeffreys: bool) -
         h[:, 0, 2] = h[:, 2, 0] = ev.h_dc[1]
         h[:, 1, 1], h[:, 1, 2], h[:, 2, 2] = ev.h_cc
         h[:, 2, 1] = h[:, 1, 2]
-        sd = _batched_sd(h)
+        sd = batched_sd(h)
         out["diffusivity sd"], out["drift x sd"], out["drift y sd"] = sd[:, 0], sd[:, 1], sd[:, 2]
     else:  # df: c = D F
         fx, fy = a[0] / d, a[1] / d
@@ -175,7 +175,7 @@ def fit_per_cell(kind: str, lik: CellLikelihood, lower: float, jeffreys: bool) -
         h[:, 0, 2] = h[:, 2, 0] = hy
         h[:, 1, 1], h[:, 2, 2] = fxx, fyy
         h[:, 1, 2] = h[:, 2, 1] = fxy
-        sd = _batched_sd(h)
+        sd = batched_sd(h)
         out["diffusivity sd"], out["force x sd"], out["force y sd"] = sd[:, 0], sd[:, 1], sd[:, 2]
     out["objective"] = objective
     return out

@@ -18,7 +18,8 @@ from scipy.sparse.csgraph import connected_components
 from .joint import JointProblem, OptimizationResult, laplace_covariance, minimize
 from .likelihood import CellLikelihood
 from .operators import GradientOperator, grad1_operator, penalty_matrix
-from .percell import _batched_sd, fit_per_cell, pair_correction
+from .percell import batched_sd, fit_per_cell, pair_correction
+from .priors import PotentialPrior
 
 
 @dataclass
@@ -127,7 +128,7 @@ def _summarize(kind, ctx: Context, problem: JointProblem, res, solver: str) -> O
         for a in range(m):
             for b in range(m):
                 hb[:, a, b] = h[a * k:(a + 1) * k, b * k:(b + 1) * k].diagonal()
-        sd = _batched_sd(hb).T.ravel()
+        sd = batched_sd(hb).T.ravel()
         cov, method = None, "exact (per cell)"
     else:
         var_kept, cov, method = laplace_covariance(h[kept][:, kept], [remap[g] for g in gauges])
@@ -209,8 +210,6 @@ def _gauge(ctx: Context) -> np.ndarray:
 
 
 def _run_dv(ctx: Context) -> Output:
-    from .priors import PotentialPrior
-
     p = ctx.params
     g = ctx.gradient()
     lam, ell = p["potential_prior"], p["smoothing_length"]
