@@ -37,9 +37,8 @@ SIZE_ALLOWED = {
     "_widgets/runs.py": "issue 15 (gui15): the runs panel is reworked for progress display and layer naming",
     "_widgets/data.py": "issue 15 (gui15): the data panel is reworked",
 }
-#: import cycles between modules of one sub-package, outside this branch's area (issue 11 reworks
-#: core/models: fitting <-> registry); any other cycle fails
-CYCLES_ALLOWED_IN = ("napari_tramway.core.models",)
+#: import cycles allowed between modules of one sub-package (none: every cycle fails)
+CYCLES_ALLOWED_IN: tuple[str, ...] = ()
 
 
 def room_of(module: str) -> str:

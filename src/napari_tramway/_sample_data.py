@@ -26,10 +26,10 @@ def sample_files(n_locations: int = SAMPLE_LOCATIONS, seed: int = SAMPLE_SEED, d
     """``(image, pixel_size, locations, field, trajectory file path)`` of the sample; the file (in
     ``directory``, default :func:`cache_dir`) is written once."""
     from .core.io import write_trajectories_text
-    from .core.simulate import sample_dataset
+    from .core.simulate import SAMPLE_VERSION, sample_dataset
 
     image, pixel_size, locations, fld = sample_dataset(n_locations=n_locations, seed=seed)
-    path = Path(directory or cache_dir()) / f"simulated-cells-{n_locations}-seed{seed}.txt"
+    path = Path(directory or cache_dir()) / f"simulated-cells-v{SAMPLE_VERSION}-{n_locations}-seed{seed}.txt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_trajectories_text(locations, path)  # atomic: never seen half-written

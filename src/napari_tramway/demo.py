@@ -15,6 +15,7 @@ from pathlib import Path
 def write_sample(output: Path):
     """Write the sample data set and its spec; return (spec path, image, pixel size, rois, locations, field)."""
     from ._sample_data import sample_files, write_sample_image
+    from .core.defaults import LOCALIZATION_PRECISION
     from .core.roi import Ellipse, write_rois
     from .pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
@@ -24,10 +25,10 @@ def write_sample(output: Path):
     rois = [Ellipse((cx, cy), (a * 1.05, b * 1.05), ang, name=f"cell {i + 1}") for i, (cx, cy, a, b, ang) in enumerate(fld.cells)]
     write_rois(output / "sample-rois.json", rois)
     spec = AnalysisSpec(
-        files=[DataFile(traj.name, frame_interval=0.02, localization_precision=0.02)],
+        files=[DataFile(traj.name, frame_interval=0.02, localization_precision=LOCALIZATION_PRECISION)],
         rois=rois,
         mesh=MeshSpec("hexagon", {"resolution": 1.0}),
-        model=ModelSpec("dv", {"diffusivity_prior": 0.1, "potential_prior": 0.1}),
+        model=ModelSpec("dv", {}),   # default priors: chosen by marginal likelihood
         name="napari-tramway sample",
     )
     spec_path = spec.save(output / "sample-analysis.json")

@@ -157,7 +157,7 @@ class AnalysisPanel(QWidget):
         other = QGroupBox("Other settings")
         ol = QFormLayout(other)
         self.discard_static = QCheckBox("discard static steps (shorter than the localization error)")
-        self.discard_static.setChecked(True)
+        self.discard_static.setChecked(False)
         ol.addRow(self.discard_static)
         self.stage = QComboBox()
         from ..pipeline.spec import STAGES

@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import METADATA_KEY, image_transform, locations_of_layer
+from ..core.defaults import LOCALIZATION_PRECISION
 from .common import if_alive, image_layers, notify_error, notify_info, trajectory_layers
 
 TRAJECTORY_FILTER = "Trajectories (*.txt *.trxyt *.trxyzt *.csv *.tsv *.xml *.dat);;All files (*)"
@@ -241,7 +242,7 @@ class DataPanel(QWidget):
             fi = md.get("frame_interval")
             self.frame_interval.setValue(float(fi) if fi else 0.02)
             lp = md.get("localization_precision")
-            self.sigma.setValue(float(lp) if lp is not None else 0.02)
+            self.sigma.setValue(float(lp) if lp is not None else LOCALIZATION_PRECISION)
             self.file_info.setText(self._describe(layer))
         finally:
             for w in widgets:

@@ -22,6 +22,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..core.defaults import LOCALIZATION_PRECISION
+
 INT_MAX = 2_147_483_647
 
 
@@ -209,7 +211,7 @@ class ParameterRow(QWidget):
             return (None, None)
         if p.type in ("int", "float"):
             lo = p.minimum if p.minimum is not None else 0
-            guess = {"resolution": 1.0, "ref_distance": 0.5, "avg_location_count": 80, "sigma": 0.02,
+            guess = {"resolution": 1.0, "ref_distance": 0.5, "avg_location_count": 80, "sigma": LOCALIZATION_PRECISION,
                      "radius": 0.5, "prune": 2.5, "max_distance": 4.0, "pass_count": 3, "min_count": 20,
                      "max_count": 200, "max_level": 8}.get(p.name)
             if guess is None:

@@ -85,7 +85,7 @@ def cmd_analyze(args) -> int:
         raise CliError(file_problems(exc)) from None
     spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
                         mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
-                        discard_static=not args.keep_static)
+                        discard_static=args.discard_static)
     stem = spec.file_labels()[0]
     writable_directory(out / stem, "-o/--output")
     analysis = Analysis(spec, store=out / stem / "results")
@@ -229,7 +229,8 @@ def _add_registry_commands(sub):
     p.add_argument("--group-overlapping", action="store_true", help="group overlapping ROIs into one region")
     p.add_argument("--mesh", required=True, choices=list(MESHES))
     p.add_argument("--model", required=True, choices=list(MODELS))
-    p.add_argument("--keep-static", action="store_true", help="keep steps shorter than the localization precision")
+    p.add_argument("--discard-static", action="store_true",
+                   help="drop steps shorter than the localization precision (TRamWAy's filter; the models correct for it)")
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     p.add_argument("--verbose", "-v", action="store_true")
     add_file_options(p, FILE_OPTIONS)

@@ -17,7 +17,7 @@ from collections import OrderedDict
 import pandas as pd
 
 from ..core.roi import FullRegion, SupportRegion, crop, group_overlapping
-from ..core.trajectories import discard_static
+from ..core.trajectories import discard_static as drop_static_steps
 
 
 class DataCache:
@@ -120,12 +120,24 @@ def support_regions(spec, file_index: int, locations: pd.DataFrame | None = None
 def region_steps(spec, region, locations: pd.DataFrame, localization_precision: float | None = None) -> pd.DataFrame:
     """Steps whose origin is in ``region``, static steps removed when the spec says so: steps whose
     mean squared displacement per axis is below σ² (σ = ``localization_precision``, µm, the
-    file's as the reader decided it; ``None``: the table's ``attrs``, for scripts)."""
+    file's as the reader decided it; ``None``: the table's ``attrs``, for scripts). The threshold
+    is recorded with the steps, so that the models account for the filter."""
+    return _steps_to_fit(locations, region, spec.discard_static, localization_precision)
+
+
+def _steps_to_fit(locations, region, discard_static: bool, localization_precision=None) -> pd.DataFrame:
     steps = crop(locations, region)
-    if spec.discard_static and len(steps):
+    if discard_static and len(steps):
         sigma = localization_precision
-        steps = discard_static(steps, None if sigma is None else float(sigma) ** 2)
+        steps = drop_static_steps(steps, None if sigma is None else float(sigma) ** 2)
     return steps
+
+
+def fit_step_count(locations: pd.DataFrame, region, *, discard_static: bool = False,
+                   localization_precision: float | None = None) -> int:
+    """How many steps the units of ``region`` fit: steps whose origin is in the region, after the
+    static filter when ``discard_static`` (the spec's setting); the count the ROI panel shows."""
+    return int(len(_steps_to_fit(locations, region, discard_static, localization_precision)))
 
 
 def region_by_label(regions, label: str):
@@ -137,4 +149,5 @@ def region_by_label(regions, label: str):
 
 DEFAULT_CACHE = DataCache()
 
-__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "region_by_label", "SupportRegion"]
+__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "fit_step_count", "region_by_label",
+           "SupportRegion"]

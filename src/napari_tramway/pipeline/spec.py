@@ -159,7 +159,7 @@ class AnalysisSpec:
     model: ModelSpec = subsection(lambda: ModelSpec)
     environment: EnvironmentSpec = subsection(lambda: EnvironmentSpec)
     stage: str = setting("str", "tessellate_and_infer", "What each unit does", choices=STAGES)
-    discard_static: bool = setting("bool", True, "Remove static steps (shorter than σ)")
+    discard_static: bool = setting("bool", False, "Remove static steps (mean squared step per axis below σ²); the models then condition their likelihood on the filter")
     name: str | None = setting("str", None, "Name of the analysis")
     base_dir: str | None = field(default=None, compare=False)
     """Directory that relative file paths are relative to (the spec file's directory); not saved."""

@@ -156,6 +156,7 @@ def run_unit(
     """
     from ..core.meshes import assign, save_mesh
     from ..core.models import fit
+    from ..core.trajectories import trajectory_ends
 
     stage = stage or spec.stage
     cancel = cancel or (lambda: False)
@@ -182,7 +183,8 @@ def run_unit(
 
     if stage == "tessellate":
         t0 = time.perf_counter()
-        assignment = assign(mesh, all_steps[["x", "y"]].to_numpy(), region=region, settings=spec.mesh.parameters)
+        assignment = assign(mesh, all_steps[["x", "y"]].to_numpy(), region=region, ends=trajectory_ends(all_steps),
+                            settings=spec.mesh.parameters)
         timings["assign"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
         if store is not None:
@@ -196,7 +198,8 @@ def run_unit(
 
     report(0.15, f"{mesh.n_cells} cells; assigning")
     t0 = time.perf_counter()
-    assignment = assign(mesh, seg_steps[["x", "y"]].to_numpy(), region=region, settings=spec.mesh.parameters)
+    assignment = assign(mesh, seg_steps[["x", "y"]].to_numpy(), region=region, ends=trajectory_ends(seg_steps),
+                        settings=spec.mesh.parameters)   # min_location_count counts locations, as TRamWAy
     timings["assign"] = time.perf_counter() - t0
     if assignment.point.size == 0:
         raise ValueError(f"unit {unit.label}: no step falls in a cell of the mesh ({len(seg_steps)} steps in the segment)")
