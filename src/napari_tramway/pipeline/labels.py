@@ -16,8 +16,10 @@ overlapping ROIs whose values differ, the unit's value is the distinct values jo
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import re
+from pathlib import Path
 
 from .schema import Kind, RoisKind
 
@@ -141,3 +143,112 @@ def labelled_roi_list(optional: bool = False):
     if optional:
         return dataclasses.field(default=None, metadata={"kind": kind})
     return dataclasses.field(default_factory=list, metadata={"kind": kind})
+def apply_labels(spec, labels: dict[str, str]) -> None:
+    """Set ``labels`` on every data file of ``spec`` (added to, or replacing, their own)."""
+    for f in spec.files:
+        f.labels = {**(f.labels or {}), **labels}
+
+
+# -- sample sheets ---------------------------------------------------------------------------------------
+
+FILE_COLUMNS = ("file", "path")
+
+
+def read_sample_sheet(path) -> list[tuple[int, str, dict[str, str]]]:
+    """Read a sample sheet: a CSV (or tab-separated) table with a ``file`` (or ``path``) column and
+    one column per label key; returns ``(line, file, labels)`` per row (empty cells: no label).
+
+    Errors (:class:`LabelError`) name the sheet, the line and the column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise LabelError(f"{path}: cannot read the sample sheet ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise LabelError(f"{path}: the sample sheet is not UTF-8 text") from None
+    lines = text.splitlines()
+    if not lines:
+        raise LabelError(f"{path}: the sample sheet is empty (expected a header: file,condition,...)")
+    delimiter = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    header = [h.strip() for h in rows[0]]
+    file_col = next((i for i, h in enumerate(header) if h.lower() in FILE_COLUMNS), None)
+    if file_col is None:
+        raise LabelError(f"{path}, line 1: no 'file' column (header: {', '.join(header) or 'empty'}); expected "
+                         f"e.g. file,condition,replicate")
+    keys = {}
+    for i, h in enumerate(header):
+        if i == file_col:
+            continue
+        why = key_problem(h)
+        if why is not None:
+            raise LabelError(f"{path}, line 1, column {h!r}: {why}")
+        if h in keys.values():
+            raise LabelError(f"{path}, line 1: column {h!r} appears twice")
+        keys[i] = h
+    out = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            raise LabelError(f"{path}, line {lineno}: {len(row)} fields for {len(header)} columns")
+        row = row + [""] * (len(header) - len(row))
+        name = row[file_col].strip()
+        if not name:
+            raise LabelError(f"{path}, line {lineno}: the file column is empty")
+        labels = {}
+        for i, key in keys.items():
+            value = row[i].strip()
+            if value:
+                why = value_problem(value)
+                if why is not None:
+                    raise LabelError(f"{path}, line {lineno}, column {key!r}: {why}")
+                labels[key] = value
+        out.append((lineno, name, labels))
+    return out
+
+
+def match_file(spec, name: str, base_dir=None) -> list[int]:
+    """Indices of the spec's data files that ``name`` designates: the path as written in the spec,
+    the file name, the file's label (``cell1``), or the same file (a path relative to ``base_dir``,
+    the sample sheet's directory)."""
+    labels = spec.file_labels()
+    target = Path(name).expanduser()
+    if not target.is_absolute() and base_dir is not None:
+        target = Path(base_dir) / target
+    try:
+        target = target.resolve()
+    except OSError:
+        target = None
+    hits = []
+    for i, f in enumerate(spec.files):
+        if name in (str(f.path), Path(f.path).name, labels[i]):
+            hits.append(i)
+            continue
+        try:
+            if target is not None and spec.resolve_path(f).resolve() == target:
+                hits.append(i)
+        except OSError:
+            pass
+    return hits
+
+
+def apply_sample_sheet(spec, path) -> dict[int, dict[str, str]]:
+    """Set the labels of ``spec``'s data files from a sample sheet (:func:`read_sample_sheet`);
+    return ``{file index: labels}``. A row that names no data file of the spec, or more than one,
+    is an error naming its line; files without a row keep their labels."""
+    rows = read_sample_sheet(path)
+    found: dict[int, dict[str, str]] = {}
+    for lineno, name, labels in rows:
+        hits = match_file(spec, name, Path(path).parent)
+        if not hits:
+            known = ", ".join(Path(f.path).name for f in spec.files)
+            raise LabelError(f"{path}, line {lineno}: {name!r} is not a data file of the analysis (its files: {known})")
+        if len(hits) > 1:
+            raise LabelError(f"{path}, line {lineno}: {name!r} matches {len(hits)} data files; give their paths")
+        if hits[0] in found:
+            raise LabelError(f"{path}, line {lineno}: {name!r} is listed twice")
+        found[hits[0]] = labels
+    for i, labels in found.items():
+        spec.files[i].labels = {**(spec.files[i].labels or {}), **labels}
+    return found
