@@ -59,8 +59,6 @@ def test_results_tab_follows_a_run_and_shows_the_table_and_figure(make_napari_vi
         updates, dones = [], []
         w.results.updated.connect(lambda table: updates.append((len(table), w.runs.running, time.perf_counter() - t0)))
         w.runs.unit_event.connect(lambda ev: dones.append(time.perf_counter() - t0) if ev.kind == "done" else None)
-        from qtpy.QtCore import QThreadPool
-        print("\npool", QThreadPool.globalInstance().maxThreadCount())
         n_units = None
         w.tabs.setCurrentWidget(w.results)
         t0 = time.perf_counter()
