@@ -99,7 +99,17 @@ def test_results_tab_follows_a_run_and_shows_the_table_and_figure(make_napari_vi
         colours = {img.pixelColor(x, y).name() for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
         assert len(colours) > 20  # not a blank widget
         print(f"screenshot: {out}")
-        # relabelling: the same store with other labels, no recomputation
+        # relabelling in the Data tab, then Refresh: the table shows it, nothing is recomputed
+        stamps = sorted(p.stat().st_mtime_ns for p in (tmp_path / "results" / "units").rglob("*.ntw"))
+        layer.metadata["labels"] = {"condition": "control", "replicate": "0", "cell": "c7"}
+        w.results.refresh_button.click()
+        qtbot.waitUntil(lambda: not w.results.busy, timeout=60_000)
+        shown = w.results.model.table
+        first_file = loaded.file_labels()[0]
+        assert set(shown.loc[shown["file"] == first_file, "cell"]) == {"c7"}
+        assert shown.loc[shown["file"] != first_file, "cell"].isna().all()
+        assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "results" / "units").rglob("*.ntw")) == stamps
+        # or any spec's labels for the same store
         first = spec.file_labels()[0]
         spec.files[0].labels = {"condition": "relabelled"}
         w.results.show_store(tmp_path / "results", spec)

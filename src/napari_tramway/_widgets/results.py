@@ -142,8 +142,9 @@ class ResultsPanel(QWidget):
         self.open_button.clicked.connect(self._open_dialog)
         row.addWidget(self.open_button)
         self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setToolTip("Read the results directory again (relabelled files show without recomputing)")
-        self.refresh_button.clicked.connect(self.request_update)
+        self.refresh_button.setToolTip("Read the results directory again, with the labels the Data tab has now "
+                                       "(relabelled files show without recomputing)")
+        self.refresh_button.clicked.connect(self.refresh)
         row.addWidget(self.refresh_button)
         layout.addLayout(row)
 
@@ -204,6 +205,22 @@ class ResultsPanel(QWidget):
             self.show_store(analysis.store, analysis.spec)
         else:
             self.request_update()
+
+    def refresh(self) -> None:
+        """Update now; for the Runs tab's results, with the labels the panel's spec has now (the
+        Data tab), so that relabelled files show without recomputing."""
+        from ..pipeline.spec import SpecError
+
+        runs = getattr(self.main, "runs", None)
+        analysis = getattr(runs, "analysis", None)
+        if analysis is not None and self.store is not None and Path(self.store.root) == Path(analysis.store.root):
+            try:
+                self.spec = self.main.build_spec()
+            except (SpecError, ValueError) as exc:
+                notify_error(f"napari-tramway: the labels cannot be read from the panel: {exc}")
+                return
+            self._set_keys(self.spec)
+        self.request_update()
 
     def request_update(self) -> None:
         """Update in a worker thread (or once more after the running update)."""
