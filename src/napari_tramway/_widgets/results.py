@@ -5,7 +5,9 @@ run handle, relayed by the Runs panel) asks for an update; an update refreshes t
 ``summary.csv`` and shows the table, then reads the per-cell values, compares the conditions and
 draws the figure as a PNG (:func:`napari_tramway.summary_plots.render_comparisons`), all in a
 worker thread, so that the GUI thread only swaps a table model and a pixmap. Updates never overlap: events that arrive during one give
-one more update after it. *Open…* shows the summary of any result store.
+one more update after it, and while the tab is hidden updates wait until it is shown (the worker
+thread shares the interpreter with the GUI thread: no drawing that nobody looks at). *Open…*
+shows the summary of any result store.
 """
 
 from __future__ import annotations
@@ -130,6 +132,8 @@ class ResultsPanel(QWidget):
         self.gui_seconds: list[float] = []
         """Seconds each update spent in the GUI thread (table model and pixmap swapped), for tests."""
         self.destroyed.connect(lambda *_: self._quit_worker())
+        if getattr(main, "tabs", None) is not None:
+            main.tabs.currentChanged.connect(self._on_tab_changed)
         layout = QVBoxLayout(self)
 
         row = QHBoxLayout()
@@ -223,10 +227,10 @@ class ResultsPanel(QWidget):
         self.request_update()
 
     def request_update(self) -> None:
-        """Update in a worker thread (or once more after the running update)."""
+        """Update in a worker thread (or once more after the running update, or when the tab is shown)."""
         if self.store is None:
             return
-        if self.worker is not None:
+        if self.worker is not None or not self.shown:
             self._dirty = True
             return
         from napari.qt.threading import create_worker
@@ -242,7 +246,8 @@ class ResultsPanel(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None or self._dirty
+        """An update runs, or one is due while the tab is shown."""
+        return self.worker is not None or (self._dirty and self.shown)
 
     # -- worker results (GUI thread) ----------------------------------------------------------------
     def _on_yielded(self, message) -> None:
@@ -296,6 +301,16 @@ class ResultsPanel(QWidget):
     def _on_finished(self) -> None:
         self.worker = None
         if self._dirty:
+            self.request_update()
+
+    @property
+    def shown(self) -> bool:
+        """The Results tab is the current tab of its panel (always, for a panel on its own)."""
+        tabs = getattr(self.main, "tabs", None)
+        return tabs is None or tabs.currentWidget() is self
+
+    def _on_tab_changed(self, *_):
+        if self._dirty and self.worker is None and self.shown:
             self.request_update()
 
     def _quit_worker(self) -> None:
