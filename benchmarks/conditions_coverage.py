@@ -8,9 +8,8 @@ their median width, for the bootstrap over files and the two-stage one (files, t
 
     python benchmarks/conditions_coverage.py [EXPERIMENTS] [FILES_PER_CONDITION] [--discard-static]
 
-Static steps are kept by default, as in the documented example (docs/comparing-conditions.md):
-removing the steps shorter than σ (``discard_static``, the spec's default) raises every D by about
-0.01 µm²/s here, which pulls the ratio towards 1 (0.815 instead of 0.8).
+Static steps are kept by default (the spec's default); ``--discard-static`` removes the steps
+shorter than σ (the models then use truncation-aware likelihoods).
 """
 
 from __future__ import annotations

@@ -25,12 +25,13 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 
 
 def summary_figure(cells, summary=None, *, by: str = "condition", replicate: str = "file", quantities=None,
-                   comparisons=None, columns: int | None = None, width: float = 3.2, height: float = 3.6,
+                   comparisons=None, order=None, columns: int | None = None, width: float = 3.2, height: float = 3.6,
                    dpi: int = 100):
     """A matplotlib ``Figure``: one panel per quantity present in ``cells`` (per-cell values from
     :func:`~napari_tramway.pipeline.summary.cell_values`) and ``potential depth`` when ``summary``
     has it; ``comparisons`` (:class:`~napari_tramway.pipeline.compare.Comparison` s) title them.
-    Panels go in ``columns`` columns (default: one row); each is ``width`` × ``height`` inches.
+    Conditions are shown in ``order`` (default: the reference then the other of ``comparisons``,
+    else as met). Panels go in ``columns`` columns (default: one row); each is ``width`` × ``height`` inches.
     Without the label ``by`` every unit is in one group, ``all``."""
     from matplotlib.figure import Figure
 
@@ -40,6 +41,8 @@ def summary_figure(cells, summary=None, *, by: str = "condition", replicate: str
     if quantities is None and summary is not None and DEPTH_COLUMN in summary.columns and summary[DEPTH_COLUMN].notna().any():
         names.append(DEPTH.name)
     titles = {c.quantity: c for c in (comparisons or [])}
+    if order is None and comparisons:
+        order = [comparisons[0].reference, comparisons[0].other]
     ncols = max(1, min(columns or len(names), len(names)))
     nrows = -(-max(1, len(names)) // ncols)
     fig = Figure(figsize=(width * ncols, height * nrows), dpi=dpi, layout="constrained")
@@ -53,24 +56,27 @@ def summary_figure(cells, summary=None, *, by: str = "condition", replicate: str
         ax.axis("off")
     for ax, name in zip(axes, names):
         if name == DEPTH.name:
-            _panel(ax, summary, DEPTH, DEPTH_COLUMN, by, replicate, titles.get(name), per_unit=True)
+            _panel(ax, summary, DEPTH, DEPTH_COLUMN, by, replicate, titles.get(name), order, per_unit=True)
         else:
-            _panel(ax, cells, QUANTITIES[name], name, by, replicate, titles.get(name), per_unit=False)
+            _panel(ax, cells, QUANTITIES[name], name, by, replicate, titles.get(name), order, per_unit=False)
     return fig
 
 
-def _groups(data, by):
+def _groups(data, by, order=None):
     if by in data.columns and data[by].notna().any():
         data = data[data[by].notna()]
-        return [(str(v), data[data[by] == v]) for v in data[by].drop_duplicates()]
+        values = [str(v) for v in data[by].drop_duplicates()]
+        if order:
+            values = [v for v in order if v in values] + [v for v in values if v not in order]
+        return [(v, data[data[by].astype(str) == v]) for v in values]
     return [("all", data)]
 
 
-def _panel(ax, data, q, column, by, replicate, comparison, per_unit: bool):
+def _panel(ax, data, q, column, by, replicate, comparison, order, per_unit: bool):
     from .pipeline.summary import WEIGHT, weighted_quantile
 
     log = q.scale == "log"
-    groups = _groups(data, by)
+    groups = _groups(data, by, order)
     for k, (name, g) in enumerate(groups):
         colour = COLOURS[k % len(COLOURS)]
         v = g[column].to_numpy(dtype=float)
@@ -179,18 +185,23 @@ def figure_png(fig, dpi: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-def render_comparisons(store, spec, table, *, by: str = "condition", replicate: str = "file", columns: int = 2,
-                       width: float = 2.6, height: float = 3.0, dpi: int = 100, n_resamples: int = 1999, seed=0):
+def render_comparisons(store, spec, table, *, by: str = "condition", reference: str | None = None,
+                       replicate: str = "file", columns: int = 2, width: float = 2.6, height: float = 3.0,
+                       dpi: int = 100, n_resamples: int = 1999, seed=0):
     """What a view of a run's summary shows besides its ``table`` (:func:`refresh_summary`'s), computed
-    in the caller's thread: the per-cell values, the two values of ``by`` compared (when it has
-    two) and the figure. Returns ``(comparisons, notes, png bytes)``; ``notes`` are one-line reasons
-    why a quantity was not compared."""
+    in the caller's thread: the per-cell values, the two values of ``by`` compared when it has two
+    (``reference``: one of them; default: the first in alphabetical order) and the figure. Returns
+    ``(comparisons, notes, png bytes)``; ``notes`` are one-line reasons why a quantity was not
+    compared."""
     from .pipeline import compare, summary
 
     cells = summary.cell_values(store, spec)
     comparisons, notes = [], []
     values = compare.conditions_of(cells, by) if by in cells.columns else []
     if len(values) == 2:
+        values = sorted(values)
+        if reference in values:
+            values = [reference] + [v for v in values if v != reference]
         data = {name: cells for name in summary.QUANTITIES if name in cells.columns and cells[name].notna().any()}
         if summary.DEPTH_COLUMN in table.columns and table[summary.DEPTH_COLUMN].notna().any():
             data[summary.DEPTH.name] = table

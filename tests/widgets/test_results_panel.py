@@ -94,6 +94,7 @@ def test_results_tab_follows_a_run_and_shows_the_table_and_figure(make_napari_vi
         assert {c.quantity for c in w.results.comparisons} == {"diffusivity", "|force|", "potential", "potential depth"}
         assert not w.results.figure.original.isNull() and w.results.figure.original.width() > 400
         assert w.results.by_combo.currentText() == "condition"
+        assert [w.results.reference_combo.itemText(i) for i in range(2)] == ["control", "treated"]
         # a screenshot of the tab (looked at when the test was written: table, comparison, four panels)
         viewer.window._qt_window.resize(1280, 1000)
         w.setMinimumWidth(640)
@@ -107,6 +108,12 @@ def test_results_tab_follows_a_run_and_shows_the_table_and_figure(make_napari_vi
         colours = {img.pixelColor(x, y).name() for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
         assert len(colours) > 20  # not a blank widget
         print(f"screenshot: {out}")
+        # the other reference: the ratio is inverted
+        ratio = w.results.comparisons[0].estimate
+        w.results.reference_combo.setCurrentText("treated")
+        qtbot.waitUntil(lambda: not w.results.busy and w.results.comparisons[0].reference == "treated", timeout=60_000)
+        assert w.results.comparisons[0].estimate == pytest.approx(1 / ratio)
+        assert "diffusivity: control / treated" in w.results.status.text()
         # relabelling in the Data tab, then Refresh: the table shows it, nothing is recomputed
         stamps = sorted(p.stat().st_mtime_ns for p in (tmp_path / "results" / "units").rglob("*.ntw"))
         layer.metadata["labels"] = {"condition": "control", "replicate": "0", "cell": "c7"}

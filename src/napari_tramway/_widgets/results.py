@@ -158,6 +158,13 @@ class ResultsPanel(QWidget):
         self.by_combo.setToolTip("The label whose two values are compared (set labels in the Data tab)")
         self.by_combo.currentTextChanged.connect(self._on_by_changed)
         row.addWidget(self.by_combo, 1)
+        row.addWidget(QLabel("reference"))
+        self.reference_combo = QComboBox()
+        self.reference_combo.setToolTip("The condition the other is compared with (ratio other / reference for D, "
+                                        "difference other − reference otherwise)")
+        self.reference_combo.currentTextChanged.connect(self._on_reference_chosen)
+        self._reference_chosen: str | None = None
+        row.addWidget(self.reference_combo, 1)
         self.save_button = QPushButton("Save figure…")
         self.save_button.setToolTip("Write the figure as PNG, SVG or PDF")
         self.save_button.clicked.connect(self._save_dialog)
@@ -238,7 +245,7 @@ class ResultsPanel(QWidget):
         self._dirty = False
         self.status.setText("updating the summary…" if self.table is None else self.status.text())
         self.worker = create_worker(_updates, self.store, self.spec, self.by_combo.currentText() or "condition",
-                                    _start_thread=False)
+                                    self.reference_combo.currentText() or None, _start_thread=False)
         self.worker.yielded.connect(if_alive(self._on_yielded))
         self.worker.errored.connect(if_alive(self._on_failed))
         self.worker.finished.connect(if_alive(self._on_finished))
@@ -261,6 +268,7 @@ class ResultsPanel(QWidget):
             self.model.endResetModel()
             if self.spec is None:
                 self._set_keys(None, table.attrs.get("label_keys"))
+            self._set_values(table)
             self.status.setText(self._table_line() + "\ncomparing the conditions…")
         else:
             _, self.comparisons, notes, self.png = message
@@ -335,6 +343,24 @@ class ResultsPanel(QWidget):
         self.by_combo.setCurrentText(choice)
         self.by_combo.blockSignals(False)
 
+    def _set_values(self, table) -> None:
+        """The values of the compared label, for the reference: alphabetical, the first by default;
+        a reference the user chose is kept while the label has it."""
+        by = self.by_combo.currentText()
+        values = sorted({str(v) for v in table[by].dropna()}) if by in table.columns else []
+        if values == [self.reference_combo.itemText(i) for i in range(self.reference_combo.count())]:
+            return
+        self.reference_combo.blockSignals(True)
+        self.reference_combo.clear()
+        self.reference_combo.addItems(values)
+        if self._reference_chosen in values:
+            self.reference_combo.setCurrentText(self._reference_chosen)
+        self.reference_combo.blockSignals(False)
+
+    def _on_reference_chosen(self, text) -> None:
+        self._reference_chosen = text or None
+        self.request_update()
+
     def _on_by_changed(self, _text) -> None:
         self.request_update()
 
@@ -379,7 +405,7 @@ class ResultsPanel(QWidget):
         return worker
 
 
-def _updates(store, spec, by: str):
+def _updates(store, spec, by: str, reference: str | None):
     """The steps of an update (in a worker thread): the table, then the comparisons and the figure."""
     from ..pipeline.summary import refresh_summary
     from ..summary_plots import render_comparisons
@@ -387,4 +413,5 @@ def _updates(store, spec, by: str):
     table = refresh_summary(store, spec)
     yield ("table", table)
     width, height = FIGURE_PANEL
-    yield ("figure", *render_comparisons(store, spec, table, by=by, columns=FIGURE_COLUMNS, width=width, height=height))
+    yield ("figure", *render_comparisons(store, spec, table, by=by, reference=reference, columns=FIGURE_COLUMNS,
+                                         width=width, height=height))
