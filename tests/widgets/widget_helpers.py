@@ -78,7 +78,8 @@ def settle(widget, qtbot):
     if widget.runs.handle is not None:
         widget.runs.handle.cancel()
     for w in (widget.runs.worker, widget.rois._count_worker, widget.analysis._preview_worker,
-              widget.environment._check_worker, widget.runs._open_worker, *widget.data._workers):
+              widget.environment._check_worker, widget.runs._open_worker, widget.results.worker, *widget.data._workers):
         if w is not None:
             qtbot.waitUntil(lambda w=w: not w.is_running, timeout=60_000)
     qtbot.waitUntil(lambda: not widget.runs.feeder.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not widget.results.busy, timeout=60_000)

@@ -7,7 +7,8 @@ one tab per step of a session —
 * **ROIs**: Shapes layers of ROIs, live translocation counts, grouping, ROI files, ROIs per file;
 * **Analysis**: mesh and model forms generated from the registries, time windows, mesh preview;
 * **Environment**: in-process, local processes or a cluster site; site check with Qt dialogs;
-* **Runs**: Run/Cancel, every unit's state, maps added as layers as units finish, reattach.
+* **Runs**: Run/Cancel, every unit's state, maps added as layers as units finish, reattach;
+* **Results**: the run's summary table and its conditions compared, updated as units finish.
 
 Everything a widget does has a script twin in :mod:`napari_tramway.pipeline`: the spec saved
 here runs unchanged with ``napari-tramway run spec.json``.
@@ -32,16 +33,17 @@ from .analysis import AnalysisPanel
 from .common import notify_error, notify_info
 from .data import DataPanel
 from .environment import EnvironmentPanel
+from .results import ResultsPanel
 from .rois import RoiPanel
 from .runs import RunsPanel
 
-__all__ = ["TramwayWidget", "DataPanel", "RoiPanel", "AnalysisPanel", "EnvironmentPanel", "RunsPanel"]
+__all__ = ["TramwayWidget", "DataPanel", "RoiPanel", "AnalysisPanel", "EnvironmentPanel", "RunsPanel", "ResultsPanel"]
 
 SPEC_FILTER = "Analysis spec (*.json *.toml);;All files (*)"
 
 
 class TramwayWidget(QWidget):
-    """The napari-tramway panel: one analysis spec seen through five tabs."""
+    """The napari-tramway panel: one analysis spec seen through six tabs."""
 
     def __init__(self, napari_viewer=None, parent=None):
         super().__init__(parent)
@@ -81,9 +83,11 @@ class TramwayWidget(QWidget):
         self.analysis.discard_static.toggled.connect(self.rois.schedule_counts)  # counts = steps the fit uses
         self.environment = EnvironmentPanel(napari_viewer, self)
         self.runs = RunsPanel(napari_viewer, self)
+        self.results = ResultsPanel(napari_viewer, self)
         for panel, title in ((self.data, "Data"), (self.rois, "ROIs"), (self.analysis, "Analysis"),
-                             (self.environment, "Environment"), (self.runs, "Runs")):
+                             (self.environment, "Environment"), (self.runs, "Runs"), (self.results, "Results")):
             self.tabs.addTab(panel, title)
+        self.runs.unit_event.connect(self.results.on_event)
         layout.addWidget(self.tabs, 1)
         self.setMinimumWidth(380)
         # a question of the run (host key, password) stops waiting when the run is cancelled

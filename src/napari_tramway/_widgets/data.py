@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from .._layers import METADATA_KEY, image_transform, locations_of_layer
 from ..core.defaults import LOCALIZATION_PRECISION
+from ..pipeline.labels import format_labels
 from .common import if_alive, image_layers, notify_error, notify_info, trajectory_layers
 
 TRAJECTORY_FILTER = "Trajectories (*.txt *.trxyt *.trxyzt *.csv *.tsv *.xml *.dat);;All files (*)"
@@ -100,6 +101,12 @@ class DataPanel(QWidget):
         self.label_edit.setToolTip("The file's label in unit names and result paths")
         self.label_edit.editingFinished.connect(self._store_meta)
         form.addRow("label", self.label_edit)
+        self.labels_edit = QLineEdit()
+        self.labels_edit.setPlaceholderText("condition=treated, replicate=2")
+        self.labels_edit.setToolTip("What this file is, for the run's summary and its comparisons: KEY=VALUE pairs "
+                                    "separated by commas (changing them recomputes nothing)")
+        self.labels_edit.editingFinished.connect(self._store_labels)
+        form.addRow("labels", self.labels_edit)
         self.frame_interval = _spin(5, 0.00001, 1000.0, " s", 0.001)
         self.frame_interval.setToolTip("Time between frames (s); converts frame numbers to times")
         self.frame_interval.valueChanged.connect(self._store_meta)
@@ -228,7 +235,7 @@ class DataPanel(QWidget):
 
     def _on_select(self):
         layer = self.selected_layer()
-        widgets = (self.label_edit, self.frame_interval, self.sigma)
+        widgets = (self.label_edit, self.labels_edit, self.frame_interval, self.sigma)
         for w in widgets:
             w.blockSignals(True)
             w.setEnabled(layer is not None)
@@ -239,6 +246,8 @@ class DataPanel(QWidget):
                 return
             md = layer.metadata or {}
             self.label_edit.setText(md.get("label") or "")
+            self.labels_edit.setText(format_labels(md.get("labels")))
+            self.labels_edit.setStyleSheet("")
             fi = md.get("frame_interval")
             self.frame_interval.setValue(float(fi) if fi else 0.02)
             lp = md.get("localization_precision")
@@ -291,6 +300,25 @@ class DataPanel(QWidget):
         if old_interval is None or abs(float(old_interval) - md["frame_interval"]) > 0.5 * 10 ** -self.frame_interval.decimals():
             self._schedule_reread(layer)
         self.files_changed.emit()
+
+    def _store_labels(self):
+        """The labels field, parsed (:func:`~napari_tramway.pipeline.labels.parse_labels`) into the
+        layer's metadata; a text that cannot be read is one notification and changes nothing."""
+        from ..pipeline.labels import LabelError, parse_labels
+
+        layer = self.selected_layer()
+        if layer is None:
+            return
+        try:
+            labels = parse_labels(self.labels_edit.text(), where=f"labels of {layer.name}")
+        except LabelError as exc:
+            self.labels_edit.setStyleSheet("color: #e06060;")
+            notify_error(f"napari-tramway: {exc}")
+            return
+        self.labels_edit.setStyleSheet("")
+        if labels != (layer.metadata.get("labels") or {}):
+            layer.metadata["labels"] = labels
+            self.files_changed.emit()
 
     # -- opening and saving files ----------------------------------------------------------------------
     def _open_dialog(self):
@@ -510,7 +538,8 @@ class DataPanel(QWidget):
             lp = md.get("localization_precision")
             files.append(DataFile(path=str(path), frame_interval=None if fi is None else float(fi),
                                   localization_precision=None if lp is None else float(lp),
-                                  reader=dict(md.get("reader") or {}), label=md.get("label") or None))
+                                  reader=dict(md.get("reader") or {}), label=md.get("label") or None,
+                                  labels=dict(md.get("labels") or {})))
         spec.files = files
 
     def layer_for_file(self, spec, file) -> object | None:
@@ -542,14 +571,24 @@ class DataPanel(QWidget):
                 if f.localization_precision is not None:
                     md["localization_precision"] = f.localization_precision
                 md["label"] = f.label
+                md["labels"] = dict(f.labels)
                 wanted.append(id(layer))
                 continue
             pending[0] += 1
             workers.append(self.open_file(str(spec.resolve_path(f)), dict(f.reader), f.frame_interval,
-                                          f.localization_precision, f.label, on_done=loaded))
+                                          f.localization_precision, f.label, on_done=_labelled(f.labels, loaded)))
         # use exactly the spec's files (those being read are added, and used, when they arrive)
         self._excluded = {id(layer) for layer in self.layers() if id(layer) not in wanted} if spec.files else set()
         self.refresh()
         if pending[0] == 0 and on_all_loaded is not None:
             on_all_loaded()
         return workers
+
+
+def _labelled(labels: dict, then):
+    """``on_done`` of a file opened from a spec: its labels into the new layer's metadata."""
+    def done(layer):
+        if layer is not None:
+            layer.metadata["labels"] = dict(labels)
+        then(layer)
+    return done

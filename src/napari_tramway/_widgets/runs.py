@@ -152,6 +152,8 @@ class RunsPanel(QWidget):
 
     run_finished = Signal(object)
     layers_added = Signal(str, list)
+    unit_event = Signal(object)
+    """Every event of the run (a :class:`~napari_tramway.pipeline.events.UnitEvent`), in the GUI thread."""
 
     def __init__(self, viewer, main=None, parent=None):
         super().__init__(parent)
@@ -352,6 +354,7 @@ class RunsPanel(QWidget):
             if self.handle is None and self._handle_box:
                 self.handle = self._handle_box[0]
             self._on_event(msg[1])
+            self.unit_event.emit(msg[1])
         elif kind == "layers":
             self._arrivals.append((msg[1], msg[3], time.perf_counter()))
             if not self._tracks_hidden:  # the first maps of the run

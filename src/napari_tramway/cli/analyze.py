@@ -27,6 +27,7 @@ from .options import (
 )
 from .paths import writable_directory
 from .progress import ProgressBar, event_lines, print_summary
+from .summary import add_label_options, apply_label_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 #: commands whose options come from the mesh and model registries (the others start without them)
@@ -86,6 +87,7 @@ def cmd_analyze(args) -> int:
     spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
                         mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
                         discard_static=args.discard_static)
+    apply_label_options(spec, args)
     stem = spec.file_labels()[0]
     writable_directory(out / stem, "-o/--output")
     analysis = Analysis(spec, store=out / stem / "results")
@@ -126,6 +128,7 @@ def cmd_run(args) -> int:
     overrides = file_settings(args)
     if overrides:
         analysis.spec.files = _with_settings(analysis.spec.files, overrides)
+    apply_label_options(analysis.spec, args)
     writable_directory(analysis.store.root, "the result store (--store)")
     name = args.env or analysis.spec.environment.name
     options = dict(analysis.spec.environment.options) if name == analysis.spec.environment.name else {}
@@ -153,6 +156,9 @@ def cmd_run(args) -> int:
     finally:
         bar.close()
     print_summary(summary)
+    if analysis.summary_error is not None:
+        print(f"the summary table could not be written: {analysis.summary_error}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
@@ -234,6 +240,7 @@ def _add_registry_commands(sub):
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     p.add_argument("--verbose", "-v", action="store_true")
     add_file_options(p, FILE_OPTIONS)
+    add_label_options(p)
     collide = collisions()
     add_registry_options(p, MESHES, "mesh parameters (a name shared with a model parameter gets a --mesh- prefix)",
                          prefix="mesh", collide=collide, aliases={"avg_location_count": ("--location-count",)})
@@ -261,6 +268,7 @@ def _add_pipeline_commands(sub):
                    "constraint=avx2 (repeatable; added to the site's own)")
     add_file_options(p, "data-file settings for every file of the spec (replacing the spec's; generated from the "
                         "data-file settings, docs/formats.md)")
+    add_label_options(p)
     add_environment_options(p)
     p.set_defaults(func=cmd_run)
 

@@ -256,6 +256,32 @@ def simulate_walks(
     return df
 
 
+def uniform_field(diffusivity: float, box=(0.0, 0.0, 10.0, 10.0)) -> Field:
+    """A box (µm) of uniform diffusivity D (µm²/s), no force."""
+    d = float(diffusivity)
+    return Field(box=tuple(box), diffusivity=lambda x, y: np.full(np.broadcast(np.asarray(x), np.asarray(y)).shape, d))
+
+
+def simulate_conditions(diffusivity: dict[str, float], files_per_condition: int = 6, n_locations: int = 4000, *,
+                        file_sd: float = 0.1, seed: int = 0, **kwargs) -> list[dict]:
+    """An experiment with several conditions: per condition ``files_per_condition`` cells (files),
+    each with its own uniform D drawn log-normally around the condition's D (µm²/s; ``file_sd``:
+    the SD of log D between cells, 0.1 ≈ 10 %), then walks in a 10×10 µm box.
+
+    Returns one dict per file, conditions interleaved (control, treated, control...): ``condition``,
+    ``replicate`` (0, 1...), ``diffusivity`` (the file's true D) and ``locations`` (as
+    :func:`simulate_walks`, to which ``kwargs`` go). The conditions' true D are the geometric
+    means of the population the files are drawn from: their ratio is the ratio of ``diffusivity``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(files_per_condition):
+        for condition, d in diffusivity.items():
+            d_file = float(d) * float(np.exp(rng.normal(0.0, file_sd)))
+            locations = simulate_walks(uniform_field(d_file), n_locations, seed=int(rng.integers(2**31)), **kwargs)
+            out.append({"condition": condition, "replicate": k, "diffusivity": d_file, "locations": locations})
+    return out
+
+
 def standard_dataset(n_locations: int = 100_000, seed: int = 0, **kwargs) -> tuple[pd.DataFrame, Field]:
     """Locations in :func:`standard_field` (dt 0.02 s, σ 0.02 µm, 10 points per trajectory)."""
     fld = standard_field()

@@ -28,6 +28,7 @@ from typing import Any
 from ..core.io.settings import FileSettings
 from ..core.parameters import Settings
 from ..core.roi import Roi
+from .labels import labelled_roi_list, labels_field
 from .schema import (
     REQUIRED,
     SpecError,
@@ -38,7 +39,6 @@ from .schema import (
     options,
     registry_name,
     registry_settings,
-    roi_list,
     section_dict,
     section_settings,
     setting,
@@ -83,6 +83,7 @@ class DataFile:
     ``reader`` is the older layout (a spec file's ``"reader": {"columns": ..., "space_unit": ...}``,
     or ``DataFile(..., reader={...})``): its keys are merged into the fields above and it is
     never written; afterwards it shows the settings given other than the frame interval and σ.
+    ``labels`` (``{"condition": "treated"}``, :mod:`.labels`) are in no fingerprint.
     """
 
     path: str = setting("str", REQUIRED, "Trajectory file; relative to the spec file's folder")
@@ -95,9 +96,10 @@ class DataFile:
     time_unit: str | None = _file_setting("time_unit")
     space_scale: float | None = _file_setting("space_scale")
     time_scale: float | None = _file_setting("time_scale")
-    rois: list[Roi] | None = roi_list(optional=True)
+    rois: list[Roi] | None = labelled_roi_list(optional=True)
     label: str | None = setting("str", None, "Label of the file in unit labels (default: its name)")
     remote_path: str | None = setting("str", None, "The file's path on a cluster, when it is already there")
+    labels: dict[str, str] = labels_field()
     reader: dict | None = flattened_options(FileSettings, exclude=("frame_interval", "localization_precision"))
 
     @property
@@ -152,7 +154,7 @@ class AnalysisSpec:
     """One analysis: data files × support regions × time windows, a mesh, a model, an environment."""
 
     files: list[DataFile] = subsections(lambda: DataFile, "data files")
-    rois: list[Roi] = roi_list()
+    rois: list[Roi] = labelled_roi_list()
     group_overlapping_rois: bool = setting("bool", False, "Merge overlapping ROIs into one support region")
     mesh: MeshSpec = subsection(lambda: MeshSpec)
     time_windows: TimeWindowSpec | None = subsection(lambda: TimeWindowSpec, optional=True)
@@ -267,7 +269,7 @@ class AnalysisSpec:
         of its region's ROIs.
 
         Editing an ROI, or a setting of a file, makes that file's affected units stale and no
-        other; the data path is left out (the same file may live elsewhere on a cluster). The
+        other; the data path and labels are left out (the same file may live elsewhere on a cluster). The
         record keeps the layout of earlier versions (frame interval, σ, then the other settings
         under ``reader``), so results computed before this layout stay valid.
         """
@@ -279,7 +281,7 @@ class AnalysisSpec:
             "analysis": self.fingerprint(part),
             "file": {"frame_interval": given.pop("frame_interval", None),
                      "localization_precision": given.pop("localization_precision", None), "reader": given},
-            "rois": [rois[m].to_dict() for m in members if m < len(rois)],
+            "rois": [{k: v for k, v in rois[m].to_dict().items() if k != "labels"} for m in members if m < len(rois)],
         }
         blob = json.dumps(keep, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -217,6 +217,7 @@ def run_unit(
         raise Cancelled(unit.label)
     timings["total"] = time.perf_counter() - t_all
     meta = {**base_meta, "fingerprint": spec.unit_fingerprint(unit), "timings": timings, "n_steps": int(len(seg_steps)),
+            "n_trajectories": int(seg_steps["n"].nunique()) if "n" in seg_steps else None,
             "n_cells": int(mesh.n_cells), "n_cells_with_steps": int(maps.fitted.sum()), "finished": time.time(),
             "model_status": getattr(maps, "status", None)}
     if store is not None:
