@@ -55,7 +55,7 @@ def room_of(module: str) -> str:
         return head
     if head == "analysis":
         return "façade"
-    if head.startswith(("_widgets", "_layers", "_reader", "_writer", "_sample_data")) or head in ("render", "demo"):
+    if head.startswith(("_widgets", "_layers", "_reader", "_writer", "_sample_data")) or head in ("figures", "demo"):
         return "napari face"
     return f"? {head}"  # an unplaced module: the test says so
 

@@ -162,6 +162,6 @@ def test_reattach_to_a_run_left_by_an_earlier_session(own_config, cluster, make_
     wait_idle(qtbot, w, timeout=240_000)
     assert w.runs.summary.ok, w.runs.summary.describe()
     assert w.runs.store_dir() == (tmp_path / "earlier-results")
-    assert sorted(w.runs._rows) == sorted(u.label for u in analysis.units())
+    assert sorted(w.runs.unit_labels()) == sorted(u.label for u in analysis.units())
     assert any(la.name.startswith("log10 D") for la in viewer.layers)
     assert len(analysis.results().labels()) == 2

@@ -1,19 +1,23 @@
-"""Small helpers shared by the dock widgets: notifications, layer lookups, adding map layers."""
+"""Small helpers shared by the dock widgets: workers whose errors are handled once, notifications
+with the cause and the fix, layer lookups, and the feeder that puts map layers on screen a little
+at a time."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 
-import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from .._layers import METADATA_KEY, apply_display
+from .._layers import METADATA_KEY, apply_display, harmonize_maps, tramway_md
+
+__all__ = ["LayerFeeder", "find_layer", "if_alive", "notify_error", "notify_info", "notify_warning",
+           "start_worker", "tramway_md", "user_message"]
 
 
 def if_alive(fn):
     """Wrap a worker callback: do nothing when its widget was deleted meanwhile (viewer closed)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -45,13 +49,55 @@ def notify_error(message: str) -> None:
     show_error(message)
 
 
-def tramway_md(layer) -> dict:
-    md = (getattr(layer, "metadata", None) or {}).get(METADATA_KEY)
-    return md if isinstance(md, dict) else {}
+def user_message(what: str, exc: BaseException | str, fix: str = "") -> str:
+    """One line for the user: what failed, the cause (the error names the file, line or field),
+    and what to do: ``napari-tramway could not read x.csv: line 3: 'oops' is not a number — fix``."""
+    cause = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
+    if not isinstance(exc, str) and type(exc).__name__ in ("FileNotFoundError", "PermissionError", "KeyError"):
+        cause = f"{type(exc).__name__}: {cause}"
+    return f"napari-tramway {what}: {cause}" + (f" — {fix}" if fix else "")
+
+
+def start_worker(fn, *args, what: str, fix: str = "", returned=None, yielded=None, finished=None, errored=None,
+                 start: bool = True, **kwargs):
+    """Run ``fn(*args, **kwargs)`` in a napari worker thread whose errors are handled here, once.
+
+    napari's re-raise of a worker's exception in the GUI thread is turned off (``_ignore_errors``):
+    it would add a traceback and a second notification in napari, and abort a host without
+    napari's exception hook. An error calls ``errored(exc)`` when given (which then tells the user
+    itself), else shows one notification, :func:`user_message` ``(what, exc, fix)``. Warnings the
+    work raises are shown as warnings. Callbacks are skipped once their widget is deleted.
+    """
+    from napari.qt.threading import create_worker
+
+    worker = create_worker(fn, *args, _ignore_errors=True, _start_thread=False, **kwargs)
+
+    def on_error(exc):
+        if errored is not None:
+            errored(exc)
+        else:
+            notify_error(user_message(what, exc, fix))
+
+    for signal, callback in (("returned", returned), ("yielded", yielded), ("finished", finished)):
+        if callback is not None:
+            getattr(worker, signal).connect(if_alive(callback))
+    worker.errored.connect(if_alive(on_error))
+    worker.warned.connect(lambda w: notify_warning(f"napari-tramway: {w[0]}"))
+    if start:
+        worker.start()
+    return worker
 
 
 def is_map_layer(layer) -> bool:
     return tramway_md(layer).get("kind") in ("map", "cells", "vectors", "mesh")
+
+
+def find_layer(viewer, key: str):
+    """The napari-tramway layer whose metadata ``key`` is ``key`` (layers may be renamed), or None."""
+    for layer in viewer.layers:
+        if tramway_md(layer).get("key") == key:
+            return layer
+    return None
 
 
 def trajectory_layers(viewer) -> list:
@@ -73,103 +119,73 @@ def shapes_layers(viewer) -> list:
 
 
 def is_layer_type(layer, layer_type: str) -> bool:
-    """Whether ``layer`` is of napari type ``layer_type`` ('image', 'labels'...); works on proxies."""
-    import napari.layers as L
-
-    cls = {"image": L.Image, "labels": L.Labels, "vectors": L.Vectors, "shapes": L.Shapes, "tracks": L.Tracks,
-           "points": L.Points, "surface": L.Surface}.get(layer_type)
-    return cls is not None and isinstance(layer, cls)
+    """Whether ``layer`` is of napari type ``layer_type`` ('image', 'labels'...)."""
+    return type(layer).__name__.lower() == layer_type
 
 
-def add_or_update(viewer, data, kwargs: dict, layer_type: str):
-    """Add a layer-data tuple, or replace the data of the layer of the same name and type."""
-    name = kwargs.get("name")
-    layer = None
-    if name is not None and name in viewer.layers:
-        existing = viewer.layers[name]
-        if is_layer_type(existing, layer_type):
-            layer = existing
-    if layer is None:
-        layer = getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-        if tramway_md(layer).get("kind") == "map":
-            # one colour bar per quantity: the first visible layer's, also when the user toggles eyes
-            layer.events.visible.connect(lambda event=None: harmonize_maps(viewer, limits=False))
-    else:
-        if "scale" in kwargs and len(kwargs["scale"]) == layer.ndim:
-            layer.scale = kwargs["scale"]
-        if "translate" in kwargs and len(kwargs["translate"]) == layer.ndim:
-            layer.translate = kwargs["translate"]
-        if layer_type == "vectors":
-            # one redraw of the arrows instead of one per property (100k arrows: ~0.1 s each)
-            with layer.events.set_data.blocker(), layer.events.edge_color.blocker():
-                layer.data = data
-                if "features" in kwargs:
-                    layer.features = kwargs["features"]
-                if kwargs.get("edge_contrast_limits") is not None:
-                    layer.edge_contrast_limits = kwargs["edge_contrast_limits"]
-                layer.length = kwargs.get("length", layer.length)
-            layer.events.edge_color()
-        elif layer_type == "labels":
+def update_layer(layer, data, kwargs: dict, layer_type: str) -> None:
+    """Give an existing layer a newer layer-data tuple (its name, visibility and the user's
+    display changes are kept)."""
+    if "scale" in kwargs and len(kwargs["scale"]) == layer.ndim:
+        layer.scale = kwargs["scale"]
+    if "translate" in kwargs and len(kwargs["translate"]) == layer.ndim:
+        layer.translate = kwargs["translate"]
+    if layer_type == "vectors":
+        # one redraw of the arrows instead of one per property (100k arrows: ~0.1 s each)
+        with layer.events.set_data.blocker(), layer.events.edge_color.blocker():
             layer.data = data
             if "features" in kwargs:
                 layer.features = kwargs["features"]
-        else:
-            layer.data = data
-            if "contrast_limits" in kwargs:
-                layer.contrast_limits = kwargs["contrast_limits"]
-        if "metadata" in kwargs:
-            layer.metadata = kwargs["metadata"]
+            if kwargs.get("edge_contrast_limits") is not None:
+                layer.edge_contrast_limits = kwargs["edge_contrast_limits"]
+            layer.length = kwargs.get("length", layer.length)
+        layer.events.edge_color()
+    else:
+        layer.data = data
+        if "features" in kwargs:
+            layer.features = kwargs["features"]
+        if layer_type == "image" and "contrast_limits" in kwargs:
+            layer.contrast_limits = kwargs["contrast_limits"]
+    if "metadata" in kwargs:
+        old = tramway_md(layer)
+        new = dict(kwargs["metadata"][METADATA_KEY])
+        for keep in ("stale", "limits_user"):
+            if keep in old:
+                new[keep] = old[keep]
+        layer.metadata = {**kwargs["metadata"], METADATA_KEY: new}
     apply_display(layer)
-    return layer
 
 
-def harmonize_maps(viewer, limits: bool = True) -> None:
-    """Same contrast limits for the same quantity across units, and one colour bar per quantity.
-
-    Colours are then comparable between cells and files; the colour bar is shown on the first
-    visible layer of each quantity only (they would otherwise stack up in the canvas).
-    """
-    groups: dict = {}
-    for layer in viewer.layers:
-        md = tramway_md(layer)
-        if md.get("kind") != "map" or not hasattr(layer, "contrast_limits"):
-            continue
-        groups.setdefault((md.get("column"), md.get("transform")), []).append(layer)
-    for (column, _), layers in groups.items():
-        lims = np.array([md_limits(layer) for layer in layers], float)
-        lo, hi = float(np.nanmin(lims[:, 0])), float(np.nanmax(lims[:, 1]))
-        if column == "potential" and len(layers) > 1:
-            centre = float(np.nanmedian(lims.mean(axis=1)))
-            half = max(hi - centre, centre - lo)
-            lo, hi = centre - half, centre + half
-        shown = False
-        for layer in layers:
-            if limits and np.isfinite(lo) and np.isfinite(hi) and hi > lo:
-                layer.contrast_limits = (lo, hi)
-            on = bool(layer.visible) and not shown
-            try:
-                layer.colorbar.visible = on
-            except Exception:
-                pass
-            shown = shown or on
+RANK = {"map": 0, "vectors": 1, "cells": 2}
 
 
-def md_limits(layer):
-    """The contrast limits a map layer was created with (kept in its metadata), else its own."""
-    md = tramway_md(layer)
-    lim = md.get("limits")
-    if lim is None:
-        lim = tuple(layer.contrast_limits)
-        md["limits"] = lim
-    return lim
+def insert_index(viewer, md: dict) -> int:
+    """Where a map layer goes: with the other layers of its run and collection (images below,
+    arrows above them, cell outlines on top), else above everything but the ROI layers on top."""
+    from napari.layers import Shapes
+
+    layers = list(viewer.layers)
+    rank = RANK.get(md.get("kind"), 0)
+    same = [(i, RANK.get(tramway_md(la).get("kind"), 0)) for i, la in enumerate(layers)
+            if tramway_md(la).get("group") == md.get("group") and md.get("group") is not None]
+    if same:
+        above = [i for i, r in same if r > rank]
+        return min(above) if above else max(i for i, _ in same) + 1
+    i = len(layers)
+    while i > 0 and isinstance(layers[i - 1], Shapes):
+        i -= 1
+    return i
 
 
 class LayerFeeder(QObject):
     """Adds layer-data tuples to a viewer one per event-loop turn, so that the GUI stays responsive.
 
-    Tuples for a layer name still waiting are replaced by newer ones (a unit's newer data wins).
-    ``idle`` is emitted with the names added or updated and the GUI seconds spent, once the queue
-    is empty (after harmonising colour limits and bars, and keeping the ROI layers on top).
+    A layer is identified by its metadata ``key`` (else its name): tuples for a layer still waiting
+    are replaced by newer ones, and a layer on screen gets the newer data in place. A new layer is
+    inserted hidden at one turn (napari builds its controls and visual) and shown at the next (its
+    shaders are compiled at that first draw), each in its own turn. ``idle`` is emitted with the
+    keys shown and the GUI seconds spent, once the queue is empty (after harmonising colour limits
+    and bars and making the last cells layer active, for hover in the maps' units).
     """
 
     idle = Signal(list, float)
@@ -181,6 +197,9 @@ class LayerFeeder(QObject):
         self._to_show: list = []
         self._done: list[str] = []
         self._spent = 0.0
+        self._last_cells = None
+        self.turns: list[tuple[str, float]] = []
+        """(what, seconds) of every turn: ``add <name>``, ``show <name>``, ``update <name>``, ``finish``."""
         self._timer = QTimer(self)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._step)
@@ -189,83 +208,73 @@ class LayerFeeder(QObject):
     def busy(self) -> bool:
         return bool(self._queue) or bool(self._to_show)
 
+    @staticmethod
+    def key_of(kwargs) -> str:
+        md = (kwargs.get("metadata") or {}).get(METADATA_KEY) or {}
+        return md.get("key") or kwargs["name"]
+
     def feed(self, layer_data) -> None:
         for data, kwargs, kind in layer_data:
-            name = kwargs["name"]
-            self._queue.pop(name, None)
-            self._queue[name] = (data, kwargs, kind)
+            key = self.key_of(kwargs)
+            self._queue.pop(key, None)
+            self._queue[key] = (data, kwargs, kind)
         if self._queue and not self._timer.isActive():
             self._timer.start()
 
+    def _existing(self, key, kind):
+        layer = find_layer(self.viewer, key)
+        return layer if layer is not None and is_layer_type(layer, kind) else None
+
     def _step(self):
-        """One event-loop turn of work: show one layer added hidden at the previous turn, or add at
-        most one new layer (hidden: its visual is drawn, and its shaders built, at the next turn);
-        layers that exist already are updated together."""
+        """One event-loop turn of work: show one layer inserted hidden at an earlier turn, or update
+        one layer on screen, or insert one new layer (hidden)."""
         t0 = time.perf_counter()
+        what = ""
         if self._to_show:
             layer = self._to_show.pop(0)
             layer.visible = True
             apply_display(layer)
-        else:
-            added = False
-            for name in list(self._queue):
-                data, kwargs, kind = self._queue[name]
-                exists = name in self.viewer.layers and is_layer_type(self.viewer.layers[name], kind)
-                if not exists and added:
-                    continue
-                del self._queue[name]
-                try:
-                    if exists:
-                        add_or_update(self.viewer, data, kwargs, kind)
-                    else:
-                        layer = add_or_update(self.viewer, data, {**kwargs, "visible": False}, kind)
-                        if kwargs.get("visible", True):
-                            self._to_show.append(layer)
-                        added = True
-                    self._done.append(name)
-                except Exception as exc:  # one bad layer must not block the others
-                    notify_warning(f"napari-tramway: could not show {name}: {exc}")
-        self._spent += time.perf_counter() - t0
+            what = f"show {layer.name}"
+        elif self._queue:
+            key, (data, kwargs, kind) = next(iter(self._queue.items()))
+            del self._queue[key]
+            try:
+                layer = self._existing(key, kind)
+                if layer is not None:
+                    update_layer(layer, data, kwargs, kind)
+                    what = f"update {layer.name}"
+                else:
+                    from napari.layers import Layer
+
+                    layer = Layer.create(data, {**kwargs, "visible": False}, kind)
+                    self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
+                    apply_display(layer)
+                    if kwargs.get("visible", True):
+                        self._to_show.append(layer)
+                    what = f"add {layer.name}"
+                if kind == "labels" and tramway_md(layer).get("kind") == "cells":
+                    self._last_cells = layer
+                self._done.append(key)
+            except Exception as exc:  # one bad layer must not block the others
+                notify_warning(user_message(f"could not show {kwargs.get('name')}", exc))
+        dt = time.perf_counter() - t0
+        self._spent += dt
+        self.turns.append((what, dt))
         if not self._queue and not self._to_show:
             self._timer.stop()
             t1 = time.perf_counter()
-            order_map_layers(self.viewer)
-            raise_rois(self.viewer)
-            harmonize_maps(self.viewer)
-            self._spent += time.perf_counter() - t1
+            self._finish()
+            dt = time.perf_counter() - t1
+            self.turns.append(("finish", dt))
+            self._spent += dt
             done, spent = self._done, self._spent
             self._done, self._spent = [], 0.0
             self.idle.emit(done, spent)
 
-
-def order_map_layers(viewer) -> None:
-    """Within each set of map layers: images (maps, uncertainties) below, arrows above them,
-    cell outlines on top — whatever the order they were added in."""
-    rank = {"map": 0, "vectors": 1, "cells": 2}
-    groups: dict = {}
-    for layer in viewer.layers:
-        md = tramway_md(layer)
-        if md.get("kind") in rank:
-            groups.setdefault(md.get("unit"), []).append(layer)
-    layers = viewer.layers
-    for group in groups.values():
-        desired = sorted(group, key=lambda la: rank[tramway_md(la)["kind"]])  # stable: keeps image order
-        if desired == sorted(group, key=layers.index):
-            continue
-        prev = layers.index(desired[0])
-        for layer in desired[1:]:
-            i = layers.index(layer)
-            if i != prev + 1:
-                layers.move(i, prev + 1)
-            prev = layers.index(layer)
-
-
-def raise_rois(viewer) -> None:
-    """Keep the ROI shapes above the maps."""
-    from napari.layers import Shapes
-
-    layers = viewer.layers
-    for layer in [la for la in layers if isinstance(la, Shapes)]:
-        i = layers.index(layer)
-        if i != len(layers) - 1:
-            layers.move(i, len(layers))
+    def _finish(self):
+        harmonize_maps(self.viewer)
+        cells = self._last_cells
+        self._last_cells = None
+        if cells is not None and cells in self.viewer.layers and cells.visible:
+            # hover shows the features of the active layer: the cell's values with their units
+            self.viewer.layers.selection.active = cells

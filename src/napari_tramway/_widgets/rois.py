@@ -2,7 +2,9 @@
 
 ROIs live in napari Shapes layers (µm, 2D so they show at every time point). Each trajectory
 file is analysed in the ROIs of one Shapes layer (by default the same "ROIs" layer for every
-file: the same ROIs applied to several files), or over its whole field of view.
+file: the same ROIs applied to several files), or over its whole field of view. ROIs have names
+(double-click a name in the table to rename it), drawn on the canvas and used in the names of map
+layers and figure files; a ROI without a name is called by its index (roi000, roi001...).
 """
 
 from __future__ import annotations
@@ -27,11 +29,21 @@ from qtpy.QtWidgets import (
 from .._layers import (
     METADATA_KEY,
     ROI_STYLE,
+    ROI_TEXT,
     locations_of_layer,
+    roi_features,
     rois_from_shapes,
     shapes_from_rois,
 )
-from .common import if_alive, notify_error, notify_info, notify_warning, shapes_layers
+from .common import (
+    notify_error,
+    notify_info,
+    notify_warning,
+    shapes_layers,
+    start_worker,
+    user_message,
+)
+from .layout import scrolling
 
 WHOLE_FIELD = "(whole field of view)"
 ROI_FILTER = "ROI files (*.json *.txt);;napari-tramway ROIs (*.json);;TRamWAy rectangles (*.txt)"
@@ -48,13 +60,45 @@ def rois_of_layer(layer) -> tuple[list, list]:
         translate = np.asarray(layer.translate, float)[-nd:]
         return v * scale + translate
 
-    names = None
+    return rois_from_shapes(layer.data, layer.shape_type, to_world=to_world, names=roi_names(layer))
+
+
+def roi_names(layer) -> list[str]:
+    """The names of a Shapes layer's ROIs ('' for none), from its ``name`` feature."""
+    n = len(layer.data)
     try:
-        if "name" in layer.features.columns:
-            names = [None if (n is None or n != n) else str(n) for n in layer.features["name"]]
+        if "name" in layer.features.columns and len(layer.features) == n:
+            return ["" if (v is None or v != v) else str(v) for v in layer.features["name"]]
     except Exception:
-        names = None
-    return rois_from_shapes(layer.data, layer.shape_type, to_world=to_world, names=names)
+        pass
+    return [""] * n
+
+
+def sync_roi_labels(layer) -> None:
+    """Keep a ROI layer's ``name`` and ``label`` features (label: the name, else roi000...) in step
+    with its shapes, and its text drawing the labels on the canvas; other features are kept."""
+    wanted = roi_features(roi_names(layer))
+    feats = layer.features
+    if len(feats) != len(wanted) or "label" not in feats.columns or "name" not in feats.columns or \
+            list(feats["label"]) != list(wanted["label"]) or list(feats["name"].fillna("")) != list(wanted["name"]):
+        other = feats.drop(columns=[c for c in ("name", "label") if c in feats.columns]).reset_index(drop=True)
+        if len(other) == len(wanted):
+            wanted = other.join(wanted)
+        layer.features = wanted
+        layer.feature_defaults = {**{c: layer.feature_defaults[c].iloc[0] for c in layer.feature_defaults.columns
+                                     if c not in ("name", "label")}, "name": "", "label": ""}
+    if getattr(layer.text.string, "format", None) != ROI_TEXT["string"]:
+        layer.text = dict(ROI_TEXT)
+
+
+def rename_roi(layer, index: int, name: str) -> None:
+    """Name ROI ``index`` of a Shapes layer ('' removes the name)."""
+    names = roi_names(layer)
+    names[index] = name.strip()
+    feats = layer.features.copy().reset_index(drop=True)
+    feats["name"] = names
+    layer.features = feats
+    sync_roi_labels(layer)
 
 
 class RoiPanel(QWidget):
@@ -71,9 +115,10 @@ class RoiPanel(QWidget):
         self._connected: set[int] = set()
         self._count_worker = None
         self._count_dirty = False
+        self._filling = False
         self.counts: dict[int, int] = {}
         self.region_counts: dict[str, int] = {}
-        layout = QVBoxLayout(self)
+        layout = scrolling(self)
 
         top = QGroupBox("ROI layer")
         tl = QVBoxLayout(top)
@@ -125,14 +170,18 @@ class RoiPanel(QWidget):
         self.group.toggled.connect(self._on_group)
         ll.addWidget(self.group)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["ROI", "shape", "area (µm²)", "translocations", "region"])
+        self.table.setHorizontalHeaderLabels(["name", "shape", "area (µm²)", "translocations", "region"])
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setToolTip("Double-click a name to rename the ROI: the name is drawn on the canvas and "
+                              "used in the names of map layers and figure files")
         self.table.itemSelectionChanged.connect(self._select_shapes)
+        self.table.itemChanged.connect(self._on_name_edited)
         ll.addWidget(self.table)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -181,6 +230,8 @@ class RoiPanel(QWidget):
         data, types = shapes_from_rois(rois or [])
         kwargs = dict(ROI_STYLE)
         layer = self.viewer.add_shapes(data or None, shape_type=types or "rectangle", name=name,
+                                       features=roi_features([r.name for r in rois or []]), text=dict(ROI_TEXT),
+                                       units=("µm", "µm"), axis_labels=("y", "x"),
                                        metadata={METADATA_KEY: {"kind": "rois"}}, **kwargs)
         layer.current_edge_color = ROI_STYLE["edge_color"]
         layer.current_face_color = ROI_STYLE["face_color"]
@@ -212,7 +263,8 @@ class RoiPanel(QWidget):
         names = [layer.name for layer in layers]
         for layer in layers:
             if id(layer) not in self._connected:
-                layer.events.data.connect(self.schedule_counts)
+                sync_roi_labels(layer)
+                layer.events.data.connect(self._on_shapes_changed(layer))
                 layer.events.name.connect(self.refresh)
                 self._connected.add(id(layer))
         current = self.layer_combo.currentText()
@@ -245,6 +297,30 @@ class RoiPanel(QWidget):
             combo.currentTextChanged.connect(self._assigner(id(lay)))
             self.files_table.setCellWidget(i, 1, combo)
         self.schedule_counts()
+
+    def _on_shapes_changed(self, layer):
+        def changed(event=None):
+            sync_roi_labels(layer)
+            self.schedule_counts()
+            self.rois_changed.emit()
+
+        return changed
+
+    def _on_name_edited(self, item):
+        if item.column() != 0 or self._filling:
+            return
+        layer = self.roi_layer()
+        if layer is None or item.row() >= len(layer.data):
+            return
+        rename_roi(layer, item.row(), item.text())
+        self._start_counts()
+        self.rois_changed.emit()
+
+    def rename(self, index: int, name: str, layer=None) -> None:
+        """Name ROI ``index`` of the ROI layer shown ('' removes the name)."""
+        rename_roi(layer or self.roi_layer(), index, name)
+        self._start_counts()
+        self.rois_changed.emit()
 
     def _assigner(self, layer_id):
         return lambda text: self._assign(layer_id, text)
@@ -307,7 +383,6 @@ class RoiPanel(QWidget):
             self._fill_table()
             return
         locations = locations_of_layer(traj)
-        from napari.qt.threading import create_worker
 
         def work():
             from ..core.roi import crop, group_overlapping
@@ -315,9 +390,6 @@ class RoiPanel(QWidget):
             counts = {i: int(len(crop(locations, r))) for i, r in enumerate(rois)}
             regions = {reg.label: int(len(crop(locations, reg))) for reg in group_overlapping(rois, group=group)}
             return counts, regions
-
-        worker = create_worker(work)
-        self._count_worker = worker
 
         def done(result):
             self.counts, self.region_counts = result
@@ -329,10 +401,9 @@ class RoiPanel(QWidget):
                 self._count_dirty = False
                 self._start_counts()
 
-        worker.returned.connect(if_alive(done))
-        worker.errored.connect(if_alive(lambda exc: self.summary.setText(f"could not count: {exc}")))
-        worker.finished.connect(if_alive(finished))
-        worker.start()
+        self._count_worker = start_worker(
+            work, what="could not count the translocations in the ROIs", returned=done, finished=finished,
+            errored=lambda exc: self.summary.setText(user_message("could not count", exc)))
 
     def _fill_table(self):
         from ..core.roi import group_overlapping, roi_label
@@ -343,6 +414,7 @@ class RoiPanel(QWidget):
         for reg in regions:
             for m in reg.members:
                 region_of[m] = reg.label
+        self._filling = True
         self.table.setRowCount(len(rois))
         for i, r in enumerate(rois):
             label = r.name or roi_label(i)
@@ -352,7 +424,12 @@ class RoiPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if j in (2, 3):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if j != 0:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                else:
+                    item.setToolTip(f"{label}: double-click to rename")
                 self.table.setItem(i, j, item)
+        self._filling = False
         parts = [f"{len(rois)} ROI(s) → {len(regions)} region(s)"]
         if self.region_counts:
             parts.append(", ".join(f"{k}: {v:,}" for k, v in self.region_counts.items()))
@@ -374,14 +451,20 @@ class RoiPanel(QWidget):
         try:
             rois = read_rois(path)
         except RoiFormatError as exc:
-            notify_error(f"napari-tramway could not read the ROIs: {exc}")
+            notify_error(user_message("could not read the ROIs", exc, "napari-tramway reads its own .json ROI "
+                                      "files and TRamWAy's tab-separated rectangles (.txt)"))
             return []
         layer = self.roi_layer()
         if layer is None:
             self.new_roi_layer(rois=rois)
         else:
+            names = roi_names(layer)
             data, types = shapes_from_rois(rois)
             layer.add(data, shape_type=types)
+            feats = layer.features.copy().reset_index(drop=True)
+            feats["name"] = names + [r.name or "" for r in rois]
+            layer.features = feats
+            sync_roi_labels(layer)
         notify_info(f"napari-tramway: {len(rois)} ROI(s) imported from {path}")
         return rois
 
@@ -459,6 +542,8 @@ class RoiPanel(QWidget):
             data, types = shapes_from_rois(rois)
             if data:
                 layer.add(data, shape_type=types)
+                layer.features = roi_features([r.name for r in rois])
+                sync_roi_labels(layer)
         else:
             self.new_roi_layer(name, rois, select=False)
         self.layer_combo.setCurrentText(name)

@@ -1,23 +1,28 @@
-"""Runs: start the analysis, follow every unit, cancel, and watch the maps appear as layers.
+"""Runs: start the analysis, follow every run and unit, cancel, and watch the maps appear as layers.
 
-A run is a napari ``thread_worker`` generator (:func:`run_generator`): it plans the units
-(reading the files), starts :meth:`Analysis.start` in the chosen environment, and relays the
-environment's events; when a unit is done it loads the unit's maps from the result store and
-builds their layer data (rasterisation included) in the worker thread, so the GUI thread only
-adds layers and updates a table. Cancel asks the run to stop (in-process fits stop at their next
-iteration, local workers are killed, Slurm jobs are ``scancel``-ed); finished units are kept.
-Closing the panel or its viewer cancels a run in this process or in local processes, and
-detaches from a cluster run (its jobs go on; Reattach… follows it again later).
+Each run is a row of the runs table — its name, model and settings, and how far it is (``DV fit —
+12 of 40 units — 1 m 20 s left``) — with a box to show or hide its layers; the units table below
+shows the selected run's units. A run's layers are named and grouped after it (see
+:mod:`napari_tramway._layers.runs`): a run with other settings never replaces another's maps, and
+maps whose inputs (ROIs, a file's frame interval or σ, grouping) changed since they were made are
+marked *stale* (their names end with ``[stale]``, they are drawn faded, and the table says why).
+
+A run is a napari worker (:func:`~napari_tramway._widgets.run_worker.run_generator`): it plans the
+units, starts the run through the façade and relays its events; finished units' layer data are
+built in that thread, and :class:`~napari_tramway._widgets.common.LayerFeeder` puts them on screen
+a little at a time. Cancel asks the run to stop (finished units are kept). Closing the panel or its
+viewer cancels a run in this process or in local processes, and detaches from a cluster run (its
+jobs go on; Reattach… follows it again later).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -35,120 +40,47 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .common import LayerFeeder, if_alive, notify_error, notify_info, notify_warning
+from .common import (
+    LayerFeeder,
+    notify_error,
+    notify_info,
+    notify_warning,
+    start_worker,
+    tramway_md,
+    user_message,
+)
+from .run_progress import RunProgress, stage_text, unit_detail
+from .run_worker import hold_switch_interval, release_switch_interval, run_generator
 
 STATE_COLOURS = {
     "queued": "#a0a0a0", "pending": "#d0b060", "started": "#60a0e0", "running": "#60a0e0", "done": "#60c060",
-    "skipped": "#60c060", "failed": "#e06060", "cancelled": "#c08040",
+    "skipped": "#60c060", "failed": "#e06060", "cancelled": "#c08040", "stale": "#e0a040",
 }
 MAX_FAILURE_NOTIFICATIONS = 3
-#: Python's thread switch interval while a run is followed (s). Units running in this process hold
-#: the GIL between their numpy calls; the GUI thread, which releases it in every Qt call, would
-#: otherwise wait up to 5 ms (Python's default) to get it back each time.
-RUN_SWITCH_INTERVAL = 0.0005
-
-
-_SWITCH_LOCK = threading.Lock()
-_SWITCH = {"followers": 0, "saved": None}
-
-
-def _hold_switch_interval() -> None:
-    """Lower Python's switch interval while at least one run is followed (any viewer)."""
-    import sys
-
-    with _SWITCH_LOCK:
-        if _SWITCH["followers"] == 0:
-            _SWITCH["saved"] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_SWITCH["saved"], RUN_SWITCH_INTERVAL))
-        _SWITCH["followers"] += 1
-
-
-def _release_switch_interval() -> None:
-    import sys
-
-    with _SWITCH_LOCK:
-        _SWITCH["followers"] -= 1
-        if _SWITCH["followers"] == 0:
-            sys.setswitchinterval(_SWITCH["saved"])
+STALE_SUFFIX = " [stale]"
+STALE_OPACITY = 0.35
+RUN_FIX = "check the Data tab (the file must exist and be readable) and the Environment tab"
 
 
 def default_store_dir() -> Path:
     return Path.home() / "napari-tramway-results" / time.strftime("%Y%m%d-%H%M%S")
 
 
-def run_generator(analysis, make_env, image_grid, *, overwrite: bool = False, cancel: threading.Event,
-                  handle_box: list, log_diffusivity: bool = True, attach=None):
-    """The run, as a generator of messages for the GUI thread (runs in a napari worker thread).
+@dataclass
+class RunEntry:
+    """One run as the panel shows it."""
 
-    Messages: ``("status", text)``, ``("units", [Unit])``, ``("event", UnitEvent)``,
-    ``("layers", unit label, [layer data])``, ``("error", unit label, text)``, ``("summary", RunSummary,
-    exception)``. ``handle_box`` receives the :class:`RunHandle` as soon as it exists (for Cancel).
-    ``attach``: a function returning a handle of a run started earlier (reattach), instead of starting.
-    """
-    from .._layers import MapCollection, collection_key
-
-    if attach is None:
-        yield ("status", "reading the data and planning the units…")
-        units = analysis.units()
-        yield ("units", units)
-        if cancel.is_set():
-            yield ("status", "cancelled before starting")
-            return
-        yield ("status", "starting…")
-        env = make_env()
-        if cancel.is_set():
-            yield ("status", "cancelled before starting")
-            return
-        handle = analysis.start(env=env, overwrite=overwrite, units=units)
-    else:
-        handle = attach()
-        units = list(getattr(handle.job, "units", []) or [])
-        yield ("units", units)
-    handle_box.append(handle)
-    if cancel.is_set():
-        handle.cancel()
-    yield ("status", f"running on {handle.env.describe()}")
-    segments: dict[str, list] = {}
-    for u in units:
-        if u.segment is not None:
-            segments.setdefault(u.region_key, []).append((u.segment_index, u.segment))
-    seg_lists = {k: [s for _, s in sorted(v)] for k, v in segments.items()}
-    collections: dict[str, MapCollection] = {}
-    results = None
-    store_root = str(analysis.store.root)
-    last_yield = time.monotonic()
-    while True:
-        try:
-            event = handle.events.get(timeout=0.05)
-        except queue.Empty:
-            if not handle.running and handle.events.empty():
-                break
-            if time.monotonic() - last_yield > 0.5:  # lets worker.quit() act
-                last_yield = time.monotonic()
-                yield ("tick", None)
-            continue
-        last_yield = time.monotonic()
-        yield ("event", event)
-        if event.unit is None or event.kind not in ("done", "skipped") or handle.job.stage == "tessellate":
-            continue
-        try:
-            if results is None:
-                results = analysis.results()
-            maps, meta = results.unit(event.unit)
-            key, window = collection_key(event.unit, meta)
-            if key not in collections:
-                collections[key] = MapCollection(key, seg_lists.get(key) if window is not None else None,
-                                                 image_grid, store_root, log_diffusivity)
-            t0 = time.perf_counter()
-            layers = collections[key].add(window, event.unit, maps, meta)
-            yield ("layers", event.unit, layers, time.perf_counter() - t0)
-        except Exception as exc:  # a unit that cannot be shown must not stop the run
-            yield ("error", event.unit, f"{type(exc).__name__}: {exc}")
-    yield ("summary", handle.summary(), handle.exception)
+    run: object  # RunLabel
+    spec: dict | None = None
+    progress: RunProgress | None = None
+    units: dict = field(default_factory=dict)  # label -> (state, detail, title, tooltip)
+    status: str = ""
+    stale: list = field(default_factory=list)
+    hidden: list = field(default_factory=list)  # layers hidden with the run's box
 
 
 class RunsPanel(QWidget):
-    """Run / Cancel, the units' states, results directory, reattach and open results."""
+    """Run / Cancel, the runs and their units, results directory, reattach, open results, figures."""
 
     run_finished = Signal(object)
     layers_added = Signal(str, list)
@@ -161,11 +93,13 @@ class RunsPanel(QWidget):
         self.handle = None
         self.analysis = None
         self.summary = None
+        self.current = None  # the RunEntry being run
+        self.entries: dict[str, RunEntry] = {}
         self._cancel = threading.Event()
-        self._rows: dict[str, int] = {}
-        self._progress = None
+        self._handle_box: list = []
         self._failures = 0
         self._open_worker = None
+        self._figure_worker = None
         self.layer_times: list[tuple[str, float, float]] = []
         """(unit, seconds to build its layer data in the worker, seconds from their arrival to on screen)."""
         self.feeder = LayerFeeder(viewer, self)
@@ -173,17 +107,26 @@ class RunsPanel(QWidget):
         self._arrivals: list[tuple[str, float, float]] = []
         self._switch_held = False
         self._tracks_hidden = False
+        self._stale_timer = QTimer(self)
+        self._stale_timer.setSingleShot(True)
+        self._stale_timer.setInterval(300)
+        self._stale_timer.timeout.connect(self.check_stale)
         # the viewer (or this panel) closed while a run goes: closeEvent is not called then, but
         # the panel is destroyed (the callback touches Python state only, no Qt object)
         self.destroyed.connect(lambda *_: self.shutdown())
-        layout = QVBoxLayout(self)
+        viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self._build()
 
+    def _build(self):
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         box = QGroupBox("Results directory")
         bl = QHBoxLayout(box)
+        bl.setContentsMargins(6, 4, 6, 4)
         self.store_edit = QLineEdit()
-        self.store_edit.setPlaceholderText(str(default_store_dir().parent / "<date-time>"))
+        self.store_edit.setPlaceholderText("a new folder per session (~/napari-tramway-results/<date-time>)")
         self.store_edit.setToolTip("Where each unit's result is written (a result store: reopen it with "
-                                   "'Open results…', or from the command line)")
+                                   "'Open results…', drop it on napari, or use it from the command line)")
         bl.addWidget(self.store_edit, 1)
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
@@ -205,6 +148,23 @@ class RunsPanel(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
+
+        self.runs_table = QTableWidget(0, 2)
+        self.runs_table.setHorizontalHeaderLabels(["run (tick to show its maps)", "progress"])
+        header = self.runs_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.runs_table.setColumnWidth(0, 150)
+        self.runs_table.verticalHeader().setVisible(False)
+        self.runs_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.runs_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runs_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.runs_table.setWordWrap(True)
+        self.runs_table.setMaximumHeight(130)
+        self.runs_table.itemSelectionChanged.connect(self._show_units)
+        self.runs_table.itemChanged.connect(self._on_run_item_changed)
+        layout.addWidget(self.runs_table)
+
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["unit", "state", "details"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
@@ -224,6 +184,11 @@ class RunsPanel(QWidget):
         self.reattach_button.clicked.connect(self._reattach_dialog)
         self.reattach_button.setEnabled(_ledger_available())
         row.addWidget(self.reattach_button)
+        self.figure_button = QPushButton("Figure…")
+        self.figure_button.setToolTip("Save the selected run's maps as publication figures (PNG, SVG or PDF): colour "
+                                      "bars, titles, units, scale bar, over the wide-field image")
+        self.figure_button.clicked.connect(self._figure_dialog)
+        row.addWidget(self.figure_button)
         layout.addLayout(row)
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -247,9 +212,99 @@ class RunsPanel(QWidget):
     def image_grid(self):
         if self.main is not None and getattr(self.main, "data", None) is not None:
             return self.main.data.image_grid()
-        from .._reader import image_grid_of_viewer
+        return None
 
-        return image_grid_of_viewer(self.viewer)
+    # -- runs -------------------------------------------------------------------------------------------------
+    def entry_for(self, run, spec: dict | None = None) -> RunEntry:
+        """The entry of ``run`` (a RunLabel), made when first seen."""
+        entry = self.entries.get(run.key)
+        if entry is None:
+            entry = self.entries[run.key] = RunEntry(run, spec)
+            self._refresh_runs()
+        elif spec is not None and entry.spec is None:
+            entry.spec = spec
+        return entry
+
+    def _new_run_label(self, spec, store):
+        """``run N`` for a new run; the same name for the same settings in the same results directory."""
+        from .._layers import run_label
+
+        label = run_label(spec.to_dict(), str(store), name="run")
+        if label.key in self.entries:
+            return self.entries[label.key].run
+        n = 1 + sum(1 for e in self.entries.values() if e.run.name.startswith("run "))
+        return label.renamed(f"run {n}")
+
+    def run_layers(self, key: str) -> list:
+        """The layers of run ``key``."""
+        return [la for la in self.viewer.layers if (tramway_md(la).get("run") or {}).get("key") == key]
+
+    def _on_layer_inserted(self, event):
+        """Runs opened elsewhere (drag and drop of a result, Open results…) get their row too."""
+        md = tramway_md(event.value)
+        info = md.get("run")
+        if isinstance(info, dict) and info.get("key") and info["key"] not in self.entries:
+            from .._layers import RunLabel
+
+            self.entry_for(RunLabel(**info), md.get("spec"))
+
+    def _refresh_runs(self):
+        t = self.runs_table
+        t.blockSignals(True)
+        selected = self.selected_entry()
+        entries = list(self.entries.values())
+        t.setRowCount(len(entries))
+        for i, e in enumerate(entries):
+            name = QTableWidgetItem(e.run.text)
+            name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            name.setCheckState(Qt.CheckState.Unchecked if e.hidden else Qt.CheckState.Checked)
+            name.setToolTip(f"{e.run.text}\n{e.run.details}\n{e.run.key.split('|')[0]}")
+            name.setData(Qt.ItemDataRole.UserRole, e.run.key)
+            t.setItem(i, 0, name)
+            text = e.progress.describe() if e.progress is not None else (e.status or "opened")
+            if e.stale:
+                text = f"stale: {'; '.join(e.stale)} — run again to update" + (f"\n{text}" if text else "")
+            item = QTableWidgetItem(text)
+            item.setToolTip(text)
+            if e.stale:
+                item.setForeground(QColor(STATE_COLOURS["stale"]))
+            t.setItem(i, 1, item)
+        t.resizeRowsToContents()
+        if entries:
+            keys = [e.run.key for e in entries]
+            row = keys.index(selected.run.key) if selected is not None and selected.run.key in keys else len(keys) - 1
+            if self.current is not None and self.current.run.key in keys and self.running:
+                row = keys.index(self.current.run.key)
+            t.selectRow(row)
+        t.blockSignals(False)
+        self._show_units()
+
+    def selected_entry(self) -> RunEntry | None:
+        rows = self.runs_table.selectionModel().selectedRows() if self.runs_table.selectionModel() else []
+        if not rows:
+            return None
+        item = self.runs_table.item(rows[0].row(), 0)
+        return None if item is None else self.entries.get(item.data(Qt.ItemDataRole.UserRole))
+
+    def _on_run_item_changed(self, item):
+        if item.column() != 0:
+            return
+        entry = self.entries.get(item.data(Qt.ItemDataRole.UserRole))
+        if entry is not None:
+            self.show_run(entry.run.key, item.checkState() == Qt.CheckState.Checked)
+
+    def show_run(self, key: str, shown: bool) -> None:
+        """Show or hide a run's layers (those hidden by the user stay hidden when shown again)."""
+        entry = self.entries[key]
+        if not shown:
+            entry.hidden = [la for la in self.run_layers(key) if la.visible]
+            for la in entry.hidden:
+                la.visible = False
+        else:
+            for la in entry.hidden:
+                if la in self.viewer.layers:
+                    la.visible = True
+            entry.hidden = []
 
     # -- run -------------------------------------------------------------------------------------------------------
     def _on_run_clicked(self):
@@ -260,8 +315,6 @@ class RunsPanel(QWidget):
 
     def start(self, spec=None, env_factory=None, store=None):
         """Start a run of ``spec`` (default: the widgets' spec); return the napari worker."""
-        from napari.qt.threading import create_worker
-
         from ..analysis import Analysis
         from ..pipeline.spec import SpecError
 
@@ -270,68 +323,68 @@ class RunsPanel(QWidget):
         try:
             if spec is None:
                 spec = self.main.build_spec()
+            if env_factory is None:
+                env_factory = self.main.environment.environment_factory()
         except SpecError as exc:
             self.status.setText(str(exc))
-            notify_error(f"napari-tramway: the analysis is not ready: {'; '.join(f'{p}: {m}' for p, m in exc.problems)}")
+            notify_error("napari-tramway: the analysis is not ready: "
+                         + "; ".join(f"{p}: {m}" for p, m in exc.problems) + " — correct these fields, then Run")
             return None
         except ValueError as exc:
             self.status.setText(str(exc))
-            notify_error(f"napari-tramway: {exc}")
+            notify_error(user_message("cannot run", exc))
             return None
-        if env_factory is None:
-            env_factory = self.main.environment.environment_factory()
         store = Path(store) if store is not None else self.store_dir()
         self.analysis = Analysis(spec, store=store)
-        self._begin()
-        self.worker = create_worker(run_generator, self.analysis, env_factory, self.image_grid(),
-                                    overwrite=self.overwrite.isChecked(), cancel=self._cancel,
-                                    handle_box=self._handle_box, _start_thread=False)
-        self._connect_worker()
-        self.worker.start()
+        run = self._new_run_label(spec, store)
+        self._begin(run, spec.to_dict(), stage_text(spec.model.name, spec.stage))
+        self.worker = self._start_worker(run_generator, self.analysis, env_factory, self.image_grid(), run=run,
+                                         overwrite=self.overwrite.isChecked())
         return self.worker
 
     def attach(self, attach_fn, store):
         """Follow a run started earlier (``attach_fn()`` returns its handle) and show its results."""
-        from napari.qt.threading import create_worker
-
         from ..analysis import Analysis
+        from ..pipeline.store import ResultStore
 
         if self.running:
             return self.worker
-        from ..pipeline.store import ResultStore
-
         spec = ResultStore(store).spec()
         self.analysis = Analysis(spec, store=store)
         self.store_edit.setText(str(store))
-        self._begin()
-        self.worker = create_worker(run_generator, self.analysis, None, self.image_grid(), cancel=self._cancel,
-                                    handle_box=self._handle_box, attach=attach_fn, _start_thread=False)
-        self._connect_worker()
-        self.worker.start()
+        run = self._new_run_label(spec, store)
+        self._begin(run, spec.to_dict(), stage_text(spec.model.name, spec.stage))
+        self.worker = self._start_worker(run_generator, self.analysis, None, self.image_grid(), run=run,
+                                         attach=attach_fn)
         return self.worker
 
-    def _begin(self):
+    def _start_worker(self, fn, *args, **kwargs):
+        return start_worker(fn, *args, cancel=self._cancel, handle_box=self._handle_box, **kwargs,
+                            what="the run failed", fix=RUN_FIX, yielded=self._on_message, errored=self._on_error,
+                            finished=self._on_finished)
+
+    def _begin(self, run, spec: dict, what: str):
         if not self._switch_held:
-            _hold_switch_interval()
+            hold_switch_interval()
             self._switch_held = True
         self._cancel = threading.Event()
-        self._handle_box: list = []
+        self._handle_box = []
         self.handle = None
         self.summary = None
         self._failures = 0
-        self._rows = {}
-        self.table.setRowCount(0)
         self.layer_times = []
         self._arrivals = []
         self._tracks_hidden = False
+        entry = self.entry_for(run, spec)
+        entry.spec = spec
+        entry.units = {}
+        entry.progress = RunProgress(what=what)
+        entry.stale = []
+        self.current = entry
+        self._refresh_runs()
         self.run_button.setText("Cancel")
         self.run_button.setToolTip("Stop the run: units in flight are stopped, finished units are kept")
         self.status.setText("starting…")
-
-    def _connect_worker(self):
-        self.worker.yielded.connect(if_alive(self._on_message))
-        self.worker.errored.connect(if_alive(self._on_error))
-        self.worker.finished.connect(if_alive(self._on_finished))
 
     def cancel(self):
         """Ask the run to stop (non-blocking)."""
@@ -344,6 +397,7 @@ class RunsPanel(QWidget):
     # -- messages from the worker (GUI thread) -------------------------------------------------------------------------------
     def _on_message(self, msg):
         kind = msg[0]
+        entry = self.current
         if kind == "status":
             self.status.setText(msg[1])
         elif kind == "units":
@@ -352,6 +406,8 @@ class RunsPanel(QWidget):
             if self.handle is None and self._handle_box:
                 self.handle = self._handle_box[0]
             self._on_event(msg[1])
+        elif kind == "tick":
+            self._update_progress()
         elif kind == "layers":
             self._arrivals.append((msg[1], msg[3], time.perf_counter()))
             if not self._tracks_hidden:  # the first maps of the run
@@ -359,39 +415,87 @@ class RunsPanel(QWidget):
                 self._hide_tracks()
             self.feeder.feed(msg[2])
         elif kind == "error":
-            notify_warning(f"napari-tramway: cannot show {msg[1]}: {msg[2]}")
+            notify_warning(user_message(f"cannot show {msg[1]}", msg[2]))
         elif kind == "summary":
             self.summary = msg[1]
             exc = msg[2]
-            text = msg[1].describe()
+            if entry is not None and entry.progress is not None:
+                entry.progress.finish()
+            text = entry.progress.describe() if entry is not None and entry.progress else msg[1].describe()
             self.status.setText(text if exc is None else f"{text}; the run failed: {exc}")
             if exc is not None:
-                notify_error(f"napari-tramway: the run failed: {exc}")
+                notify_error(user_message("the run failed", exc, RUN_FIX))
             elif msg[1].count("failed"):
-                notify_warning(f"napari-tramway: {text}")
+                notify_warning(f"napari-tramway: {text} — the units table gives each failure's cause")
             else:
                 notify_info(f"napari-tramway: {text}")
+            self._refresh_runs()
 
     def _set_units(self, units):
-        from napari.utils import progress
+        from .._layers.runs import unit_title
 
-        self.table.setRowCount(len(units))
-        for i, u in enumerate(units):
-            self._rows[u.label] = i
-            self.table.setItem(i, 0, QTableWidgetItem(u.label))
-            self._set_state(u.label, "queued", f"{u.n_steps:,} steps" if u.n_steps is not None else "")
-        if self._progress is not None:
-            self._progress.close()
-        self._progress = progress(total=len(units), desc="napari-tramway run")
+        entry = self.current
+        for u in units:
+            title = unit_title({"unit": u.to_dict(), "spec": entry.spec}, u.label)
+            detail = f"{u.n_steps:,} steps" if u.n_steps is not None else ""
+            entry.units[u.label] = ("queued", detail, title, detail)
+        entry.progress.set_units([u.label for u in units])
         self.status.setText(f"{len(units)} unit(s)")
+        self._show_units()
+        self._update_progress()
 
-    def _set_state(self, label, state, detail="", tooltip=None):
-        row = self._rows.get(label)
-        if row is None:
-            row = self.table.rowCount()
+    def _on_event(self, ev):
+        entry = self.current
+        if ev.unit is None:
+            if ev.kind == "run" and (ev.error or ev.message):
+                self.status.setText(ev.error or ev.message)
+            return
+        entry.progress.update(ev)
+        state, detail = unit_detail(ev)
+        title = entry.units.get(ev.unit, ("", "", ev.unit, ""))[2]
+        tooltip = ev.traceback or ev.error or detail
+        entry.units[ev.unit] = (state, detail, title, tooltip)
+        self._set_unit_row(ev.unit, state, detail, tooltip, title)
+        if ev.kind == "failed":
+            self._failures += 1
+            if self._failures <= MAX_FAILURE_NOTIFICATIONS:
+                notify_error(user_message(f"{title} failed", ev.error or ev.message,
+                                          "its row in the Runs tab has the details"))
+        self._update_progress()
+
+    def _update_progress(self):
+        entry = self.current
+        if entry is None or entry.progress is None:
+            return
+        text = entry.progress.describe()
+        row = list(self.entries).index(entry.run.key)
+        item = self.runs_table.item(row, 1)
+        if item is not None and item.text() != text:
+            self.runs_table.blockSignals(True)
+            item.setText(text)
+            self.runs_table.blockSignals(False)
+        if self.running:
+            self.status.setText(text)
+
+    def _show_units(self):
+        entry = self.selected_entry()
+        self.table.setRowCount(0)
+        if entry is None:
+            return
+        for label, (state, detail, title, tooltip) in entry.units.items():
+            self._set_unit_row(label, state, detail, tooltip, title, entry)
+
+    def _set_unit_row(self, label, state, detail, tooltip, title, entry=None):
+        entry = entry or self.current
+        if entry is not self.selected_entry():
+            return
+        labels = list(entry.units)
+        row = labels.index(label) if label in labels else self.table.rowCount()
+        if row >= self.table.rowCount():
             self.table.setRowCount(row + 1)
-            self._rows[label] = row
-            self.table.setItem(row, 0, QTableWidgetItem(label))
+        name = QTableWidgetItem(title)
+        name.setToolTip(label)
+        self.table.setItem(row, 0, name)
         item = QTableWidgetItem(state)
         item.setForeground(QColor(STATE_COLOURS.get(state, "#d0d0d0")))
         self.table.setItem(row, 1, item)
@@ -399,61 +503,29 @@ class RunsPanel(QWidget):
         d.setToolTip(tooltip or detail)
         self.table.setItem(row, 2, d)
 
+    def unit_labels(self) -> list[str]:
+        """The units of the run being (or last) run."""
+        return list(self.current.units) if self.current is not None else []
+
     def unit_state(self, label) -> str | None:
-        row = self._rows.get(label)
-        if row is None or self.table.item(row, 1) is None:
-            return None
-        return self.table.item(row, 1).text()
-
-    def _on_event(self, ev):
-        if ev.unit is None:
-            if ev.kind == "run" and (ev.error or ev.message):
-                self.status.setText(ev.error or ev.message)
-            return
-        if ev.kind == "progress":
-            frac = "" if ev.fraction is None else f"{100 * ev.fraction:.0f}% "
-            self._set_state(ev.unit, "running", f"{frac}{ev.message}")
-        elif ev.kind == "pending":
-            state = ev.state or "PENDING"
-            self._set_state(ev.unit, "pending", f"{state}" + (f" ({ev.reason})" if ev.reason else ""))
-        elif ev.kind == "started":
-            self._set_state(ev.unit, "running", ev.where or ev.message or "")
-        elif ev.kind == "queued":
-            self._set_state(ev.unit, "queued", ev.message or (f"[{ev.state}]" if ev.state else ""))
-        elif ev.kind == "failed":
-            where = f" ({ev.where})" if ev.where else ""
-            self._set_state(ev.unit, "failed", f"{ev.error or ev.message}{where}",
-                            tooltip=(ev.traceback or ev.error or ev.message))
-            self._failures += 1
-            if self._failures <= MAX_FAILURE_NOTIFICATIONS:
-                notify_error(f"napari-tramway: {ev.unit} failed: {ev.error or ev.message}")
-            self._tick()
-        elif ev.kind in ("done", "skipped", "cancelled"):
-            self._set_state(ev.unit, ev.kind, ev.message or "")
-            self._tick()
-
-    def _tick(self):
-        if self._progress is not None:
-            try:
-                self._progress.update(1)
-            except Exception:
-                pass
+        entry = self.current or self.selected_entry()
+        row = None if entry is None else entry.units.get(label)
+        return None if row is None else row[0]
 
     def _on_error(self, exc):
-        self.status.setText(f"run failed: {type(exc).__name__}: {exc}")
-        notify_error(f"napari-tramway: the run failed: {exc}")
+        self.status.setText(user_message("the run failed", exc))
+        notify_error(user_message("the run failed", exc, RUN_FIX))
 
     def _on_finished(self):
         self._end_switch()
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
         self.worker = None
         self.run_button.setText("Run")
         self.run_button.setEnabled(True)
         self.run_button.setToolTip("Run every unit (file × region × time window) where the Environment tab says")
-        if self.summary is not None and not self.status.text().startswith(self.summary.describe()):
-            self.status.setText(self.summary.describe())
+        if self.current is not None and self.current.progress is not None and self.current.progress.ended is None:
+            self.current.progress.finish()
+        self._refresh_runs()
+        self.schedule_stale_check()
         self.run_finished.emit(self.summary)
 
     def _on_layers_shown(self, names, _spent):
@@ -462,11 +534,12 @@ class RunsPanel(QWidget):
             self.layer_times.append((unit, build, now - arrived))
             self.layers_added.emit(unit, list(names))
         self._arrivals = []
+        self.schedule_stale_check()
 
     def _end_switch(self):
         if self._switch_held:
             self._switch_held = False
-            _release_switch_interval()
+            release_switch_interval()
 
     def _hide_tracks(self):
         """Hide the trajectories when maps arrive (they would cover the maps)."""
@@ -480,39 +553,101 @@ class RunsPanel(QWidget):
         """A run in progress, or layers still being added."""
         return self.running or self.feeder.busy
 
-    # -- open results / reattach -------------------------------------------------------------------------------------------------
+    # -- stale maps ----------------------------------------------------------------------------------------------
+    def schedule_stale_check(self, *_):
+        self._stale_timer.start()
+
+    def check_stale(self) -> dict[str, list[str]]:
+        """Mark the runs whose inputs changed since their maps were made (and unmark those whose
+        inputs are back); return ``run key → reasons`` of the stale ones."""
+        from .._layers import input_changes
+
+        if self.main is None:
+            return {}
+        try:
+            current = self.main.build_spec(validate=False)
+        except Exception:
+            return {}  # the widgets do not describe an analysis now (a file without path...)
+        out = {}
+        for key, entry in self.entries.items():
+            layers = self.run_layers(key)
+            inputs = [i for la in layers for i in (tramway_md(la).get("inputs") or {}).values() if i]
+            reasons = input_changes(inputs, current)
+            if reasons != entry.stale:
+                entry.stale = reasons
+                for la in layers:
+                    mark_stale(la, bool(reasons))
+            if reasons:
+                out[key] = reasons
+        self._refresh_runs()
+        return out
+
+    # -- open results / reattach / figures ----------------------------------------------------------------------------------
     def _open_dialog(self):
         path = QFileDialog.getExistingDirectory(self, "Open a results directory")
         if path:
             self.open_results(path)
 
     def open_results(self, path):
-        """Show every done unit of a result store (background thread); return the worker."""
-        from napari.qt.threading import create_worker
-
+        """Show the maps of a result (a results directory, an ``analyze`` output, a ``.ntw``) in a
+        background thread; return the worker."""
         grid = self.image_grid()
 
         def work():
-            from .._layers import layers_from_results
-            from ..pipeline import open_results
+            from .._layers.sources import layers_from_path
 
-            return layers_from_results(open_results(path), grid)
-
-        worker = create_worker(work)
+            return layers_from_path(path, grid)
 
         def done(layers):
             if layers:
                 self._hide_tracks()
             self.feeder.feed(layers)
-            notify_info(f"napari-tramway: {len({kw['metadata']['napari_tramway']['unit'] for _, kw, _ in layers})} "
-                        f"region(s) opened from {path}")
+            runs = {(kw["metadata"]["napari_tramway"].get("run") or {}).get("name") for _, kw, _ in layers}
+            notify_info(f"napari-tramway: {', '.join(sorted(r for r in runs if r)) or 'maps'} opened from {path}")
 
-        worker.returned.connect(if_alive(done))
-        worker.errored.connect(lambda exc: notify_error(f"napari-tramway could not open {path}: {exc}"))
-        worker.finished.connect(lambda: setattr(self, "_open_worker", None))
-        self._open_worker = worker
-        worker.start()
-        return worker
+        def finished():
+            self._open_worker = None
+
+        self._open_worker = start_worker(work, what=f"could not open {path}",
+                                         fix="open a results directory, an analyze output folder or a .ntw file",
+                                         returned=done, finished=finished)
+        return self._open_worker
+
+    def _figure_dialog(self):
+        entry = self.selected_entry()
+        if entry is None:
+            notify_error("napari-tramway: no run to draw yet — run an analysis or open results first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save figures (one file per map)", f"{entry.run.name}.png",
+                                              "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
+        if path:
+            self.save_figures(entry.run.key, path)
+
+    def save_figures(self, key: str, path, shared_scale: bool | None = None):
+        """Publication figures of run ``key`` (see :mod:`napari_tramway.figures`), over the wide-field
+        image of the Data tab, in a background thread; return the worker."""
+        from ..figures import Background
+
+        store = key.split("|")[0]
+        image = self.main.data.alignment.image_layer() if self.main is not None else None
+        background = None
+        if image is not None and image.ndim == 2 and not getattr(image, "rgb", False):
+            background = Background.from_array(image.data, self.image_grid())
+
+        def work():
+            from .._layers.sources import units_of_path
+            from ..figures import figures
+
+            units = [u for u in units_of_path(store) if key_of_unit(u) == key]
+            return figures(units, path, background=background, shared_scale=shared_scale)
+
+        def done(paths):
+            notify_info(f"napari-tramway: {len(paths)} figure(s) written: " + ", ".join(str(p) for p in paths))
+
+        self._figure_worker = start_worker(work, what="could not draw the figures", returned=done,
+                                           fix="check that the results directory is readable and the output "
+                                           "folder writable")
+        return self._figure_worker
 
     def _reattach_dialog(self):
         from .reattach import ReattachDialog
@@ -528,7 +663,7 @@ class RunsPanel(QWidget):
         try:
             record = run_record(run_id)
         except Exception as exc:
-            notify_error(f"napari-tramway: {exc}")
+            notify_error(user_message(f"cannot reattach to {run_id}", exc))
             return None
         store = record.get("local_store")
         if not store:
@@ -573,6 +708,27 @@ class RunsPanel(QWidget):
         except Exception:
             pass
         self._end_switch()
+
+
+def key_of_unit(unit) -> str:
+    """The run key of a unit ``(label, maps, meta, store)``."""
+    from .._layers.runs import run_label_of_meta
+
+    return run_label_of_meta(unit[2], unit[3]).key
+
+
+def mark_stale(layer, stale: bool) -> None:
+    """Mark a map layer stale (name suffix, faded) or not any more (name and opacity restored)."""
+    md = tramway_md(layer)
+    if stale and "stale" not in md:
+        md["stale"] = float(layer.opacity)
+        layer.opacity = min(float(layer.opacity), STALE_OPACITY)
+        if not layer.name.endswith(STALE_SUFFIX):
+            layer.name = layer.name + STALE_SUFFIX
+    elif not stale and "stale" in md:
+        layer.opacity = md.pop("stale")
+        if layer.name.endswith(STALE_SUFFIX):
+            layer.name = layer.name[: -len(STALE_SUFFIX)]
 
 
 def _ledger_available() -> bool:
