@@ -180,9 +180,9 @@ def _figure(run, column, entries, background, region_title):
     mappable = None
     for ax, window in zip(axes, windows):
         ax.set_facecolor("white")
-        if background is not None:
-            ax.imshow(background.grey(), cmap="gray", extent=_imshow_extent(background.grid.extent()),
-                      interpolation="nearest")
+        if background is not None:  # dimmed under arrows, so that light arrows stay visible
+            ax.imshow(background.grey() * (0.6 if column in VECTORS else 1.0), cmap="gray", vmin=0, vmax=1,
+                      extent=_imshow_extent(background.grid.extent()), interpolation="nearest")
         group = [e for e in entries if e[3] == window]
         if column in VECTORS:
             mappable = _draw_vectors(ax, column, group, raster, norm, cmap) or mappable
@@ -202,6 +202,12 @@ def _figure(run, column, entries, background, region_title):
     if mappable is not None:
         cb = fig.colorbar(mappable, ax=list(axes[: len(windows)]), shrink=0.8)
         cb.set_label(label)
+        if column == "diffusivity":  # log scale, ticks as plain numbers in µm²/s: 0.02, 0.05, 0.1...
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            cb.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            cb.ax.yaxis.set_minor_formatter(NullFormatter())
     title = f"{_quantity_title(column)} — {run.text}"
     fig.suptitle(title + (f"\n{region_title}" if region_title else ""), fontsize=10)
     return fig
