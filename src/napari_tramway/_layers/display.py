@@ -114,6 +114,8 @@ def install(viewer) -> None:
     text = overlay(viewer, "text")
     text.position = "top_right"
     text.font_size = 9
+    text.text = " "
+    text.visible = True  # its visual is made now, not when the first maps arrive
     viewer.tooltip.visible = True
 
     def on_insert(event):

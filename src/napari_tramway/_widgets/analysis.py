@@ -240,7 +240,7 @@ class AnalysisPanel(QWidget):
 
         def done(result):
             layers, counts, titles = result
-            self.feeder.feed(layers)
+            self.feeder.feed(layers, settle=False)
             self.preview_info.setText(", ".join(f"{t}: {n} cells" for t, n in zip(titles, counts)) or "no step in the ROIs")
 
         def failed(exc):

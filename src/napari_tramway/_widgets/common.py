@@ -58,6 +58,48 @@ def user_message(what: str, exc: BaseException | str, fix: str = "") -> str:
     return f"napari-tramway {what}: {cause}" + (f" — {fix}" if fix else "")
 
 
+class _RunWithoutWarningsHook:
+    """``run`` of superqt's ``WorkerBase`` without its capture of warnings.
+
+    superqt replaces the process-wide ``warnings.showwarning`` (and filters) for as long as a
+    worker runs. With workers overlapping (a run, a file read, ROI counts), their save and restore
+    interleave: the hook of a finished worker can stay installed, and a warning raised later in
+    any thread calls into that deleted worker — napari crashed (a segfault while adding a layer).
+    Without it, warnings go where napari sends them (its notification hook under ``napari.run``).
+    """
+
+    def run(self):
+        self.started.emit()
+        self._running = True
+        try:
+            result = self.work()
+            if isinstance(result, Exception):
+                if isinstance(result, RuntimeError):
+                    return  # the worker object was deleted (viewer closed): nothing to tell
+                raise result
+            if not self.abort_requested:
+                self.returned.emit(result)
+        except Exception as exc:
+            self.errored.emit(exc)
+        self._running = False
+        self.finished.emit()
+        self._finished.emit(self)
+
+
+def _worker_class(fn):
+    import inspect
+
+    from napari.qt.threading import FunctionWorker, GeneratorWorker
+
+    base = GeneratorWorker if inspect.isgeneratorfunction(fn) else FunctionWorker
+    if base not in _WORKER_CLASSES:
+        _WORKER_CLASSES[base] = type(f"Tramway{base.__name__}", (_RunWithoutWarningsHook, base), {})
+    return _WORKER_CLASSES[base]
+
+
+_WORKER_CLASSES: dict = {}
+
+
 def start_worker(fn, *args, what: str, fix: str = "", returned=None, yielded=None, finished=None, errored=None,
                  start: bool = True, **kwargs):
     """Run ``fn(*args, **kwargs)`` in a napari worker thread whose errors are handled here, once.
@@ -65,12 +107,14 @@ def start_worker(fn, *args, what: str, fix: str = "", returned=None, yielded=Non
     napari's re-raise of a worker's exception in the GUI thread is turned off (``_ignore_errors``):
     it would add a traceback and a second notification in napari, and abort a host without
     napari's exception hook. An error calls ``errored(exc)`` when given (which then tells the user
-    itself), else shows one notification, :func:`user_message` ``(what, exc, fix)``. Warnings the
-    work raises are shown as warnings. Callbacks are skipped once their widget is deleted.
+    itself), else shows one notification, :func:`user_message` ``(what, exc, fix)``. Callbacks are
+    skipped once their widget is deleted. The worker leaves the process's warnings alone (see
+    :class:`_RunWithoutWarningsHook`).
     """
     from napari.qt.threading import create_worker
 
-    worker = create_worker(fn, *args, _ignore_errors=True, _start_thread=False, **kwargs)
+    worker = create_worker(fn, *args, _ignore_errors=True, _start_thread=False, _worker_class=_worker_class(fn),
+                           **kwargs)
 
     def on_error(exc):
         if errored is not None:
@@ -82,7 +126,6 @@ def start_worker(fn, *args, what: str, fix: str = "", returned=None, yielded=Non
         if callback is not None:
             getattr(worker, signal).connect(if_alive(callback))
     worker.errored.connect(if_alive(on_error))
-    worker.warned.connect(lambda w: notify_warning(f"napari-tramway: {w[0]}"))
     if start:
         worker.start()
     return worker
@@ -178,16 +221,22 @@ def insert_index(viewer, md: dict) -> int:
 
 
 class LayerFeeder(QObject):
-    """Adds layer-data tuples to a viewer one per event-loop turn, so that the GUI stays responsive.
+    """Adds layer-data tuples to a viewer a little at a time, so that the GUI stays responsive.
 
     A layer is identified by its metadata ``key`` (else its name): tuples for a layer still waiting
-    are replaced by newer ones, and a layer on screen gets the newer data in place. A new layer is
-    inserted hidden at one turn (napari builds its controls and visual) and shown at the next (its
-    shaders are compiled at that first draw), each in its own turn. ``idle`` is emitted with the
-    keys shown and the GUI seconds spent, once the queue is empty (after harmonising colour limits
-    and bars and making the last cells layer active, for hover in the maps' units).
+    are replaced by newer ones, and a layer on screen gets the newer data in place. Work starts once
+    no new data came for :attr:`SETTLE_MS` (units finishing close together are then added once,
+    not added then updated), or at the latest :attr:`MAX_WAIT_MS` after the first. A new layer is
+    inserted hidden at one turn (napari builds its controls and visual) and shown at another (its
+    shaders are compiled at that first draw); turns are :attr:`TURN_MS` apart, so that the canvas
+    redraws and other events come between them. ``idle`` is emitted with the keys shown and the GUI
+    seconds spent, once the queue is empty (after harmonising colour limits and bars and making the
+    last cells layer active, for hover in the maps' units).
     """
 
+    SETTLE_MS = 250
+    MAX_WAIT_MS = 1500
+    TURN_MS = 25
     idle = Signal(list, float)
 
     def __init__(self, viewer, parent=None):
@@ -198,27 +247,49 @@ class LayerFeeder(QObject):
         self._done: list[str] = []
         self._spent = 0.0
         self._last_cells = None
+        self._first_feed: float | None = None
+        self._finishing: list = []
         self.turns: list[tuple[str, float]] = []
         """(what, seconds) of every turn: ``add <name>``, ``show <name>``, ``update <name>``, ``finish``."""
         self._timer = QTimer(self)
-        self._timer.setInterval(0)
+        self._timer.setInterval(self.TURN_MS)
         self._timer.timeout.connect(self._step)
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.timeout.connect(self._timer.start)
 
     @property
     def busy(self) -> bool:
-        return bool(self._queue) or bool(self._to_show)
+        """Layers waiting, or being put on screen."""
+        return bool(self._queue) or bool(self._to_show) or self._timer.isActive() or self._settle.isActive()
 
     @staticmethod
     def key_of(kwargs) -> str:
         md = (kwargs.get("metadata") or {}).get(METADATA_KEY) or {}
         return md.get("key") or kwargs["name"]
 
-    def feed(self, layer_data) -> None:
+    def feed(self, layer_data, settle: bool = True) -> None:
+        """Queue layer-data tuples; ``settle=False`` starts at once (nothing more is coming)."""
         for data, kwargs, kind in layer_data:
             key = self.key_of(kwargs)
             self._queue.pop(key, None)
             self._queue[key] = (data, kwargs, kind)
+        if not self._queue or self._timer.isActive():
+            return
+        now = time.perf_counter()
+        if self._first_feed is None:
+            self._first_feed = now
+        waited = 1000 * (now - self._first_feed)
+        if not settle or waited >= self.MAX_WAIT_MS:
+            self._settle.stop()
+            self._timer.start()
+        else:
+            self._settle.start(int(min(self.SETTLE_MS, self.MAX_WAIT_MS - waited)))
+
+    def flush(self) -> None:
+        """Start now: nothing more is coming (the run ended)."""
         if self._queue and not self._timer.isActive():
+            self._settle.stop()
             self._timer.start()
 
     def _existing(self, key, kind):
@@ -227,54 +298,64 @@ class LayerFeeder(QObject):
 
     def _step(self):
         """One event-loop turn of work: show one layer inserted hidden at an earlier turn, or update
-        one layer on screen, or insert one new layer (hidden)."""
+        one layer on screen, or insert one new layer (hidden); once the queue is empty, one of the
+        finishing steps (colour scales, then the active layer)."""
         t0 = time.perf_counter()
-        what = ""
+        finished = False
         if self._to_show:
             layer = self._to_show.pop(0)
             layer.visible = True
             apply_display(layer)
             what = f"show {layer.name}"
         elif self._queue:
-            key, (data, kwargs, kind) = next(iter(self._queue.items()))
-            del self._queue[key]
-            try:
-                layer = self._existing(key, kind)
-                if layer is not None:
-                    update_layer(layer, data, kwargs, kind)
-                    what = f"update {layer.name}"
-                else:
-                    from napari.layers import Layer
-
-                    layer = Layer.create(data, {**kwargs, "visible": False}, kind)
-                    self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
-                    apply_display(layer)
-                    if kwargs.get("visible", True):
-                        self._to_show.append(layer)
-                    what = f"add {layer.name}"
-                if kind == "labels" and tramway_md(layer).get("kind") == "cells":
-                    self._last_cells = layer
-                self._done.append(key)
-            except Exception as exc:  # one bad layer must not block the others
-                notify_warning(user_message(f"could not show {kwargs.get('name')}", exc))
+            what = self._take_one()
+        else:
+            if not self._finishing:
+                self._finishing = [harmonize_maps, self._activate_cells]
+            step = self._finishing.pop(0)
+            step(self.viewer)
+            what = f"finish: {step.__name__.strip('_')}"
+            finished = not self._finishing
         dt = time.perf_counter() - t0
         self._spent += dt
         self.turns.append((what, dt))
-        if not self._queue and not self._to_show:
+        if finished:
             self._timer.stop()
-            t1 = time.perf_counter()
-            self._finish()
-            dt = time.perf_counter() - t1
-            self.turns.append(("finish", dt))
-            self._spent += dt
+            self._first_feed = None
             done, spent = self._done, self._spent
             self._done, self._spent = [], 0.0
             self.idle.emit(done, spent)
 
-    def _finish(self):
-        harmonize_maps(self.viewer)
+    def _take_one(self) -> str:
+        key, (data, kwargs, kind) = next(iter(self._queue.items()))
+        del self._queue[key]
+        self._finishing = []
+        try:
+            layer = self._existing(key, kind)
+            if layer is not None:
+                update_layer(layer, data, kwargs, kind)
+                what = f"update {layer.name}"
+            else:
+                from napari.layers import Layer
+
+                layer = Layer.create(data, {**kwargs, "visible": False}, kind)
+                self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
+                apply_display(layer)
+                if kwargs.get("visible", True):
+                    self._to_show.append(layer)
+                what = f"add {layer.name}"
+            if kind == "labels" and tramway_md(layer).get("kind") == "cells":
+                self._last_cells = layer
+            self._done.append(key)
+            return what
+        except Exception as exc:  # one bad layer must not block the others
+            notify_warning(user_message(f"could not show {kwargs.get('name')}", exc))
+            return f"failed {kwargs.get('name')}"
+
+    def _activate_cells(self, viewer):
+        """Make the last cells layer added the active one: hover then shows its features, the
+        cell's values with their units (D in µm²/s...)."""
         cells = self._last_cells
         self._last_cells = None
-        if cells is not None and cells in self.viewer.layers and cells.visible:
-            # hover shows the features of the active layer: the cell's values with their units
-            self.viewer.layers.selection.active = cells
+        if cells is not None and cells in viewer.layers and cells.visible:
+            viewer.layers.selection.active = cells

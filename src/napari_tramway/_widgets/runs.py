@@ -417,6 +417,7 @@ class RunsPanel(QWidget):
         elif kind == "error":
             notify_warning(user_message(f"cannot show {msg[1]}", msg[2]))
         elif kind == "summary":
+            self.feeder.flush()
             self.summary = msg[1]
             exc = msg[2]
             if entry is not None and entry.progress is not None:
@@ -601,7 +602,7 @@ class RunsPanel(QWidget):
         def done(layers):
             if layers:
                 self._hide_tracks()
-            self.feeder.feed(layers)
+            self.feeder.feed(layers, settle=False)
             runs = {(kw["metadata"]["napari_tramway"].get("run") or {}).get("name") for _, kw, _ in layers}
             notify_info(f"napari-tramway: {', '.join(sorted(r for r in runs if r)) or 'maps'} opened from {path}")
 
