@@ -54,8 +54,8 @@ def test_bad_file_and_failing_run_give_one_notification_each(make_napari_viewer,
     qtbot.waitUntil(lambda: bool(done), timeout=20_000)
     path.unlink()  # the run cannot read its data: its worker fails
     notifications.clear()
-    worker = w.runs.start()
-    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    assert w.runs.start() is not None
+    qtbot.waitUntil(lambda: not w.runs.running, timeout=60_000)
     qtbot.wait(300)
     assert len(notifications) == 1, [str(n.message) for n in notifications]
     message = str(notifications[0].message)

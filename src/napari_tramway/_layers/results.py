@@ -39,11 +39,14 @@ def collection_key(label: str, meta: dict | None) -> tuple[str, int | None]:
     return label.rsplit("/", 1)[0], int(u.get("segment_index") or 0)
 
 
-def collection_title(key: str, meta: dict | None) -> str:
-    """A collection as the user knows it: the file, or ``file/ROI names`` for one region's windows."""
+def collection_title(key: str, meta: dict | None, with_file: bool = True) -> str:
+    """A collection as the user knows it: the file, or ``file/ROI names`` for one region's windows
+    (just the ROI names when ``with_file`` is false: a run of one file)."""
     u = (meta or {}).get("unit")
     if not isinstance(u, dict) or u.get("segment") is None:
         return key
+    if not with_file:
+        return unit_region_title(meta, key)
     return "/".join(unit_title(meta, key).split("/")[:2])
 
 
@@ -64,7 +67,8 @@ class MapCollection:
 
     def __init__(self, key: str, segments: Sequence[tuple[float, float]] | None = None,
                  image_grid: ImageGrid | None = None, store: str | None = None, log_diffusivity: bool = True,
-                 raster: RasterGrid | None = None, run: RunLabel | None = None, show_collection: bool = True):
+                 raster: RasterGrid | None = None, run: RunLabel | None = None, show_collection: bool = True,
+                 with_file: bool = True):
         self.key = key
         self.segments = None if segments is None else [tuple(map(float, s)) for s in segments]
         n = 1 if self.segments is None else max(1, len(self.segments))
@@ -76,6 +80,7 @@ class MapCollection:
         self._fixed_raster = raster is not None
         self.run = run
         self.show_collection = show_collection
+        self.with_file = with_file
         self.title = key
         self.titles: dict[str, str] = {}
 
@@ -86,7 +91,7 @@ class MapCollection:
             self.run = run_label_of_meta(meta, self.store)
         self.titles[label] = unit_region_title(meta, label)
         if len(self.titles) == 1:
-            self.title = collection_title(self.key, meta)
+            self.title = collection_title(self.key, meta, self.with_file)
         self.windows[k][label] = (label, maps, meta, region_of_unit(meta))
         if self._fixed_raster:
             return
@@ -118,8 +123,9 @@ def plan_collections(units, run: RunLabel | None, image_grid: ImageGrid | None, 
     their dicts), keyed by :func:`collection_key`; each then takes its units' maps as they finish."""
     segments: dict[str, dict] = {}
     keys: list[str] = []
-    for u in units:
-        d = u.to_dict() if hasattr(u, "to_dict") else dict(u)
+    units = [u.to_dict() if hasattr(u, "to_dict") else dict(u) for u in units]
+    files = {d.get("file_label") for d in units}
+    for d in units:
         key, window = collection_key(d.get("label", ""), {"unit": d})
         if key not in keys:
             keys.append(key)
@@ -132,7 +138,7 @@ def plan_collections(units, run: RunLabel | None, image_grid: ImageGrid | None, 
         if key in segments:
             n = max(segments[key]) + 1
             segs = fill_segments([segments[key].get(i) for i in range(n)])
-        out[key] = MapCollection(key, segs, image_grid, store, log_diffusivity, raster, run, show)
+        out[key] = MapCollection(key, segs, image_grid, store, log_diffusivity, raster, run, show, len(files) > 1)
     return out
 
 

@@ -66,24 +66,30 @@ class _RunWithoutWarningsHook:
     interleave: the hook of a finished worker can stay installed, and a warning raised later in
     any thread calls into that deleted worker — napari crashed (a segfault while adding a layer).
     Without it, warnings go where napari sends them (its notification hook under ``napari.run``).
+    A worker that ends after its viewer closed (its signals deleted) ends quietly: an exception
+    raised in the thread pool's thread would abort the process.
     """
 
     def run(self):
-        self.started.emit()
-        self._running = True
         try:
-            result = self.work()
-            if isinstance(result, Exception):
-                if isinstance(result, RuntimeError):
-                    return  # the worker object was deleted (viewer closed): nothing to tell
-                raise result
-            if not self.abort_requested:
-                self.returned.emit(result)
-        except Exception as exc:
-            self.errored.emit(exc)
-        self._running = False
-        self.finished.emit()
-        self._finished.emit(self)
+            self.started.emit()
+            self._running = True
+            try:
+                result = self.work()
+                if isinstance(result, Exception):
+                    if isinstance(result, RuntimeError):
+                        return  # the worker object was deleted (viewer closed): nothing to tell
+                    raise result
+                if not self.abort_requested:
+                    self.returned.emit(result)
+            except Exception as exc:
+                self.errored.emit(exc)
+            self._running = False
+            self.finished.emit()
+            self._finished.emit(self)
+        except RuntimeError as exc:  # its signals were deleted with the viewer: an error here would abort
+            if "has been deleted" not in str(exc):
+                raise
 
 
 def _worker_class(fn):

@@ -643,9 +643,13 @@ class RunsPanel(QWidget):
             return figures(units, path, background=background, shared_scale=shared_scale)
 
         def done(paths):
+            self.figures_written = list(paths)
             notify_info(f"napari-tramway: {len(paths)} figure(s) written: " + ", ".join(str(p) for p in paths))
 
-        self._figure_worker = start_worker(work, what="could not draw the figures", returned=done,
+        def finished():
+            self._figure_worker = None
+
+        self._figure_worker = start_worker(work, what="could not draw the figures", returned=done, finished=finished,
                                            fix="check that the results directory is readable and the output "
                                            "folder writable")
         return self._figure_worker
