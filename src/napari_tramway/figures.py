@@ -151,7 +151,7 @@ def _file_figures(run, entries, directory, name, quantities, formats, background
         groups = [(None, entries)] if shared else [(r, e) for r, e in regions.items()]
         for region, group in groups:
             title_region = unit_title(group[0][2], group[0][0]).split("/")[1] if region is not None else ""
-            fig = _figure(run, column, group, background, title_region)
+            fig = draw_figure(run, column, group, background, title_region)
             symbol = quantity(column).symbol if column not in VECTORS else column
             fname = f"{name} {symbol}" + (f" {safe_name(title_region)}" if region is not None else "")
             for fmt in formats:
@@ -161,8 +161,10 @@ def _file_figures(run, entries, directory, name, quantities, formats, background
     return written
 
 
-def _figure(run, column, entries, background, region_title):
-    """One figure: a panel per time window (one without windows), one colour bar."""
+def draw_figure(run, column, entries, background=None, region_title: str = ""):
+    """The matplotlib ``Figure`` of one quantity (``column``: a maps column, or ``force``/``drift``) of
+    ``entries`` — ``(label, maps, meta, window index)`` of one run's units — : a panel per time window
+    (one without windows), one colour bar, a title naming the run, a scale bar in µm."""
     from matplotlib.figure import Figure
 
     windows = sorted({w for *_, w in entries}, key=lambda w: -1 if w is None else w)
