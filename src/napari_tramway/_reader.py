@@ -10,7 +10,7 @@
   CSV → map layers named after their run.
 
 napari calls readers on its GUI thread: they read and build the layer data synchronously (what
-they take is measured in ``benchmarks/gui_stall.py``); the panel's "Open results…" does the same
+they take is measured in ``benchmarks/gui_stall.py``); the panel's "Open…" (open results) does the same
 in a worker thread. Reading problems are one napari notification naming the file and the line or
 field, with what to do — never a traceback.
 """

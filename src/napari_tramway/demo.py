@@ -86,7 +86,7 @@ def _headless_outputs(analysis, image, pixel_size, out: Path) -> int:
 
 def _open_napari(analysis, image, pixel_size, fld) -> int:
     """The image, then the panel loaded with the spec (it reads the file and draws the ROIs), then
-    the maps, opened by the panel as with "Open results…"."""
+    the maps, opened by the panel as with "Open…" (open results)."""
     try:
         import napari
     except ImportError as exc:  # pragma: no cover - napari is a dependency

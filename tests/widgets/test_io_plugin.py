@@ -155,7 +155,7 @@ def test_sample_data(make_napari_viewer):
 
 def test_demo_opens_the_panel_the_rois_and_the_maps(make_napari_viewer, qtbot, monkeypatch, tmp_path):
     """``napari-tramway demo`` (not headless): the panel loaded from the sample spec, the maps opened
-    by the panel as with "Open results…", the trajectories hidden under them."""
+    by the panel as with "Open…" (open results), the trajectories hidden under them."""
     import napari
 
     from napari_tramway import demo

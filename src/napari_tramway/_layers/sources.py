@@ -12,7 +12,7 @@
   column as hover features (a CSV holds no mesh: no cell outlines).
 
 :func:`units_of_path` gives the maps behind a path (for figures); :func:`layers_from_path` its layer
-data (for the reader and "Open results…"). No viewer, no Qt.
+data (for the reader and "Open…" (open results)). No viewer, no Qt.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from .analysis import AnalysisPanel
 from .common import notify_error, notify_info
 from .data import DataPanel
 from .environment import EnvironmentPanel
-from .layout import DOCK_WIDTH
+from .layout import DOCK_WIDTH, narrow
 from .rois import RoiPanel
 from .runs import RunsPanel
 
@@ -82,11 +82,16 @@ class TramwayWidget(QWidget):
         self.analysis = AnalysisPanel(napari_viewer, self)
         self.environment = EnvironmentPanel(napari_viewer, self)
         self.runs = RunsPanel(napari_viewer, self)
-        for panel, title in ((self.data, "Data"), (self.rois, "ROIs"), (self.analysis, "Analysis"),
-                             (self.environment, "Environment"), (self.runs, "Runs")):
+        for panel, title, tip in (
+                (self.data, "Data", "Trajectory files, their frame interval and σ, the image under them"),
+                (self.rois, "ROIs", "Regions of interest: draw, name, import; translocations in each"),
+                (self.analysis, "Analysis", "Mesh, model and time windows"),
+                (self.environment, "Where", "Environment: where the units run (here, local processes, a cluster)"),
+                (self.runs, "Runs", "Run, follow, cancel; every run's maps; figures")):
             self.tabs.addTab(panel, title)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         layout.addWidget(self.tabs, 1)
-        self.setMinimumWidth(DOCK_WIDTH)
+        narrow(self)
         # maps made before their ROIs or file settings changed are marked stale
         self.rois.rois_changed.connect(self.runs.schedule_stale_check)
         self.data.files_changed.connect(self.runs.schedule_stale_check)

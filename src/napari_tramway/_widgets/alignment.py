@@ -36,7 +36,8 @@ class ImageAlignment(QGroupBox):
     layer whose extent is compared with the image's."""
 
     def __init__(self, viewer, selected_trajectories, parent=None):
-        super().__init__("Image alignment (trajectories are in µm)", parent)
+        super().__init__("Image alignment", parent)
+        self.setToolTip("Trajectories are in µm: the image is placed under them by its pixel size and corner (µm)")
         self.viewer = viewer
         self.selected_trajectories = selected_trajectories
         il = QFormLayout(self)
@@ -60,7 +61,7 @@ class ImageAlignment(QGroupBox):
         off.addWidget(QLabel("y"))
         off.addWidget(self.offset_y)
         il.addRow("corner (µm)", off)
-        self.trajectories_in_pixels = QCheckBox("trajectory files are in pixels of this image")
+        self.trajectories_in_pixels = QCheckBox("files in pixels of this image")
         self.trajectories_in_pixels.setToolTip("Read newly opened files with this pixel size (positions × pixel size)")
         il.addRow(self.trajectories_in_pixels)
         self.extent_info = QLabel("")

@@ -17,7 +17,7 @@ from qtpy.QtWidgets import (
 
 from .common import LayerFeeder, start_worker
 from .forms import ParameterForm, form_for
-from .layout import scrolling
+from .layout import narrow, scrolling
 
 PREVIEW_NAME = "mesh preview"
 
@@ -56,6 +56,7 @@ class RegistryChooser(QGroupBox):
         if name not in self.forms:
             form = form_for(self.registry[name])
             form.set_advanced(self._advanced)
+            narrow(form.native)
             self.forms[name] = form
             self.holder.addWidget(form.native)
         return self.forms[name]
@@ -133,7 +134,8 @@ class AnalysisPanel(QWidget):
         self.model = RegistryChooser("Model (inference)", MODELS, ModelSpec().name)
         layout.addWidget(self.model)
 
-        self.time = QGroupBox("Time windows (a map per window; a slider in the viewer)")
+        self.time = QGroupBox("Time windows")
+        self.time.setToolTip("A map per time window, stacked on a time axis (a slider in the viewer, in s)")
         self.time.setCheckable(True)
         self.time.setChecked(False)
         tl = QVBoxLayout(self.time)
@@ -145,7 +147,8 @@ class AnalysisPanel(QWidget):
 
         other = QGroupBox("Other settings")
         ol = QFormLayout(other)
-        self.discard_static = QCheckBox("discard static steps (shorter than the localization error)")
+        self.discard_static = QCheckBox("discard static steps")
+        self.discard_static.setToolTip("Leave out the steps shorter than the localization error (σ)")
         self.discard_static.setChecked(True)
         ol.addRow(self.discard_static)
         self.stage = QComboBox()

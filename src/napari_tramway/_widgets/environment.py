@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 from .common import notify_error, start_worker, user_message
 from .dialogs import PromptBridge
 from .forms import ParameterForm
-from .layout import scrolling
+from .layout import narrow, scrolling
 
 INPROCESS = "inprocess"
 LOCAL = "local"
@@ -177,6 +177,7 @@ class EnvironmentPanel(QWidget):
             shown = dataclasses.replace(entry, parameters=tuple(p for p in entry.parameters if p.name not in OWN_WIDGET))
             form = ParameterForm.from_entry(shown)
             form.set_advanced(self.advanced.isChecked())
+            narrow(form.native)
             self.form_holder.addWidget(form.native)
             self.forms[entry.name] = form
         return self.forms[entry.name]

@@ -30,7 +30,7 @@ from magicgui.widgets.bases import ValuedContainerWidget
 
 INT_MAX = 2_147_483_647
 AUTO = "auto"
-UNSET_HINT = "auto (unset)"
+UNSET_HINT = "auto"
 
 
 def label_of(p) -> str:

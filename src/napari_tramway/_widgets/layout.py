@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QAbstractSpinBox, QComboBox, QFrame, QLineEdit, QScrollArea, QVBoxLayout, QWidget
 
-#: The dock's width (px): enough for the forms, so that a 1280 px window keeps most of its width
-#: for the canvas.
-DOCK_WIDTH = 330
+#: The dock's width (px) when it opens: the forms fit, and a 1280 px wide window keeps more than
+#: half of its width for the canvas (napari's own layer dock takes about 310 px). Wider by dragging.
+DOCK_WIDTH = 270
+#: The least width of an editor (px): long names and choices do not widen the dock.
+EDITOR_MIN_WIDTH = 50
 
 
 def scrolling(page: QWidget) -> QVBoxLayout:
@@ -29,3 +31,14 @@ def scrolling(page: QWidget) -> QVBoxLayout:
     scroll.setWidget(inner)
     outer.addWidget(scroll)
     return layout
+
+
+def narrow(root: QWidget) -> None:
+    """Let the editors under ``root`` shrink to the dock's width: combo boxes no wider than about
+    twelve characters (their lists still show every choice in full), spin boxes and text fields
+    down to :data:`EDITOR_MIN_WIDTH`."""
+    for combo in root.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(12)
+    for editor in root.findChildren((QAbstractSpinBox, QLineEdit)):
+        editor.setMinimumWidth(EDITOR_MIN_WIDTH)

@@ -165,7 +165,7 @@ class RoiPanel(QWidget):
         self.count_file.currentIndexChanged.connect(self.schedule_counts)
         row.addWidget(self.count_file, 1)
         ll.addLayout(row)
-        self.group = QCheckBox("group overlapping ROIs into one region")
+        self.group = QCheckBox("group overlapping ROIs")
         self.group.setToolTip("Overlapping ROIs are analysed together as one support region (roi000-002...)")
         self.group.toggled.connect(self._on_group)
         ll.addWidget(self.group)

@@ -59,7 +59,7 @@ STATE_COLOURS = {
 MAX_FAILURE_NOTIFICATIONS = 3
 STALE_SUFFIX = " [stale]"
 STALE_OPACITY = 0.35
-RUN_FIX = "check the Data tab (the file must exist and be readable) and the Environment tab"
+RUN_FIX = "check the Data tab (the file must exist and be readable) and the Where tab"
 
 
 def default_store_dir() -> Path:
@@ -119,7 +119,7 @@ class RunsPanel(QWidget):
 
     def _build(self):
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(2, 2, 2, 2)
         box = QGroupBox("Results directory")
         bl = QHBoxLayout(box)
         bl.setContentsMargins(6, 4, 6, 4)
@@ -136,12 +136,13 @@ class RunsPanel(QWidget):
 
         row = QHBoxLayout()
         self.run_button = QPushButton("Run")
-        self.run_button.setToolTip("Run every unit (file × region × time window) where the Environment tab says")
+        self.run_button.setToolTip("Run every unit (file × region × time window) on the environment of the Where tab")
         self.run_button.setStyleSheet("font-weight: bold;")
         self.run_button.clicked.connect(self._on_run_clicked)
         row.addWidget(self.run_button, 1)
-        self.overwrite = QCheckBox("recompute done units")
-        self.overwrite.setToolTip("Units already in the results directory with these settings are skipped unless ticked")
+        self.overwrite = QCheckBox("recompute all")
+        self.overwrite.setToolTip("Recompute the units already done: units in the results directory with these "
+                                  "settings are skipped unless ticked")
         row.addWidget(self.overwrite)
         layout.addLayout(row)
 
@@ -150,7 +151,8 @@ class RunsPanel(QWidget):
         layout.addWidget(self.status)
 
         self.runs_table = QTableWidget(0, 2)
-        self.runs_table.setHorizontalHeaderLabels(["run (tick to show its maps)", "progress"])
+        self.runs_table.setHorizontalHeaderLabels(["run", "progress"])
+        self.runs_table.horizontalHeaderItem(0).setToolTip("Tick a run to show its maps, untick to hide them")
         header = self.runs_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -175,8 +177,9 @@ class RunsPanel(QWidget):
         layout.addWidget(self.table, 1)
 
         row = QHBoxLayout()
-        self.open_button = QPushButton("Open results…")
-        self.open_button.setToolTip("Show the maps of a results directory (from this or an earlier session, or the CLI)")
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Open results: show the maps of a results directory (from this or an earlier "
+                                    "session, or the command line)")
         self.open_button.clicked.connect(self._open_dialog)
         row.addWidget(self.open_button)
         self.reattach_button = QPushButton("Reattach…")
@@ -522,7 +525,7 @@ class RunsPanel(QWidget):
         self.worker = None
         self.run_button.setText("Run")
         self.run_button.setEnabled(True)
-        self.run_button.setToolTip("Run every unit (file × region × time window) where the Environment tab says")
+        self.run_button.setToolTip("Run every unit (file × region × time window) on the environment of the Where tab")
         if self.current is not None and self.current.progress is not None and self.current.progress.ended is None:
             self.current.progress.finish()
         self._refresh_runs()
