@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QAbstractSpinBox, QComboBox, QFrame, QLineEdit, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QFrame,
+    QLineEdit,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 #: The dock's width (px) when it opens: the forms fit, and a 1280 px wide window keeps more than
 #: half of its width for the canvas (napari's own layer dock takes about 310 px). Wider by dragging.
