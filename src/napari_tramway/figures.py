@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._layers.colour import SYMBOLS, VECTORS, quantity, scalar_columns
+from ._layers.colour import SYMBOLS, VECTORS, numeric_columns, quantity, scalar_columns
 from ._layers.grids import ImageGrid, RasterGrid, cell_raster, raster_for
 from ._layers.maps import vector_field
 from ._layers.results import collection_key, region_of_unit
@@ -134,7 +134,7 @@ def figures_of_path(path, out, **kwargs) -> list[Path]:
 def _file_figures(run, entries, directory, name, quantities, formats, background, shared_scale, dpi) -> list[Path]:
     columns: list[str] = []
     for _, maps, _, _ in entries:
-        columns += [c for c in maps.table.columns if c not in columns]
+        columns += [c for c in numeric_columns(maps.table) if c not in columns]
     available = scalar_columns(columns, uncertainty=False) + [f for f, (cols, _) in VECTORS.items() if cols[0] in columns]
     wanted = [q for q in (quantities or DEFAULT_QUANTITIES) if q in available]
     if quantities:

@@ -102,7 +102,7 @@ def test_cluster_run_from_the_widget(own_config, cluster, make_napari_viewer, qt
     assert "ssh-ed25519" in (own_config / "known_hosts").read_text()
     summary = w.runs.summary
     assert summary is not None and summary.ok, (summary and summary.describe(), w.runs.status.text())
-    results = open_results(w.runs.store_dir())
+    results = open_results(w.runs.analysis.store.root)
     labels = results.labels()
     assert len(labels) == 3
     cells = next(la for la in viewer.layers if la.name.startswith("cells ·"))
@@ -115,7 +115,7 @@ def test_cluster_run_from_the_widget(own_config, cluster, make_napari_viewer, qt
                                    equal_nan=True)
     # the run is in the ledger (it could be reattached from another session)
     runs = ledger.list_runs()
-    assert runs and runs[-1]["local_store"] == str(w.runs.store_dir())
+    assert runs and runs[-1]["local_store"] == str(w.runs.analysis.store.root)
     # the site check now passes without asking again
     worker = w.environment.check_site()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)

@@ -38,7 +38,7 @@ def test_two_runs_with_different_meshes_side_by_side(session, qtbot):
     assert tuple(run1.contrast_limits) == pytest.approx(tuple(run2.contrast_limits))
     assert [run1.colorbar.visible, run2.colorbar.visible].count(True) == 1
     text = legend_text(viewer)
-    assert "log₁₀ D (µm²/s)" in text and "D in µm²/s, log₁₀ scale" in text
+    assert "log₁₀ D (µm²/s)" in text and "log₁₀ scale: −1 = 0.1 µm²/s" in text
     assert overlay(viewer, "text").visible and overlay(viewer, "scale_bar").visible
     assert all(str(u) == "micrometer" for u in run2.units)
     # hover: the cells layer is active, its features are the cell's values in their units
@@ -57,10 +57,14 @@ def test_two_runs_with_different_meshes_side_by_side(session, qtbot):
     assert not run1.visible and run2.visible
     w.runs.show_run(key1, True)
     assert run1.visible
-    # running the second settings again updates its layers, it does not add a third run
+    # on disk too: the second run has its own results directory, named after its settings
+    stores = [e.run.key.split("|")[0] for e in w.runs.entries.values()]
+    assert stores[1] == stores[0] + "/D hexagon 0.8 µm"
+    # running the second settings again updates its layers (skipping its done units): no third run
     w.runs.start()
     wait_idle(qtbot, w)
     assert len(names_starting(viewer, "log₁₀ D")) == 2 and len(w.runs.entries) == 2
+    assert w.runs.summary.count("skipped") == 3
 
 
 def test_maps_whose_inputs_changed_are_marked_stale(session, qtbot):
@@ -82,7 +86,8 @@ def test_maps_whose_inputs_changed_are_marked_stale(session, qtbot):
     qtbot.waitUntil(lambda: bool(w.runs.entries[key].stale), timeout=10_000)
     assert w.runs.entries[key].stale == ["ROI roi001 changed"]
     assert d.name.endswith(" [stale]") and d.opacity <= 0.35
-    assert "stale: ROI roi001 changed — run again to update" in w.runs.runs_table.item(0, 1).text()
+    assert w.runs.runs_table.item(0, 1).text().startswith("stale: ROI roi001 changed\nD fit — 3 of 3 units")
+    assert "Run again" in w.runs.runs_table.item(0, 1).toolTip()
     # the ROI back where it was: the maps match their inputs again
     moved[1] = moved[1] - np.array([0.5, -0.5])
     rois.data = moved
@@ -152,7 +157,7 @@ def test_every_form_field_states_its_unit(qtbot):
     """Every number of the mesh, model, time-window and environment forms has its unit in its label
     (or says it has none), and an unset value shows as 'auto', never as a number."""
     from napari_tramway._widgets.analysis import time_window_parameters
-    from napari_tramway._widgets.forms import AUTO, UNSET_HINT, form_for
+    from napari_tramway._widgets.forms import AUTO, UNSET_HINT, UNSET_WORD, form_for
     from napari_tramway.analysis import environment_kinds
     from napari_tramway.core.meshes import MESHES
     from napari_tramway.core.models import MODELS
@@ -168,8 +173,8 @@ def test_every_form_field_states_its_unit(qtbot):
                 assert field.label.endswith(")"), field.label  # "(µm)", "(s)", "(no unit)"
                 checked += 1
             if p.default is None:
-                if field.auto is not None:  # an integer: the word 'auto' instead of a number
-                    assert field.auto.value and not field.editor.visible and field.unset.value == f"<i>{AUTO}</i>"
+                if field.auto is not None:  # an integer: 'auto' ticked, the word 'unset' instead of a number
+                    assert field.auto.value and not field.editor.visible and field.unset.value == f"<i>{UNSET_WORD}</i>"
                 elif hasattr(field.editor, "choices"):
                     assert field.editor.value is None and AUTO in [c[0] for c in field.editor._widget._mgui_get_choices()]
                 else:  # a text field: empty, with the grey hint 'auto (unset)'

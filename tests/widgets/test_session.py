@@ -115,7 +115,7 @@ def test_in_process_session(session, qtbot, tmp_path):
     assert w.runs.run_button.text() == "Run"
     assert w.runs.summary.ok, w.runs.summary.describe()
     assert [w.runs.unit_state(u) for u in w.runs.unit_labels()] == ["done"] * 3
-    labels, checked = check_layers_against_store(viewer, w.runs.store_dir())
+    labels, checked = check_layers_against_store(viewer, w.runs.analysis.store.root)
     assert len(labels) == 3 and checked > 100
     # one set of layers for the file (its three ROIs together), aligned with the image, with provenance
     d = layer(viewer, "log₁₀ D")
@@ -148,7 +148,7 @@ def test_local_processes_time_windows(session, qtbot):
     w.runs.start()
     wait_idle(qtbot, w, timeout=180_000)
     assert w.runs.summary.ok, w.runs.summary.describe()
-    results = open_results(w.runs.store_dir())
+    results = open_results(w.runs.analysis.store.root)
     labels = results.labels()
     assert len(labels) == 6 and all("/t=" in lab for lab in labels)
     # time windows are a leading axis (per region); the slider axis is in seconds
@@ -200,7 +200,7 @@ def test_cancel_and_responsiveness(session, qtbot):
     assert not any(alive(pid) for pid in w.runs.handle.env.pids)  # the worker process is gone
     assert w.runs.run_button.text() == "Run"
     # what was done is kept and shown
-    results = open_results(w.runs.store_dir())
+    results = open_results(w.runs.analysis.store.root)
     assert sorted(results.labels()) == sorted(u for u, st in summary.states.items() if st == "done")
     gaps = beat.gaps
     print(f"\nGUI event loop during a long run (local process) with maps arriving (heartbeat 15 ms, {len(gaps)} ticks "
@@ -321,7 +321,7 @@ def test_run_again_after_editing_an_roi(session, qtbot):
     states = w.runs.summary.states
     assert sorted(states.values()) == ["done", "skipped", "skipped"], states
     assert [u for u, st in states.items() if st == "done"][0].endswith("roi001")
-    labels, checked = check_layers_against_store(viewer, w.runs.store_dir())
+    labels, checked = check_layers_against_store(viewer, w.runs.analysis.store.root)
     assert len(labels) == 3 and checked > 20
     d_layers = [la for la in viewer.layers if la.name.startswith("log₁₀ D")]  # updated, not added again
     assert len(d_layers) == 1 and sorted(d_layers[0].metadata["napari_tramway"]["units"]) == sorted(labels)

@@ -75,7 +75,7 @@ class Quantity:
     def scale_text(self) -> str:
         """How to read the colours, for a colour bar's title: ``log scale: -1 = 0.1 µm²/s``."""
         if self.log:
-            return f"{self.symbol} in {self.unit}, log₁₀ scale (−1 = 0.1 {self.unit})"
+            return f"log₁₀ scale: −1 = 0.1 {self.unit}"
         return self.note
 
     def values(self, v: np.ndarray) -> np.ndarray:
@@ -129,7 +129,7 @@ def quantity(column: str, log_diffusivity: bool = True) -> Quantity:
         return Quantity(column, symbol, unit, COLORMAPS[column], log=log_diffusivity, visible=True)
     if column == "potential":
         return Quantity(column, symbol, unit, COLORMAPS[column],
-                        note="0 kT = the lowest cell of each separately fitted region")
+                        note="0 kT: each region's lowest cell")
     return Quantity(column, symbol, unit, COLORMAPS.get(column, "magma"))
 
 

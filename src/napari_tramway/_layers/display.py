@@ -4,8 +4,9 @@ unit), contours, a scale bar in µm, the time in s, and hover in the maps' units
 These functions use napari's public model API (layers, the canvas overlays ``scale_bar`` and ``text``,
 ``viewer.tooltip``, ``viewer.dims``), no Qt, and are cheap: they run on the GUI thread.
 
-* napari's colour bar has ticks but no title: the text overlay (top right, beside the colour bars)
-  names each bar shown, top to bottom, with its unit and scale (``log₁₀ D (µm²/s)``);
+* napari's colour bar has ticks but no title: the text overlay (top right, above the colour bars)
+  names each bar shown, top to bottom, with its unit and scale (``log₁₀ D (µm²/s)``), and the
+  colours of the arrows (which have no colour bar);
 * D is drawn as log₁₀ D; hovering the map with the cells layer active (it is made active when maps
   arrive) shows the cell's D in µm²/s, and every other column with its unit;
 * with a time axis (time windows, trajectories), the overlay also says where the slider is, in s.
@@ -77,7 +78,8 @@ def legend_text(viewer) -> str:
     each colour bar shown, in the order napari stacks them (top to bottom)."""
     lines = []
     labels = tuple(viewer.dims.axis_labels)
-    if TIME_AXIS in labels and viewer.dims.ndim > 2:
+    timed = any(la.visible and la.ndim > 2 and TIME_AXIS in tuple(la.axis_labels) for la in viewer.layers)
+    if timed and TIME_AXIS in labels:
         axis = labels.index(TIME_AXIS)
         if axis not in viewer.dims.displayed:
             lines.append(f"t = {float(viewer.dims.point[axis]):.2f} s")
@@ -87,6 +89,13 @@ def legend_text(viewer) -> str:
         title = md.get("title") or layer.name
         scale = md.get("scale_text")
         lines.append(f"▮ {title}" + (f"\n   {scale}" if scale else ""))
+    shown = set()
+    for layer in reversed(list(viewer.layers)):  # arrows have no colour bar: their colours in words
+        md = tramway_md(layer)
+        if md.get("kind") == "vectors" and layer.visible and md.get("title") not in shown:
+            shown.add(md.get("title"))
+            lo, hi = layer.edge_contrast_limits
+            lines.append(f"→ {md.get('title')}: {layer.edge_colormap.name} colours, {lo:.3g} to {hi:.3g}")
     return "\n".join(lines)
 
 
@@ -100,6 +109,8 @@ def update_legend(viewer) -> None:
     overlay_ = overlay(viewer, "text")
     if overlay_.text != text:
         overlay_.text = text
+        if overlay_.visible and text:  # napari places the colour bars beside it again: its size changed
+            overlay_.visible = False
     if overlay_.visible != bool(text):
         overlay_.visible = bool(text)
 
@@ -116,6 +127,7 @@ def install(viewer) -> None:
     text.font_size = 9
     text.text = " "
     text.visible = True  # its visual is made now, not when the first maps arrive
+    viewer.canvas.overlay_tiling.top_right = "vertical"  # the legend above the colour bars, whatever its width
     viewer.tooltip.visible = True
 
     def on_insert(event):
@@ -124,9 +136,16 @@ def install(viewer) -> None:
         if tramway_md(layer).get("kind") == "map":
             layer.events.visible.connect(lambda _e=None: harmonize_maps(viewer, limits=False))
             harmonize_maps(viewer, limits=False)
+        else:  # a layer with a time axis shown or hidden: the time line of the legend
+            layer.events.visible.connect(lambda _e=None: update_legend(viewer))
 
     viewer.layers.events.inserted.connect(on_insert)
     viewer.layers.events.removed.connect(lambda _e=None: update_legend(viewer))
+
+    def on_grid(_e=None):  # in a grid, colour bars are in each panel: the legend goes where none is
+        text.position = "top_left" if viewer.grid.enabled else "top_right"
+
+    viewer.grid.events.enabled.connect(on_grid)
     viewer.layers.events.moved.connect(lambda _e=None: update_legend(viewer))
     viewer.dims.events.point.connect(lambda _e=None: update_legend(viewer))
     try:

@@ -12,7 +12,7 @@ listed under the form as the user types.
 A parameter that may be unset (``None``: derived from the data, or disabled) can never look set:
 
 * a text field (numbers, text, pairs, mappings) is empty when unset, with the grey hint ``auto``;
-* an integer has an ``auto`` box: ticked, the spin box is replaced by the word *auto*;
+* an integer has an ``auto`` box: ticked, the spin box is replaced by the word *unset*;
 * a choice offers ``auto`` among its choices.
 
 Numbers are edited as text (``1e-05``, ``0.025``): exactly what is typed is kept, in any
@@ -31,6 +31,8 @@ from magicgui.widgets.bases import ValuedContainerWidget
 INT_MAX = 2_147_483_647
 AUTO = "auto"
 UNSET_HINT = "auto"
+#: shown in place of an integer's spin box when its 'auto' box is ticked
+UNSET_WORD = "unset"
 
 
 def label_of(p) -> str:
@@ -72,7 +74,7 @@ class ParameterField(ValuedContainerWidget):
         self.unset: Label | None = None
         widgets = [self.editor]
         if p.accepts_none and isinstance(self.editor, SpinBox):
-            self.unset = Label(value=f"<i>{AUTO}</i>", tooltip="Unset: see the parameter's help")
+            self.unset = Label(value=f"<i>{UNSET_WORD}</i>", tooltip="Unset: see the parameter's help")
             self.auto = CheckBox(text=AUTO, tooltip="Leave this parameter unset (see its help)")
             widgets += [self.unset, self.auto]
         super().__init__(widgets=widgets, layout="horizontal", labels=False, name=p.name, label=label_of(p),

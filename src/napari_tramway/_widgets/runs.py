@@ -17,6 +17,7 @@ jobs go on; Reattach… follows it again later).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ class RunsPanel(QWidget):
         # the panel is destroyed (the callback touches Python state only, no Qt object)
         self.destroyed.connect(lambda *_: self.shutdown())
         viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
         self._build()
 
     def _build(self):
@@ -126,7 +128,9 @@ class RunsPanel(QWidget):
         self.store_edit = QLineEdit()
         self.store_edit.setPlaceholderText("a new folder per session (~/napari-tramway-results/<date-time>)")
         self.store_edit.setToolTip("Where each unit's result is written (a result store: reopen it with "
-                                   "'Open results…', drop it on napari, or use it from the command line)")
+                                   "'Open…', drop it on napari, or use it from the command line). Runs with other "
+                                   "settings go in sub-folders named after their settings: they never overwrite "
+                                   "each other")
         bl.addWidget(self.store_edit, 1)
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
@@ -156,13 +160,13 @@ class RunsPanel(QWidget):
         header = self.runs_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.runs_table.setColumnWidth(0, 150)
+        self.runs_table.setColumnWidth(0, 120)
         self.runs_table.verticalHeader().setVisible(False)
         self.runs_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.runs_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.runs_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.runs_table.setWordWrap(True)
-        self.runs_table.setMaximumHeight(130)
+        self.runs_table.setMaximumHeight(170)
         self.runs_table.itemSelectionChanged.connect(self._show_units)
         self.runs_table.itemChanged.connect(self._on_run_item_changed)
         layout.addWidget(self.runs_table)
@@ -238,6 +242,37 @@ class RunsPanel(QWidget):
         n = 1 + sum(1 for e in self.entries.values() if e.run.name.startswith("run "))
         return label.renamed(f"run {n}")
 
+    def store_for(self, spec) -> Path:
+        """The result store of a run of ``spec``: the results directory itself when it is a store of
+        these settings (or not a store yet and empty), else its sub-folder named after the settings
+        (``DV hexagon 1 µm``, then ``… 2``...): runs with other settings never overwrite each other's
+        results, and running the same settings again skips the units already done."""
+        from .._layers.runs import run_settings, settings_summary
+        from ..figures import safe_name
+
+        root = self.store_dir()
+        wanted = run_settings(spec.to_dict())
+
+        def fits(path: Path) -> bool | None:
+            """True: a store of these settings; False: a store of others; None: not a store."""
+            info = path / "store.json"
+            if not info.is_file():
+                return None
+            try:
+                return run_settings(json.loads(info.read_text()).get("spec")) == wanted
+            except (OSError, ValueError):
+                return False
+
+        if fits(root) is True or (fits(root) is None and (not root.exists() or not any(root.iterdir()))):
+            return root
+        model, summary, _ = settings_summary(spec.to_dict())
+        base = safe_name(f"{model} {summary}")
+        for k in range(1, 1000):
+            candidate = root / (base if k == 1 else f"{base} {k}")
+            if fits(candidate) is not False:
+                return candidate
+        raise ValueError(f"{root}: too many runs with the settings {base!r}")
+
     def run_layers(self, key: str) -> list:
         """The layers of run ``key``."""
         return [la for la in self.viewer.layers if (tramway_md(la).get("run") or {}).get("key") == key]
@@ -250,6 +285,15 @@ class RunsPanel(QWidget):
             from .._layers import RunLabel
 
             self.entry_for(RunLabel(**info), md.get("spec"))
+
+    def _on_layer_removed(self, event):
+        """A run whose layers were all deleted leaves the table (its results stay on disk)."""
+        info = tramway_md(event.value).get("run")
+        key = info.get("key") if isinstance(info, dict) else None
+        if key in self.entries and not self.run_layers(key) and not (self.running and self.current is not None
+                                                                      and self.current.run.key == key):
+            del self.entries[key]
+            self._refresh_runs()
 
     def _refresh_runs(self):
         t = self.runs_table
@@ -265,10 +309,13 @@ class RunsPanel(QWidget):
             name.setData(Qt.ItemDataRole.UserRole, e.run.key)
             t.setItem(i, 0, name)
             text = e.progress.describe() if e.progress is not None else (e.status or "opened")
+            tip = text
             if e.stale:
-                text = f"stale: {'; '.join(e.stale)} — run again to update" + (f"\n{text}" if text else "")
+                text = f"stale: {'; '.join(e.stale)}" + (f"\n{text}" if text else "")
+                tip = (f"Made before: {'; '.join(e.stale)}. Its layers are marked [stale] and faded. Run again "
+                       f"(same settings) to update them.\n{tip}")
             item = QTableWidgetItem(text)
-            item.setToolTip(text)
+            item.setToolTip(tip)
             if e.stale:
                 item.setForeground(QColor(STATE_COLOURS["stale"]))
             t.setItem(i, 1, item)
@@ -337,7 +384,7 @@ class RunsPanel(QWidget):
             self.status.setText(str(exc))
             notify_error(user_message("cannot run", exc))
             return None
-        store = Path(store) if store is not None else self.store_dir()
+        store = Path(store) if store is not None else self.store_for(spec)
         self.analysis = Analysis(spec, store=store)
         run = self._new_run_label(spec, store)
         self._begin(run, spec.to_dict(), stage_text(spec.model.name, spec.stage))
@@ -439,8 +486,11 @@ class RunsPanel(QWidget):
         from .._layers.runs import unit_title
 
         entry = self.current
+        one_file = len({u.file_label for u in units}) == 1
         for u in units:
             title = unit_title({"unit": u.to_dict(), "spec": entry.spec}, u.label)
+            if one_file and "/" in title:
+                title = title.split("/", 1)[1]  # the file is the run's only one: its regions (and windows)
             detail = f"{u.n_steps:,} steps" if u.n_steps is not None else ""
             entry.units[u.label] = ("queued", detail, title, detail)
         entry.progress.set_units([u.label for u in units])
