@@ -20,10 +20,11 @@ import numpy as np
 #: Largest map raster (pixels per time window) before the raster gets coarser than the cells.
 MAX_RASTER_PIXELS = 4_000_000
 #: Raster pixels per cell side: at least PIXELS_PER_CELL (every cell visible), and up to
-#: SMOOTH_PIXELS_PER_CELL (smooth outlines) while the raster stays under SMOOTH_RASTER_PIXELS.
+#: SMOOTH_PIXELS_PER_CELL (smooth outlines) while the raster stays under SMOOTH_RASTER_PIXELS
+#: (500×500: each map is a texture napari uploads and draws, in software on many machines).
 PIXELS_PER_CELL = 2.0
 SMOOTH_PIXELS_PER_CELL = 16.0
-SMOOTH_RASTER_PIXELS = 1_000_000
+SMOOTH_RASTER_PIXELS = 250_000
 
 
 @dataclass(frozen=True)

@@ -233,9 +233,10 @@ class LayerFeeder(QObject):
     are replaced by newer ones, and a layer on screen gets the newer data in place. Work starts once
     no new data came for :attr:`SETTLE_MS` (units finishing close together are then added once,
     not added then updated), or at the latest :attr:`MAX_WAIT_MS` after the first. A new layer is
-    inserted hidden at one turn (napari builds its controls and visual) and shown at another (its
-    shaders are compiled at that first draw); turns are :attr:`TURN_MS` apart, so that the canvas
-    redraws and other events come between them. ``idle`` is emitted with the keys shown and the GUI
+    made (napari's layer object) at one turn, inserted hidden at another (napari builds its
+    controls and visual) and shown at a third (its textures and shaders are made at that first
+    draw); turns are :attr:`TURN_MS` apart, so that the canvas redraws and other events come
+    between them. ``idle`` is emitted with the keys shown and the GUI
     seconds spent, once the queue is empty (after harmonising colour limits and bars and making the
     last cells layer active, for hover in the maps' units).
     """
@@ -250,6 +251,7 @@ class LayerFeeder(QObject):
         self.viewer = viewer
         self._queue: OrderedDict = OrderedDict()
         self._to_show: list = []
+        self._to_insert: list = []
         self._done: list[str] = []
         self._spent = 0.0
         self._last_cells = None
@@ -267,7 +269,8 @@ class LayerFeeder(QObject):
     @property
     def busy(self) -> bool:
         """Layers waiting, or being put on screen."""
-        return bool(self._queue) or bool(self._to_show) or self._timer.isActive() or self._settle.isActive()
+        return (bool(self._queue) or bool(self._to_show) or bool(self._to_insert) or self._timer.isActive()
+                or self._settle.isActive())
 
     @staticmethod
     def key_of(kwargs) -> str:
@@ -299,7 +302,10 @@ class LayerFeeder(QObject):
             self._timer.start()
 
     def _existing(self, key, kind):
+        """The layer of ``key``: on screen, or made and waiting to be inserted."""
         layer = find_layer(self.viewer, key)
+        if layer is None:
+            layer = next((la for la, _ in self._to_insert if tramway_md(la).get("key") == key), None)
         return layer if layer is not None and is_layer_type(layer, kind) else None
 
     def _step(self):
@@ -313,6 +319,13 @@ class LayerFeeder(QObject):
             layer.visible = True
             apply_display(layer)
             what = f"show {layer.name}"
+        elif self._to_insert:
+            layer, shown = self._to_insert.pop(0)
+            self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
+            apply_display(layer)
+            if shown:
+                self._to_show.append(layer)
+            what = f"add {layer.name}"
         elif self._queue:
             what = self._take_one()
         else:
@@ -341,15 +354,12 @@ class LayerFeeder(QObject):
             if layer is not None:
                 update_layer(layer, data, kwargs, kind)
                 what = f"update {layer.name}"
-            else:
+            else:  # the layer made in this turn, added to napari at the next
                 from napari.layers import Layer
 
                 layer = Layer.create(data, {**kwargs, "visible": False}, kind)
-                self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
-                apply_display(layer)
-                if kwargs.get("visible", True):
-                    self._to_show.append(layer)
-                what = f"add {layer.name}"
+                self._to_insert.append((layer, kwargs.get("visible", True)))
+                what = f"make {layer.name}"
             if kind == "labels" and tramway_md(layer).get("kind") == "cells":
                 self._last_cells = layer
             self._done.append(key)
