@@ -17,14 +17,11 @@ jobs go on; Reattach… follows it again later).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from qtpy.QtCore import Qt, QTimer, Signal
-from qtpy.QtGui import QColor
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -36,7 +33,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -47,19 +43,14 @@ from .common import (
     notify_info,
     notify_warning,
     start_worker,
-    tramway_md,
     user_message,
 )
+from .run_list import RunEntry, RunList
+from .run_outputs import RunOutputs, ledger_available
 from .run_progress import RunProgress, stage_text, unit_detail
 from .run_worker import hold_switch_interval, release_switch_interval, run_generator
 
-STATE_COLOURS = {
-    "queued": "#a0a0a0", "pending": "#d0b060", "started": "#60a0e0", "running": "#60a0e0", "done": "#60c060",
-    "skipped": "#60c060", "failed": "#e06060", "cancelled": "#c08040", "stale": "#e0a040",
-}
 MAX_FAILURE_NOTIFICATIONS = 3
-STALE_SUFFIX = " [stale]"
-STALE_OPACITY = 0.35
 RUN_FIX = "check the Data tab (the file must exist and be readable) and the Where tab"
 
 
@@ -67,20 +58,7 @@ def default_store_dir() -> Path:
     return Path.home() / "napari-tramway-results" / time.strftime("%Y%m%d-%H%M%S")
 
 
-@dataclass
-class RunEntry:
-    """One run as the panel shows it."""
-
-    run: object  # RunLabel
-    spec: dict | None = None
-    progress: RunProgress | None = None
-    units: dict = field(default_factory=dict)  # label -> (state, detail, title, tooltip)
-    status: str = ""
-    stale: list = field(default_factory=list)
-    hidden: list = field(default_factory=list)  # layers hidden with the run's box
-
-
-class RunsPanel(QWidget):
+class RunsPanel(RunList, RunOutputs, QWidget):
     """Run / Cancel, the runs and their units, results directory, reattach, open results, figures."""
 
     run_finished = Signal(object)
@@ -189,7 +167,7 @@ class RunsPanel(QWidget):
         self.reattach_button = QPushButton("Reattach…")
         self.reattach_button.setToolTip("Follow a cluster run started in an earlier session, and collect its results")
         self.reattach_button.clicked.connect(self._reattach_dialog)
-        self.reattach_button.setEnabled(_ledger_available())
+        self.reattach_button.setEnabled(ledger_available())
         row.addWidget(self.reattach_button)
         self.figure_button = QPushButton("Figure…")
         self.figure_button.setToolTip("Save the selected run's maps as publication figures (PNG, SVG or PDF): colour "
@@ -222,141 +200,6 @@ class RunsPanel(QWidget):
         return None
 
     # -- runs -------------------------------------------------------------------------------------------------
-    def entry_for(self, run, spec: dict | None = None) -> RunEntry:
-        """The entry of ``run`` (a RunLabel), made when first seen."""
-        entry = self.entries.get(run.key)
-        if entry is None:
-            entry = self.entries[run.key] = RunEntry(run, spec)
-            self._refresh_runs()
-        elif spec is not None and entry.spec is None:
-            entry.spec = spec
-        return entry
-
-    def _new_run_label(self, spec, store):
-        """``run N`` for a new run; the same name for the same settings in the same results directory."""
-        from .._layers import run_label
-
-        label = run_label(spec.to_dict(), str(store), name="run")
-        if label.key in self.entries:
-            return self.entries[label.key].run
-        n = 1 + sum(1 for e in self.entries.values() if e.run.name.startswith("run "))
-        return label.renamed(f"run {n}")
-
-    def store_for(self, spec) -> Path:
-        """The result store of a run of ``spec``: the results directory itself when it is a store of
-        these settings (or not a store yet and empty), else its sub-folder named after the settings
-        (``DV hexagon 1 µm``, then ``… 2``...): runs with other settings never overwrite each other's
-        results, and running the same settings again skips the units already done."""
-        from .._layers.runs import run_settings, settings_summary
-        from ..figures import safe_name
-
-        root = self.store_dir()
-        wanted = run_settings(spec.to_dict())
-
-        def fits(path: Path) -> bool | None:
-            """True: a store of these settings; False: a store of others; None: not a store."""
-            info = path / "store.json"
-            if not info.is_file():
-                return None
-            try:
-                return run_settings(json.loads(info.read_text()).get("spec")) == wanted
-            except (OSError, ValueError):
-                return False
-
-        if fits(root) is True or (fits(root) is None and (not root.exists() or not any(root.iterdir()))):
-            return root
-        model, summary, _ = settings_summary(spec.to_dict())
-        base = safe_name(f"{model} {summary}")
-        for k in range(1, 1000):
-            candidate = root / (base if k == 1 else f"{base} {k}")
-            if fits(candidate) is not False:
-                return candidate
-        raise ValueError(f"{root}: too many runs with the settings {base!r}")
-
-    def run_layers(self, key: str) -> list:
-        """The layers of run ``key``."""
-        return [la for la in self.viewer.layers if (tramway_md(la).get("run") or {}).get("key") == key]
-
-    def _on_layer_inserted(self, event):
-        """Runs opened elsewhere (drag and drop of a result, Open results…) get their row too."""
-        md = tramway_md(event.value)
-        info = md.get("run")
-        if isinstance(info, dict) and info.get("key") and info["key"] not in self.entries:
-            from .._layers import RunLabel
-
-            self.entry_for(RunLabel(**info), md.get("spec"))
-
-    def _on_layer_removed(self, event):
-        """A run whose layers were all deleted leaves the table (its results stay on disk)."""
-        info = tramway_md(event.value).get("run")
-        key = info.get("key") if isinstance(info, dict) else None
-        if key in self.entries and not self.run_layers(key) and not (self.running and self.current is not None
-                                                                      and self.current.run.key == key):
-            del self.entries[key]
-            self._refresh_runs()
-
-    def _refresh_runs(self):
-        t = self.runs_table
-        t.blockSignals(True)
-        selected = self.selected_entry()
-        entries = list(self.entries.values())
-        t.setRowCount(len(entries))
-        for i, e in enumerate(entries):
-            name = QTableWidgetItem(e.run.text)
-            name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            name.setCheckState(Qt.CheckState.Unchecked if e.hidden else Qt.CheckState.Checked)
-            name.setToolTip(f"{e.run.text}\n{e.run.details}\n{e.run.key.split('|')[0]}")
-            name.setData(Qt.ItemDataRole.UserRole, e.run.key)
-            t.setItem(i, 0, name)
-            text = e.progress.describe() if e.progress is not None else (e.status or "opened")
-            tip = text
-            if e.stale:
-                text = f"stale: {'; '.join(e.stale)}" + (f"\n{text}" if text else "")
-                tip = (f"Made before: {'; '.join(e.stale)}. Its layers are marked [stale] and faded. Run again "
-                       f"(same settings) to update them.\n{tip}")
-            item = QTableWidgetItem(text)
-            item.setToolTip(tip)
-            if e.stale:
-                item.setForeground(QColor(STATE_COLOURS["stale"]))
-            t.setItem(i, 1, item)
-        t.resizeRowsToContents()
-        if entries:
-            keys = [e.run.key for e in entries]
-            row = keys.index(selected.run.key) if selected is not None and selected.run.key in keys else len(keys) - 1
-            if self.current is not None and self.current.run.key in keys and self.running:
-                row = keys.index(self.current.run.key)
-            t.selectRow(row)
-        t.blockSignals(False)
-        self._show_units()
-
-    def selected_entry(self) -> RunEntry | None:
-        rows = self.runs_table.selectionModel().selectedRows() if self.runs_table.selectionModel() else []
-        if not rows:
-            return None
-        item = self.runs_table.item(rows[0].row(), 0)
-        return None if item is None else self.entries.get(item.data(Qt.ItemDataRole.UserRole))
-
-    def _on_run_item_changed(self, item):
-        if item.column() != 0:
-            return
-        entry = self.entries.get(item.data(Qt.ItemDataRole.UserRole))
-        if entry is not None:
-            self.show_run(entry.run.key, item.checkState() == Qt.CheckState.Checked)
-
-    def show_run(self, key: str, shown: bool) -> None:
-        """Show or hide a run's layers (those hidden by the user stay hidden when shown again)."""
-        entry = self.entries[key]
-        if not shown:
-            entry.hidden = [la for la in self.run_layers(key) if la.visible]
-            for la in entry.hidden:
-                la.visible = False
-        else:
-            for la in entry.hidden:
-                if la in self.viewer.layers:
-                    la.visible = True
-            entry.hidden = []
-
-    # -- run -------------------------------------------------------------------------------------------------------
     def _on_run_clicked(self):
         if self.running:
             self.cancel()
@@ -531,41 +374,6 @@ class RunsPanel(QWidget):
         if self.running:
             self.status.setText(text)
 
-    def _show_units(self):
-        entry = self.selected_entry()
-        self.table.setRowCount(0)
-        if entry is None:
-            return
-        for label, (state, detail, title, tooltip) in entry.units.items():
-            self._set_unit_row(label, state, detail, tooltip, title, entry)
-
-    def _set_unit_row(self, label, state, detail, tooltip, title, entry=None):
-        entry = entry or self.current
-        if entry is not self.selected_entry():
-            return
-        labels = list(entry.units)
-        row = labels.index(label) if label in labels else self.table.rowCount()
-        if row >= self.table.rowCount():
-            self.table.setRowCount(row + 1)
-        name = QTableWidgetItem(title)
-        name.setToolTip(label)
-        self.table.setItem(row, 0, name)
-        item = QTableWidgetItem(state)
-        item.setForeground(QColor(STATE_COLOURS.get(state, "#d0d0d0")))
-        self.table.setItem(row, 1, item)
-        d = QTableWidgetItem(detail)
-        d.setToolTip(tooltip or detail)
-        self.table.setItem(row, 2, d)
-
-    def unit_labels(self) -> list[str]:
-        """The units of the run being (or last) run."""
-        return list(self.current.units) if self.current is not None else []
-
-    def unit_state(self, label) -> str | None:
-        entry = self.current or self.selected_entry()
-        row = None if entry is None else entry.units.get(label)
-        return None if row is None else row[0]
-
     def _on_error(self, exc):
         self.status.setText(user_message("the run failed", exc))
         notify_error(user_message("the run failed", exc, RUN_FIX))
@@ -607,138 +415,6 @@ class RunsPanel(QWidget):
         """A run in progress, or layers still being added."""
         return self.running or self.feeder.busy
 
-    # -- stale maps ----------------------------------------------------------------------------------------------
-    def schedule_stale_check(self, *_):
-        self._stale_timer.start()
-
-    def check_stale(self) -> dict[str, list[str]]:
-        """Mark the runs whose inputs changed since their maps were made (and unmark those whose
-        inputs are back); return ``run key → reasons`` of the stale ones."""
-        from .._layers import input_changes
-
-        if self.main is None:
-            return {}
-        try:
-            current = self.main.build_spec(validate=False)
-        except Exception:
-            return {}  # the widgets do not describe an analysis now (a file without path...)
-        out = {}
-        for key, entry in self.entries.items():
-            layers = self.run_layers(key)
-            inputs = [i for la in layers for i in (tramway_md(la).get("inputs") or {}).values() if i]
-            reasons = input_changes(inputs, current)
-            if reasons != entry.stale:
-                entry.stale = reasons
-                for la in layers:
-                    mark_stale(la, bool(reasons))
-            if reasons:
-                out[key] = reasons
-        self._refresh_runs()
-        return out
-
-    # -- open results / reattach / figures ----------------------------------------------------------------------------------
-    def _open_dialog(self):
-        path = QFileDialog.getExistingDirectory(self, "Open a results directory")
-        if path:
-            self.open_results(path)
-
-    def open_results(self, path):
-        """Show the maps of a result (a results directory, an ``analyze`` output, a ``.ntw``) in a
-        background thread; return the worker."""
-        grid = self.image_grid()
-
-        def work():
-            from .._layers.sources import layers_from_path
-
-            return layers_from_path(path, grid)
-
-        def done(layers):
-            if layers:
-                self._hide_tracks()
-            self.feeder.feed(layers, settle=False)
-            runs = {(kw["metadata"]["napari_tramway"].get("run") or {}).get("name") for _, kw, _ in layers}
-            notify_info(f"napari-tramway: {', '.join(sorted(r for r in runs if r)) or 'maps'} opened from {path}")
-
-        def finished():
-            self._open_worker = None
-
-        self._open_worker = start_worker(work, what=f"could not open {path}",
-                                         fix="open a results directory, an analyze output folder or a .ntw file",
-                                         returned=done, finished=finished)
-        return self._open_worker
-
-    def _figure_dialog(self):
-        entry = self.selected_entry()
-        if entry is None:
-            notify_error("napari-tramway: no run to draw yet — run an analysis or open results first")
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save figures (one file per map)", f"{entry.run.name}.png",
-                                              "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
-        if path:
-            self.save_figures(entry.run.key, path)
-
-    def save_figures(self, key: str, path, shared_scale: bool | None = None):
-        """Publication figures of run ``key`` (see :mod:`napari_tramway.figures`), over the wide-field
-        image of the Data tab, in a background thread; return the worker."""
-        from ..figures import Background
-
-        store = key.split("|")[0]
-        image = self.main.data.alignment.image_layer() if self.main is not None else None
-        background = None
-        if image is not None and image.ndim == 2 and not getattr(image, "rgb", False):
-            background = Background.from_array(image.data, self.image_grid())
-
-        def work():
-            from .._layers.sources import units_of_path
-            from ..figures import figures
-
-            units = [u for u in units_of_path(store) if key_of_unit(u) == key]
-            return figures(units, path, background=background, shared_scale=shared_scale)
-
-        def done(paths):
-            self.figures_written = list(paths)
-            notify_info(f"napari-tramway: {len(paths)} figure(s) written: " + ", ".join(str(p) for p in paths))
-
-        def finished():
-            self._figure_worker = None
-
-        self._figure_worker = start_worker(work, what="could not draw the figures", returned=done, finished=finished,
-                                           fix="check that the results directory is readable and the output "
-                                           "folder writable")
-        return self._figure_worker
-
-    def _reattach_dialog(self):
-        from .reattach import ReattachDialog
-
-        dialog = ReattachDialog(self)
-        if dialog.exec() and dialog.selected is not None:
-            self.reattach(dialog.selected)
-
-    def reattach(self, run_id: str):
-        """Reattach to a run recorded in the ledger: follow it here and show its maps as they come."""
-        from ..analysis import run_record
-
-        try:
-            record = run_record(run_id)
-        except Exception as exc:
-            notify_error(user_message(f"cannot reattach to {run_id}", exc))
-            return None
-        store = record.get("local_store")
-        if not store:
-            notify_error(f"napari-tramway: run {run_id} has no known results directory")
-            return None
-        bridge = self.main.environment.bridge if self.main is not None else None
-        options = {}
-        if bridge is not None:
-            options = {"confirm_host_key": bridge.confirm_host_key, "ask_secret": bridge.ask_secret}
-
-        def attach_fn():
-            from ..analysis import start_attach
-
-            return start_attach(record["run_id"], **options)
-
-        return self.attach(attach_fn, store)
-
     @property
     def cancel_requested(self) -> bool:
         """The current run was asked to stop (a question it put to the user is then withdrawn)."""
@@ -768,30 +444,3 @@ class RunsPanel(QWidget):
         self._end_switch()
 
 
-def key_of_unit(unit) -> str:
-    """The run key of a unit ``(label, maps, meta, store)``."""
-    from .._layers.runs import run_label_of_meta
-
-    return run_label_of_meta(unit[2], unit[3]).key
-
-
-def mark_stale(layer, stale: bool) -> None:
-    """Mark a map layer stale (name suffix, faded) or not any more (name and opacity restored)."""
-    md = tramway_md(layer)
-    if stale and "stale" not in md:
-        md["stale"] = float(layer.opacity)
-        layer.opacity = min(float(layer.opacity), STALE_OPACITY)
-        if not layer.name.endswith(STALE_SUFFIX):
-            layer.name = layer.name + STALE_SUFFIX
-    elif not stale and "stale" in md:
-        layer.opacity = md.pop("stale")
-        if layer.name.endswith(STALE_SUFFIX):
-            layer.name = layer.name[: -len(STALE_SUFFIX)]
-
-
-def _ledger_available() -> bool:
-    try:
-        from .. import analysis  # noqa: F401
-    except Exception:
-        return False
-    return True
