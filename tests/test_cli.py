@@ -26,7 +26,8 @@ def data(tmp_path_factory):
 def test_analyze_writes_one_csv_per_region_and_a_summary_line(data, tmp_path, capsys):
     path, rois = data
     rc = main(["analyze", str(path), "--roi", str(rois), "--mesh", "hexagon", "--resolution", "1",
-               "--model", "d", "--sigma", "0.02", "--frame-interval", "0.02", "--output", str(tmp_path)])
+               "--model", "d", "--localization-precision", "0.02", "--frame-interval", "0.02",
+               "--output", str(tmp_path)])
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].startswith("cells/roi000: ") and "cells" in out[0]

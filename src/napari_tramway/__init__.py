@@ -4,7 +4,7 @@
 >>> Analysis(spec, store="results").run(env="local")
 
 The scripting façade (:class:`Analysis` and the operations on recorded cluster runs) is
-:mod:`napari_tramway.analysis`, above :mod:`napari_tramway.core` (numpy/scipy/pandas only),
+:mod:`napari_tramway.analysis`, above :mod:`napari_tramway.core` (numpy, scipy, pandas, shapely),
 :mod:`napari_tramway.pipeline` (specs, units, the unit worker, result stores) and
 :mod:`napari_tramway.environments` (where units run). Importing this package does not import
 napari, Qt or paramiko; the names below are imported when first used.

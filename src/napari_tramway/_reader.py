@@ -8,6 +8,8 @@
 * results (:mod:`napari_tramway._layers.sources`): a results directory (``run``'s output, the
   panel's), an ``analyze`` output folder, any ``.ntw`` (unit result, maps, mesh, steps), a maps
   CSV → map layers named after their run.
+* a TIFF image with an ImageJ pixel-size calibration (ours, Fiji's) → an **Image** layer at its
+  scale in µm (:func:`tiff_pixel_size`); other TIFFs are left to napari's own reader.
 
 napari calls readers on its GUI thread: they read and build the layer data synchronously (what
 they take is measured in ``benchmarks/gui_stall.py``); the panel's "Open…" (open results) does the same
@@ -21,6 +23,7 @@ from pathlib import Path
 
 TRAJECTORY_SUFFIXES = (".txt", ".trxyt", ".trxyzt", ".csv", ".tsv", ".xml", ".dat")
 TRAJECTORY_FIX = "check the file: docs/formats.md lists the formats, columns and units read"
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def get_reader(path):
@@ -47,6 +50,8 @@ def get_reader(path):
         return read_results
     if suffix == ".json":
         return read_roi_file if _is_roi_json(p) else None
+    if suffix in TIFF_SUFFIXES:
+        return read_calibrated_tiff if p.is_file() and tiff_pixel_size(p) is not None else None
     if suffix not in TRAJECTORY_SUFFIXES or not p.is_file():
         return None
     if suffix == ".csv" and kind_of_path(p) == "maps-csv":
@@ -184,6 +189,59 @@ def read_trajectory_file(path):
         return [(None,)]
     locations, opts = got
     return [trajectory_layer_data(path, locations, opts)]
+
+
+# -- calibrated images ---------------------------------------------------------------------------
+
+#: ImageJ's spellings of length units (``unit=`` in its TIFF description), in µm
+_IMAGEJ_UNITS = {"um": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0,
+                 "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "cm": 1e4,
+                 "m": 1e6}
+
+
+def tiff_pixel_size(path) -> float | None:
+    """The pixel size (µm) of a TIFF written with an ImageJ calibration (by napari-tramway's demo,
+    or by Fiji/ImageJ): ``XResolution`` pixels per ``unit`` of its ImageJ description; ``None``
+    without ImageJ metadata, without a length unit, or for non-square pixels."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            unit = str((tif.imagej_metadata or {}).get("unit", "")).strip().lower()
+            tags = tif.pages[0].tags
+            xres, yres = tags.get("XResolution"), tags.get("YResolution")
+            xres, yres = (xres.value if xres else None), (yres.value if yres else None)
+    except Exception:  # not a readable TIFF: napari's own reader says so
+        return None
+    factor = _IMAGEJ_UNITS.get(unit)
+    if factor is None or not xres or not xres[0] or not xres[1]:
+        return None
+    pixel = factor * xres[1] / xres[0]
+    if yres and yres[0] and yres[1] and abs(factor * yres[1] / yres[0] - pixel) > 1e-9 * pixel:
+        return None
+    return pixel
+
+
+def read_calibrated_tiff(path):
+    """npe2 reader: a TIFF with an ImageJ calibration → an Image layer scaled in µm (corner of the
+    first pixel at 0, 0), the pixel size in its metadata."""
+    import tifffile
+
+    from ._layers import METADATA_KEY, image_transform
+
+    pixel = tiff_pixel_size(path)
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        data, axes = series.asarray(), series.axes
+    rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
+    spatial = axes[:-1] if rgb else axes
+    (sy, sx), (ty, tx) = image_transform((0.0, 0.0), pixel)
+    scale = tuple({"Y": sy, "X": sx}.get(a, 1.0) for a in spatial)
+    translate = tuple({"Y": ty, "X": tx}.get(a, 0.0) for a in spatial)
+    metadata = {METADATA_KEY: {"kind": "image", "pixel_size": pixel, "origin": [0.0, 0.0]}}
+    units = tuple("µm" if a in "YX" else "pixel" for a in spatial)  # the scale bar reads µm
+    return [(data, {"name": Path(str(path)).stem, "scale": scale, "translate": translate, "rgb": rgb,
+                    "units": units, "metadata": metadata}, "image")]
 
 
 # -- ROIs ---------------------------------------------------------------------------------------

@@ -15,22 +15,21 @@ from pathlib import Path
 
 def write_sample(output: Path):
     """Write the sample data set and its spec; return (spec path, image, pixel size, rois, locations, field)."""
-    import tifffile
-
-    from ._sample_data import sample_files
+    from ._sample_data import sample_files, write_sample_image
+    from .core.defaults import LOCALIZATION_PRECISION
     from .core.roi import Ellipse, write_rois
     from .pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
     output.mkdir(parents=True, exist_ok=True)
     image, pixel_size, locations, fld, traj = sample_files(directory=output)
-    tifffile.imwrite(output / "sample-image.tif", image, metadata={"spacing": pixel_size, "unit": "um"})
+    write_sample_image(output / "sample-image.tif", image, pixel_size)
     rois = [Ellipse((cx, cy), (a * 1.05, b * 1.05), ang, name=f"cell {i + 1}") for i, (cx, cy, a, b, ang) in enumerate(fld.cells)]
     write_rois(output / "sample-rois.json", rois)
     spec = AnalysisSpec(
-        files=[DataFile(traj.name, frame_interval=0.02, localization_precision=0.02)],
+        files=[DataFile(traj.name, frame_interval=0.02, localization_precision=LOCALIZATION_PRECISION)],
         rois=rois,
         mesh=MeshSpec("hexagon", {"resolution": 1.0}),
-        model=ModelSpec("dv", {"diffusivity_prior": 0.1, "potential_prior": 0.1}),
+        model=ModelSpec("dv", {}),   # default priors: chosen by marginal likelihood
         name="napari-tramway sample",
     )
     spec_path = spec.save(output / "sample-analysis.json")
@@ -42,6 +41,11 @@ def run_demo(headless: bool = False, output: str = "demo-output", model: str = "
     from .pipeline import AnalysisSpec
 
     out = Path(output)
+    if not headless:
+        problem = qt_bindings_problem()
+        if problem is not None:
+            print(f"napari-tramway demo: {problem}", file=sys.stderr)
+            return 1
     spec_path, image, pixel_size, rois, locations, fld = write_sample(out)
     spec = AnalysisSpec.load(spec_path)
     if model != spec.model.name:
@@ -76,12 +80,24 @@ def _headless_outputs(analysis, image, pixel_size, out: Path) -> int:
         maps = results.maps(unit.label)
         csv = out / f"maps-{safe_name(region_title(spec, unit.file_index, unit.region_label))}.csv"
         maps.to_csv(csv)
-        print(f"wrote {csv} ({len(maps.table)} cells)")
+        print(f"wrote {csv}: {int(maps.fitted.sum())} rows, the cells with steps "
+              f"(of the {len(maps.table)} cells of the region's mesh)")
     background = Background.from_array(image, ImageGrid((0.0, 0.0), pixel_size, image.shape))
     for path in figures(units_of_path(analysis.store.root), out / "figures", formats=["png", "pdf"],
                         background=background):
         print(f"wrote {path}")
     return 0
+
+
+def qt_bindings_problem() -> str | None:
+    """What to install when napari cannot open a window here (no Qt bindings), else None."""
+    try:
+        from qtpy import QtCore  # noqa: F401
+    except Exception as exc:  # qtpy raises its own error (an ImportError) when no binding is installed
+        return (f"napari cannot open a window: no Qt bindings are installed ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}). Install them with: pip install 'napari[pyqt6]' "
+                "(or pip install PyQt6), or run without a window: napari-tramway demo --headless")
+    return None
 
 
 def _open_napari(analysis, image, pixel_size, fld) -> int:

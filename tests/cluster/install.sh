@@ -4,7 +4,7 @@
 #   - Debian packages: munge, Slurm (slurmctld, slurmd, client, slurmdbd), MariaDB, OpenSSH server,
 #     bubblewrap, python3-venv. No daemon is started by apt (temporary policy-rc.d).
 #   - The test user `hpcuser` (key login only), its scratch and container directories.
-#   - The cluster-side Python: a venv from Debian's /usr/bin/python3 with numpy, scipy, pandas,
+#   - The cluster-side Python: a venv from Debian's /usr/bin/python3 with numpy, scipy, pandas, shapely,
 #     in a world-readable place (jobs run as hpcuser).
 #   - The stand-in `singularity`/`apptainer` executables (NOT Singularity: see README.md), linked
 #     into /usr/local/bin only where no real one exists, and a stand-in test image.
@@ -67,18 +67,23 @@ install -d -o "$NTW_USER" -g "$NTW_USER" -m 755 "$HPC_HOME/scratch" "$HPC_HOME/c
 
 # --- the cluster-side Python ---------------------------------------------------------------------
 VENV="$NTW_OPT/venv"
+WORKER_MODULES="numpy scipy pandas shapely"   # what a napari-tramway worker imports (docs/clusters.md)
 install -d -m 755 "$NTW_OPT" "$NTW_OPT/bin"
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import numpy, scipy, pandas' 2>/dev/null; then
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import ${WORKER_MODULES// /, }" 2>/dev/null; then
     log "cluster venv ready: $VENV"
 else
-    log "building the cluster venv $VENV from /usr/bin/python3 (numpy, scipy, pandas)"
-    rm -rf "$VENV"
-    /usr/bin/python3 -m venv "$VENV"
+    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import numpy, scipy, pandas' 2>/dev/null; then
+        log "adding to the cluster venv $VENV: $WORKER_MODULES"
+    else
+        log "building the cluster venv $VENV from /usr/bin/python3 ($WORKER_MODULES)"
+        rm -rf "$VENV"
+        /usr/bin/python3 -m venv "$VENV"
+    fi
     # NTW_CLUSTER_PIP_EXTRA: more packages for the cluster side, space-separated (optional).
     # shellcheck disable=SC2086
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$VENV/bin/python" -m pip install -q --no-cache-dir numpy scipy pandas ${NTW_CLUSTER_PIP_EXTRA:-}
-    "$VENV/bin/python" -c 'import numpy, scipy, pandas'
+        "$VENV/bin/python" -m pip install -q --no-cache-dir $WORKER_MODULES ${NTW_CLUSTER_PIP_EXTRA:-}
+    "$VENV/bin/python" -c "import ${WORKER_MODULES// /, }"
 fi
 chmod -R a+rX "$NTW_OPT"
 

@@ -1,4 +1,4 @@
-"""The core must import with only numpy, scipy and pandas (it runs inside cluster containers)."""
+"""The core must import with only numpy, scipy, pandas and shapely (it runs inside cluster containers)."""
 
 import subprocess
 import sys

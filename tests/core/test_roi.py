@@ -143,32 +143,34 @@ def test_roi_dict_round_trip():
 
 
 @pytest.mark.parametrize("n_vertices", [5, 40])
-def test_polygon_test_counts_edges_and_vertices_inside_whatever_the_vertex_count(n_vertices, monkeypatch):
-    import napari_tramway.core.roi as roi_mod
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_polygon_test_counts_edges_and_vertices_inside_whatever_the_vertex_count(n_vertices, scale):
     from napari_tramway.core.meshes.geometry import segment_distances
 
     th = np.linspace(0, 2 * np.pi, n_vertices, endpoint=False)
     r = np.where(np.arange(n_vertices) % 2, 2.0, 4.0)  # a star: not convex
-    poly = Polygon(np.column_stack([10 + r * np.cos(th), -3 + r * np.sin(th)]))
+    poly = Polygon(scale * np.column_stack([10 + r * np.cos(th), -3 + r * np.sin(th)]))
     v = poly.vertices
     mid = (v + np.roll(v, -1, axis=0)) / 2
-    centre = np.array([[10.0, -3.0]])
-    outward = mid + 1e-6 * (mid - centre) / np.hypot(*(mid - centre).T)[:, None]
-    assert poly.contains(v).all() and poly.contains(mid).all() and poly.contains(centre).all()
-    assert not poly.contains(outward).any()
-    pts = np.random.default_rng(1).uniform([5, -8], [15, 2], (20_000, 2))
+    on_edges = np.concatenate([v + f * (np.roll(v, -1, axis=0) - v) for f in (0.1, 0.3, 0.7)])
+    centre = scale * np.array([[10.0, -3.0]])
+    outward = mid + 1e-6 * scale * (mid - centre) / np.hypot(*(mid - centre).T)[:, None]
+    # edge points computed in floating point are within rounding of the edge: inside
+    assert poly.contains(v).all() and poly.contains(mid).all() and poly.contains(on_edges).all()
+    assert poly.contains(centre).all() and not poly.contains(outward).any()
+    pts = scale * np.random.default_rng(1).uniform([5, -8], [15, 2], (20_000, 2))
     pts = np.concatenate([pts, v, mid, outward])
     got = poly.contains(pts)
-    # the other strategy (points sorted by y, or every point per edge) gives the same answer
-    monkeypatch.setattr(roi_mod, "SORT_ABOVE_VERTICES", 1000 if n_vertices > 16 else 0)
-    np.testing.assert_array_equal(poly.contains(pts), got)
+    # a result does not depend on the other points tested with it
+    np.testing.assert_array_equal(np.concatenate([poly.contains(pts[i::7]) for i in range(7)]),
+                                  np.concatenate([got[i::7] for i in range(7)]))
     # and an independent per-point ray casting agrees away from the boundary
     x, y = pts[:, 0], pts[:, 1]
     ray = np.zeros(len(pts), bool)
     for (x1, y1), (x2, y2) in zip(v, np.roll(v, -1, axis=0)):
         with np.errstate(divide="ignore", invalid="ignore"):
             ray ^= ((y1 > y) != (y2 > y)) & (x < x1 + (y - y1) * (x2 - x1) / (y2 - y1))
-    far = segment_distances(pts, v) > 1e-9
+    far = segment_distances(pts, v) > 1e-9 * scale
     assert far.sum() >= 20_000  # the random points and the outward ones
     np.testing.assert_array_equal(got[far], ray[far])
 
@@ -206,9 +208,20 @@ def _edges_meet_one_by_one(pa, pb):
     return False
 
 
-def test_overlap_of_shapes_whose_boxes_overlap():
-    from napari_tramway.core.roi import _edges_meet
+def _share_a_point(pa, pb):
+    """Reference: a vertex of one inside the other (independent ray casting), or two edges meeting."""
+    def inside(p, poly):
+        x, y = p
+        c = False
+        for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
+            if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+                c = not c
+        return c
 
+    return inside(pb[0], pa) or inside(pa[0], pb) or _edges_meet_one_by_one(pa, pb)
+
+
+def test_overlap_of_shapes_whose_boxes_overlap():
     rng = np.random.default_rng(4)
     shapes = [Ellipse(tuple(rng.uniform(0, 6, 2)), tuple(rng.uniform(0.3, 2, 2)), rng.uniform(0, 180))
               for _ in range(4)]
@@ -217,6 +230,22 @@ def test_overlap_of_shapes_whose_boxes_overlap():
     for i, a in enumerate(shapes):
         for b in shapes[i + 1:]:
             pa, pb = a.polygon(), b.polygon()
-            assert _edges_meet(pa, pb) == _edges_meet_one_by_one(pa, pb)
+            assert a.overlaps(b) == b.overlaps(a) == _share_a_point(pa, pb), (a, b)
     assert shapes[-3].overlaps(shapes[-2]) and shapes[-2].overlaps(shapes[-1])  # an edge, a vertex
     assert not shapes[-3].overlaps(shapes[-1])
+    assert sum(a.overlaps(b) for i, a in enumerate(shapes) for b in shapes[i + 1:]) > 10  # not all apart
+
+
+def test_grouping_is_transitive_and_respects_time():
+    chain = [Rectangle(i, 0, i + 1, 1) for i in range(5)] + [Rectangle(10, 10, 11, 11)]
+    assert [r.label for r in group_overlapping(chain)] == ["roi000-001-002-003-004", "roi005"]
+    timed = [Rectangle(0, 0, 1, 1, time=(0, 1)), Rectangle(0.5, 0.5, 2, 2, time=(2, 3)),
+             Rectangle(0.5, 0.5, 2, 2, time=(1, 2))]
+    assert [r.label for r in group_overlapping(timed)] == ["roi000-001-002"]  # 0-2 and 2-1 meet in time
+    assert [r.label for r in group_overlapping(timed[:2])] == ["roi000", "roi001"]
+
+
+def test_self_crossing_polygon_is_read_even_odd():
+    bowtie = Polygon([[0, 0], [2, 2], [2, 0], [0, 3]])  # its edges cross at (1.2, 1.2)
+    assert bowtie.contains([[0.2, 1.0], [1.8, 1.0], [1.2, 1.2]]).tolist() == [True, True, True]
+    assert not bowtie.contains([[1.2, 0.3], [1.2, 2.5]]).any()

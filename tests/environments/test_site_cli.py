@@ -57,7 +57,7 @@ def test_check_site_exit_codes(cluster):
     r = run_cli("check-site", SITE, "--user", cluster["NTW_SSH_USER"], "--container", "/nowhere/x.sif")
     assert r.returncode == 1
     assert "✗ container image: no such file: /nowhere/x.sif" in r.stdout
-    assert "- Python with numpy, scipy, pandas" in r.stdout
+    assert "- Python with numpy, scipy, pandas, shapely" in r.stdout
     r = run_cli("check-site", "nosuchsite")
     assert r.returncode == 2 and "unknown site" in r.stderr
 

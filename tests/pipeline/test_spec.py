@@ -6,6 +6,7 @@ from napari_tramway.core.roi import Ellipse, Polygon, Rectangle
 from napari_tramway.pipeline import (
     AnalysisSpec,
     DataFile,
+    EnvironmentSpec,
     MeshSpec,
     ModelSpec,
     SpecError,
@@ -99,3 +100,49 @@ def test_cross_parameter_mesh_rules_are_checked_at_load():
         AnalysisSpec.from_dict({"files": ["a.txt"], "mesh": {"method": "grid",
                                 "parameters": {"resolution": 1.0, "avg_location_count": 50}}})
     assert [p for p, _ in err.value.problems] == ["mesh.parameters.avg_location_count"]
+
+
+def test_sections_are_checked_once_when_made_and_carried_typed():
+    from napari_tramway.core.parameters import Settings
+
+    mesh = MeshSpec("grid", {"resolution": 2, "knn": [3, 5]})
+    assert isinstance(mesh.parameters, Settings) and mesh.parameters["resolution"] == 2.0
+    assert isinstance(mesh.parameters["resolution"], float) and mesh.parameters["knn"] == (3, 5)
+    assert mesh.to_dict() == {"method": "grid", "parameters": {"resolution": 2.0, "knn": [3, 5]}}
+    with pytest.raises(TypeError):
+        mesh.parameters["resolution"] = 3.0  # read-only: a new MeshSpec is validated again
+    with pytest.raises(SpecError) as err:
+        MeshSpec("grid", {"resolution": 1.0, "ref_distance": 2.0, "knn": [5, 2]})
+    assert [p for p, _ in err.value.problems] == ["mesh.parameters.ref_distance", "mesh.parameters.knn"]
+    with pytest.raises(SpecError) as err:
+        DataFile("a.txt", frame_interval=0)
+    assert [p for p, _ in err.value.problems] == ["file.frame_interval"]
+    # a spec holding these sections takes them as they are
+    spec = AnalysisSpec(files=[DataFile("a.txt")], mesh=mesh)
+    assert spec.mesh is mesh and spec.mesh.parameters is mesh.parameters
+
+
+def test_a_spec_assembled_field_by_field_is_checked_without_a_round_trip():
+    spec = AnalysisSpec()
+    with pytest.raises(SpecError, match="at least one data file"):
+        spec.check()
+    spec.files = [DataFile("a.txt")]
+    spec.stage = "everything"
+    spec.discard_static = "no"
+    with pytest.raises(SpecError) as err:
+        spec.check(source="the panel")
+    assert [p for p, _ in err.value.problems] == ["stage"] and "the panel" in str(err.value)
+    spec.stage = "infer"
+    assert spec.check() is spec and spec.discard_static is False
+
+
+def test_missing_sections_and_keys_take_the_declared_defaults():
+    spec = AnalysisSpec.from_dict({"files": ["a.txt"]})
+    assert spec.environment == EnvironmentSpec() and spec.model == ModelSpec() and spec.time_windows is None
+    assert spec.stage == "tessellate_and_infer" and spec.discard_static is False
+    # a spec file without mesh parameters means the registry defaults (count sizing), as in version 1
+    assert dict(spec.mesh.parameters.given) == {} and spec.mesh.parameters["resolution"] is None
+    assert MeshSpec().parameters.given == {"resolution": 1.0}  # a new spec starts at 1 µm cells
+    s = AnalysisSpec.from_dict({"files": [{"path": "a.txt", "frame_interval": 0.05}], "environment": "local"})
+    assert s.files[0].frame_interval == 0.05 and s.environment.name == "local"
+    assert AnalysisSpec.from_dict(s.to_dict()) == s

@@ -94,7 +94,7 @@ def test_in_process_session(session, qtbot, tmp_path):
     spec = w.build_spec()
     assert [r.kind for r in spec.rois] == ["rectangle", "rectangle", "polygon"]
     assert spec.rois[0].bounds == pytest.approx((RECT_A[0, 1], RECT_A[0, 0], RECT_A[1, 1], RECT_A[1, 0]))
-    assert spec.mesh.parameters == {"resolution": 1.0} and spec.model.name == "dv"
+    assert spec.mesh.parameters.given == {"resolution": 1.0} and spec.model.name == "dv"
 
     # the mesh preview before running
     worker = w.analysis.preview()

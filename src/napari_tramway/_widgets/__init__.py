@@ -80,6 +80,7 @@ class TramwayWidget(QWidget):
         self.data = DataPanel(napari_viewer, self)
         self.rois = RoiPanel(napari_viewer, self)
         self.analysis = AnalysisPanel(napari_viewer, self)
+        self.analysis.discard_static.toggled.connect(self.rois.schedule_counts)  # counts = steps the fit uses
         self.environment = EnvironmentPanel(napari_viewer, self)
         self.runs = RunsPanel(napari_viewer, self)
         for panel, title, tip in (

@@ -87,16 +87,15 @@ class RegistryChooser(QGroupBox):
 
 
 def time_window_parameters():
-    """The time-window settings as parameters, for their form (s; frames when asked)."""
-    from ..core.parameters import Parameter
+    """The time-window settings, as the analysis spec describes them (one description: the spec's)."""
+    from ..pipeline.schema import schema_fields
+    from ..pipeline.spec import TimeWindowSpec
 
-    return (
-        Parameter("duration", "float", 10.0, "Length of each window; a map per window, a slider in the viewer",
-                  unit="s", minimum=0.0, exclusive_minimum=True),
-        Parameter("shift", "float", None, "Time between the starts of two windows; auto: the duration "
-                  "(windows side by side)", unit="s", minimum=0.0, exclusive_minimum=True, nullable=True),
-        Parameter("frames", "bool", False, "Duration and shift are numbers of frames, not seconds"),
-    )
+    return tuple(kind.parameter for _, kind in schema_fields(TimeWindowSpec))
+
+
+#: The window length a new form shows (s): the spec has no default, a window must be chosen.
+FIRST_DURATION = 10.0
 
 
 class AnalysisPanel(QWidget):
@@ -141,6 +140,7 @@ class AnalysisPanel(QWidget):
         tl = QVBoxLayout(self.time)
         tl.setContentsMargins(6, 6, 6, 6)
         self.windows = form_for(time_window_parameters())
+        self.windows.set_value({"duration": FIRST_DURATION})
         self.windows.fields["frames"].changed.connect(self._on_frames)
         tl.addWidget(self.windows.native)
         layout.addWidget(self.time)
@@ -149,7 +149,7 @@ class AnalysisPanel(QWidget):
         ol = QFormLayout(other)
         self.discard_static = QCheckBox("discard static steps")
         self.discard_static.setToolTip("Leave out the steps shorter than the localization error (σ)")
-        self.discard_static.setChecked(True)
+        self.discard_static.setChecked(False)
         ol.addRow(self.discard_static)
         self.stage = QComboBox()
         from ..pipeline.spec import STAGES

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import METADATA_KEY, locations_of_layer
+from ..core.defaults import LOCALIZATION_PRECISION
 from .alignment import ImageAlignment, spin
 from .common import (
     notify_error,
@@ -213,7 +214,7 @@ class DataPanel(QWidget):
             fi = md.get("frame_interval")
             self.frame_interval.setValue(float(fi) if fi else 0.02)
             lp = md.get("localization_precision")
-            self.sigma.setValue(float(lp) if lp is not None else 0.02)
+            self.sigma.setValue(float(lp) if lp is not None else LOCALIZATION_PRECISION)
             self.file_info.setText(self._describe(layer))
         finally:
             for w in widgets:

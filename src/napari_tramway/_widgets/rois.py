@@ -332,11 +332,16 @@ class RoiPanel(QWidget):
             return
         locations = locations_of_layer(traj)
 
-        def work():
-            from ..core.roi import crop, group_overlapping
+        analysis = getattr(self.main, "analysis", None)
+        discard = bool(analysis is not None and analysis.discard_static.isChecked())
 
-            counts = {i: int(len(crop(locations, r))) for i, r in enumerate(rois)}
-            regions = {reg.label: int(len(crop(locations, reg))) for reg in group_overlapping(rois, group=group)}
+        def work():  # the steps the fit will use: cropped, and filtered when the analysis says so
+            from ..core.roi import group_overlapping
+            from ..pipeline.data import fit_step_count
+
+            counts = {i: fit_step_count(locations, r, discard_static=discard) for i, r in enumerate(rois)}
+            regions = {reg.label: fit_step_count(locations, reg, discard_static=discard)
+                       for reg in group_overlapping(rois, group=group)}
             return counts, regions
 
         def done(result):

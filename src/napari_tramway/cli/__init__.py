@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .analyze import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, REGISTRY_COMMANDS
 from .options import CliError
@@ -30,6 +31,7 @@ USER_ERRORS = (
     ("napari_tramway.environments.slurm.checks", ("SiteError",), False),
     ("napari_tramway.environments.ssh", ("SSHError",), False),
     ("napari_tramway.environments.ledger", ("LedgerError",), False),
+    ("builtins", ("OSError",), False),  # a file or folder the system refuses: its message names it
 )
 
 
@@ -71,7 +73,9 @@ def main(argv=None) -> int:
 
         set_default_callbacks(**callbacks())
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_CANCELLED
@@ -81,6 +85,15 @@ def main(argv=None) -> int:
             raise
         print(f"napari-tramway {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if usage else EXIT_FAILED
+
+
+def _one_line_warning(command: str):
+    """Warnings (a unit assumed against the values' appearance...) as one line on stderr."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"napari-tramway {command}: warning: {text}", file=sys.stderr if file is None else file)
+
+    return show
 
 
 __all__ = ["CliError", "build_parser", "main"]

@@ -151,7 +151,7 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("check-site", help="check that a site can run napari-tramway (exit 1 if not)",
                               description="Connect to SITE and check, in one remote command: the "
                               "remote_dependencies line, Slurm, the container executable and image, the "
-                              "Python with numpy/scipy/pandas, and that scratch is writable.")
+                              "Python with the worker's packages (numpy, scipy, pandas, shapely), and that scratch is writable.")
     p.add_argument("site", metavar="SITE", help="a site name (napari-tramway sites), package.module:Class, "
                    "or path/to/file.py:Class")
     add_environment_options(p, sites_only=True)

@@ -1,24 +1,25 @@
 """Parameter descriptions shared by the mesh, model and data-file registries.
 
 A :class:`Parameter` names a setting once, with its type, default, unit, valid range and a
-one-line help. The CLI options, the napari forms, spec validation and the docs tables are all
-generated from these descriptions. Every value can also be written as text
+one-line help. A :class:`RegistryEntry` is a named method (a mesh, a model) with its parameters and
+its cross-parameter rules (``checks``); :meth:`RegistryEntry.settings` validates values once and
+returns :class:`Settings`, the typed, read-only value that the rest of the code carries and trusts.
+The CLI options, the napari forms, spec validation and the docs tables are all generated from
+these descriptions. Every value can also be written as text
 (:meth:`Parameter.parse` / :meth:`Parameter.format`): that is what a command-line option or a
-text field holds. :func:`settings_class` turns a set of parameters into a frozen dataclass whose
-values are validated once, when it is built.
+text field holds. :func:`napari_tramway.core.settings.settings_class` turns a set of parameters
+into a frozen dataclass whose values are validated once, when it is built.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
-from .errors import ParameterError, SettingsError
+from .errors import ParameterError
 
 _TYPES = {"float": float, "int": int, "bool": bool, "str": str, "int_pair": tuple, "mapping": dict}
 _NONE_TEXT = ("", "none", "auto")
@@ -47,7 +48,8 @@ class Parameter:
     choices : tuple or None
         Allowed values for ``str`` parameters.
     nullable : bool
-        Whether ``None`` is an accepted value (always true when the default is ``None``).
+        Whether ``None`` is an accepted value (always true when the default is ``None``, unless
+        ``required``).
     advanced : bool
         Hidden behind an "advanced" toggle in the GUI.
     keys : tuple or None
@@ -55,6 +57,8 @@ class Parameter:
     aliases : mapping or None
         Other accepted spellings of the ``choices`` (matched case-insensitively), e.g.
         ``{'um': 'µm', 'pixel': 'px'}``; values are stored in their canonical spelling.
+    required : bool
+        A value must be given (not ``None``; for ``str``, not empty).
     """
 
     name: str
@@ -70,6 +74,7 @@ class Parameter:
     advanced: bool = False
     keys: tuple | None = None
     aliases: Mapping[str, str] | None = field(default=None, hash=False)
+    required: bool = False
 
     def __post_init__(self):
         if self.type not in _TYPES:
@@ -77,7 +82,7 @@ class Parameter:
 
     @property
     def accepts_none(self) -> bool:
-        return self.nullable or self.default is None
+        return not self.required and (self.nullable or self.default is None)
 
     @property
     def label(self) -> str:
@@ -111,6 +116,8 @@ class Parameter:
             for v in value:
                 if v is not None:
                     self._check_range(path, v)
+        elif self.type == "str" and self.required and not value:
+            raise ParameterError(path, "a value is required")
         if self.choices is not None and value not in self.choices:
             raise ParameterError(path, f"must be one of {', '.join(map(str, self.choices))}; got {value!r}")
         return value
@@ -243,9 +250,15 @@ def _mapping_from_text(text: str) -> dict:
     return out
 
 
+#: A cross-parameter rule: given an entry's filled, typed values, the ``(parameter name, message)``
+#: of every violation (e.g. ``resolution`` and ``avg_location_count`` both set).
+Check = Callable[[Mapping[str, Any]], "list[tuple[str, str]]"]
+
+
 @dataclass(frozen=True)
 class RegistryEntry:
-    """A named method (mesh or model) with its parameters and a one-line description."""
+    """A named method (mesh or model) with its parameters, its cross-parameter rules (``checks``)
+    and a one-line description; ``extra`` holds what the method's own code needs (module, columns...)."""
 
     name: str
     title: str
@@ -253,6 +266,7 @@ class RegistryEntry:
     parameters: tuple[Parameter, ...]
     factory: Any = field(repr=False, default=None)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    checks: tuple[Check, ...] = field(default=(), repr=False)
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -273,32 +287,108 @@ class RegistryEntry:
     def validate(self, values: Mapping[str, Any] | None, where: str = "") -> dict:
         """Check every value, reject unknown names, fill defaults; raise on the first problem.
 
-        Use :meth:`problems` to get every problem at once.
+        Use :meth:`problems` to get every problem at once, :meth:`settings` for a typed value.
         """
-        problems = self.problems(values, where)
+        return dict(self.settings(values, where))
+
+    def settings(self, values: Mapping[str, Any] | None = None, where: str = "") -> Settings:
+        """Validate ``values`` once and return them as :class:`Settings` (defaults filled);
+        raise the first :class:`ParameterError` (see :meth:`problems` for all of them).
+
+        :class:`Settings` of this entry are returned as they are: they were validated already.
+        """
+        if isinstance(values, Settings) and values.entry is self:
+            return values
+        settings, problems = self.checked(values, where)
         if problems:
             raise problems[0]
-        return self._filled(values)
+        return settings
 
     def problems(self, values: Mapping[str, Any] | None, where: str = "") -> list[ParameterError]:
-        values = dict(values or {})
-        out = []
-        known = {p.name for p in self.parameters}
-        for key in values:
-            if key not in known:
-                path = f"{where}.{key}" if where else key
-                out.append(ParameterError(path, f"unknown parameter for {self.name!r}; known: {', '.join(sorted(known))}"))
-        for p in self.parameters:
-            if p.name in values:
-                try:
-                    p.validate(values[p.name], where)
-                except ParameterError as exc:
-                    out.append(exc)
-        return out
+        """Every problem of ``values``: unknown names, bad values, then (when every value is valid)
+        the entry's cross-parameter rules. Paths are ``<where>.<name>``."""
+        return self.checked(values, where)[1]
 
-    def _filled(self, values):
+    def checked(self, values: Mapping[str, Any] | None, where: str = "") -> tuple[Settings | None, list[ParameterError]]:
+        """Validate once: ``(settings, [])``, or ``(None, every problem)`` (see :meth:`problems`)."""
         values = dict(values or {})
-        return {p.name: p.validate(values.get(p.name, p.default), "") for p in self.parameters}
+        filled, problems = check_values(
+            self.parameters, self.checks, values, where,
+            lambda known: f"unknown parameter for {self.name!r}; known: {', '.join(sorted(known))}")
+        if problems:
+            return None, problems
+        return Settings(self, filled, tuple(k for k in filled if k in values)), []
+
+
+def check_values(parameters: Sequence[Parameter], checks: Sequence[Check], values: Mapping[str, Any] | None,
+                 where: str, unknown: Callable[[list[str]], str]) -> tuple[dict, list[ParameterError]]:
+    """Validate a set of values once: ``(filled values, every problem)``.
+
+    Unknown names (message ``unknown(known names)``), then each parameter's value (default when
+    unset), then, when all of them are valid, the ``checks`` (cross-parameter rules) on the filled
+    values. Paths are ``<where>.<name>``.
+    """
+    values = dict(values or {})
+    known = [p.name for p in parameters]
+
+    def path(name):
+        return f"{where}.{name}" if where else str(name)
+
+    problems = [ParameterError(path(key), unknown(known)) for key in values if key not in known]
+    filled = {}
+    for p in parameters:
+        try:
+            filled[p.name] = p.validate(values.get(p.name, p.default), where)
+        except ParameterError as exc:
+            problems.append(exc)
+    if not problems:
+        for check in checks:
+            problems += [ParameterError(path(name), message) for name, message in check(filled)]
+    return filled, problems
+
+
+class Settings(Mapping):
+    """The validated values of one :class:`RegistryEntry`: every parameter, typed, defaults
+    filled; read-only. Made by :meth:`RegistryEntry.settings`, carried as it is by the code that
+    receives it (nothing downstream validates it again).
+
+    ``given`` are the values that were set explicitly (what a spec file records).
+    """
+
+    __slots__ = ("entry", "_values", "_given")
+
+    def __init__(self, entry: RegistryEntry, values: dict, given: tuple[str, ...] = ()):
+        self.entry = entry
+        self._values = dict(values)
+        self._given = tuple(given)
+
+    @property
+    def name(self) -> str:
+        """The entry's name (mesh method or model)."""
+        return self.entry.name
+
+    @property
+    def given(self) -> dict:
+        """The explicitly set values, typed (``int_pair`` values as lists, ready for JSON)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._values.items() if k in self._given}
+
+    def __getitem__(self, name):
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        return f"Settings({self.entry.name!r}, {self.given!r})"
+
+    def __copy__(self):  # read-only: a copy is the same value
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 class Registry(Mapping):
@@ -314,6 +404,10 @@ class Registry(Mapping):
         self._entries[entry.name] = entry
         return entry
 
+    def unregister(self, name: str) -> RegistryEntry:
+        """Remove an entry (a plug-in or a test that registered one cleans up with this)."""
+        return self._entries.pop(name)
+
     def __getitem__(self, name: str) -> RegistryEntry:
         try:
             return self._entries[name]
@@ -327,12 +421,34 @@ class Registry(Mapping):
         return len(self._entries)
 
     def table(self) -> str:
-        """A Markdown table of every entry and parameter, for the docs."""
+        """A Markdown table of every entry and parameter (one row per pair)."""
         rows = [f"| {self.kind} | parameter | type | default | unit | range | help |", "|---|---|---|---|---|---|---|"]
         for entry in self._entries.values():
             for p in entry.parameters:
-                rows.append(f"| {entry.name} | `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {_range_text(p)} "
-                            f"| {p.help} |")
+                rows.append(f"| {entry.name} | `{p.name}` | {p.type} | {p.default!r} | {p.unit} | {_range_text(p)} | {p.help} |")
+        return "\n".join(rows)
+
+    def parameter_table(self) -> str:
+        """A Markdown table for the docs: one row per parameter, with the entries that take it
+        (``all`` when every entry does), then the cross-parameter rules (each check's docstring)."""
+        used: dict[int, tuple[Parameter, list[str]]] = {}
+        for entry in self._entries.values():
+            for p in entry.parameters:
+                used.setdefault(id(p), (p, []))[1].append(entry.name)
+        rows = [f"| parameter | {self.kind} | type | default | unit | range | help |", "|---|---|---|---|---|---|---|"]
+        for p, names in used.values():
+            where = "all" if len(names) == len(self._entries) else ", ".join(names)
+            rows.append(f"| `{p.name}` | {where} | {p.type} | {p.default!r} | {p.unit} | {_range_text(p)} | {p.help} |")
+        checks: dict[Check, list[str]] = {}
+        for entry in self._entries.values():
+            for check in entry.checks:
+                checks.setdefault(check, []).append(entry.name)
+        if checks:
+            rows += ["", "Rules between parameters, checked with them:", ""]
+            for check, names in checks.items():
+                where = "all" if len(names) == len(self._entries) else ", ".join(names)
+                doc = " ".join((check.__doc__ or check.__name__).split()).replace("``", "`")
+                rows.append(f"- `{check.__name__}` ({where}): {doc}")
         return "\n".join(rows)
 
 
@@ -347,133 +463,3 @@ def _range_text(p: Parameter) -> str:
         hi = "" if p.maximum is None else f"≤ {p.maximum}"
         return ", ".join(x for x in (lo, hi) if x)
     return ""
-
-
-# -- frozen settings generated from parameters -----------------------------------------------------
-
-Check = Callable[[Mapping[str, Any]], list]
-
-
-class _Settings:
-    """Methods of the classes made by :func:`settings_class` (``PARAMETERS`` set there)."""
-
-    PARAMETERS: tuple[Parameter, ...] = ()
-    CHECKS: tuple[Check, ...] = ()
-
-    def __post_init__(self):
-        values = {p.name: getattr(self, p.name) for p in self.PARAMETERS}
-        checked, problems = _checked(type(self), values, "")
-        if problems:
-            raise SettingsError(problems)
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-    @classmethod
-    def validate(cls, values: Mapping[str, Any] | None, where: str = "") -> list[ParameterError]:
-        """Every problem of ``values`` (unknown names, bad values, conflicts), each with its field
-        path under ``where``; an empty list when they are valid."""
-        return _checked(cls, values, where)[1]
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None, where: str = ""):
-        """Settings from a dict (a spec's JSON, keyword options); unset names take their default.
-
-        Raises :class:`~napari_tramway.core.errors.SettingsError` listing every problem.
-        """
-        checked, problems = _checked(cls, values, where)
-        if problems:
-            raise SettingsError(problems)
-        return cls(**checked)
-
-    @classmethod
-    def from_text(cls, values: Mapping[str, str], where: str = ""):
-        """Settings from text values (command-line options, text fields), see :meth:`Parameter.parse`."""
-        known = {p.name: p for p in cls.PARAMETERS}
-        parsed, problems = {}, []
-        for name, text in dict(values or {}).items():
-            if name not in known:
-                parsed[name] = text  # reported as unknown below
-                continue
-            try:
-                parsed[name] = known[name].parse(text, where)
-            except ParameterError as exc:
-                problems.append(exc)
-        if problems:
-            raise SettingsError(problems)
-        return cls.from_dict(parsed, where)
-
-    def to_dict(self, *, defaults: bool = False) -> dict:
-        """The values as plain JSON types; only those that differ from the default unless ``defaults``."""
-        out = {}
-        for p in self.PARAMETERS:
-            value = getattr(self, p.name)
-            if isinstance(value, Mapping):
-                value = dict(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            if defaults or value != p.default:
-                out[p.name] = value
-        return out
-
-    def to_text(self) -> dict[str, str]:
-        """The values that differ from the default, as text (for command-line options or fields)."""
-        known = {p.name: p for p in self.PARAMETERS}
-        return {k: known[k].format(v) for k, v in self.to_dict().items()}
-
-    def replace(self, **changes):
-        """A copy with ``changes``, validated."""
-        return type(self).from_dict({**self.to_dict(defaults=True), **changes})
-
-    def __hash__(self):
-        return hash(json.dumps(self.to_dict(defaults=True), sort_keys=True, default=str))
-
-    def __reduce__(self):  # read-only mappings do not pickle: rebuild from plain values
-        return (type(self).from_dict, (self.to_dict(defaults=True),))
-
-
-def _checked(cls, values, where) -> tuple[dict, list[ParameterError]]:
-    values = dict(values or {})
-    problems: list[ParameterError] = []
-    known = {p.name: p for p in cls.PARAMETERS}
-    for key in values:
-        if key not in known:
-            path = f"{where}.{key}" if where else str(key)
-            problems.append(ParameterError(path, f"unknown setting; known: {', '.join(known)}"))
-    out = {}
-    for name, p in known.items():
-        try:
-            value = p.validate(values.get(name, p.default), where)
-        except ParameterError as exc:
-            problems.append(exc)
-            continue
-        out[name] = MappingProxyType(value) if isinstance(value, dict) else value
-    if not problems:
-        for check in cls.CHECKS:
-            for name, message in check(out):
-                problems.append(ParameterError(f"{where}.{name}" if where else name, message))
-    return out, problems
-
-
-def settings_class(name: str, parameters: Sequence[Parameter], doc: str, checks: Sequence[Check] = (),
-                   module: str | None = None) -> type:
-    """A frozen dataclass with one field per parameter (same name, default and order).
-
-    Its values are validated and normalised when an instance is built (a ``mapping`` becomes a
-    read-only mapping), so an instance always holds valid values. ``checks`` are functions of the
-    validated values returning ``[(field, message), ...]`` for problems between fields. The class
-    has :meth:`~_Settings.from_dict`, :meth:`~_Settings.from_text`, :meth:`~_Settings.validate`
-    (every problem with its field path), :meth:`~_Settings.to_dict`, :meth:`~_Settings.to_text`
-    and :meth:`~_Settings.replace`.
-    """
-    fields = []
-    for p in parameters:
-        annotation = _TYPES[p.type] | None if p.accepts_none else _TYPES[p.type]
-        fields.append((p.name, annotation, dataclasses.field(default=p.default)))
-    cls = dataclasses.make_dataclass(
-        name, fields, bases=(_Settings,), frozen=True,
-        namespace={"PARAMETERS": tuple(parameters), "CHECKS": tuple(checks), "__doc__": doc,
-                   "__hash__": _Settings.__hash__},
-    )
-    if module is not None:
-        cls.__module__ = module
-    return cls

@@ -1,6 +1,6 @@
 """The analysis pipeline: one serialisable spec, work units, stages, the unit worker, result stores.
 
-Needs only :mod:`napari_tramway.core` and numpy/scipy/pandas, so the unit worker
+Needs only :mod:`napari_tramway.core` and numpy/scipy/pandas/shapely, so the unit worker
 (:mod:`.worker`) runs on cluster nodes inside containers. It never imports the environments:
 running an analysis somewhere is the façade's, :class:`napari_tramway.Analysis`. The names below
 are imported when first used (importing :mod:`.events` alone costs nothing).

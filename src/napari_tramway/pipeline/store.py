@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..core.archive import read_archive, sha256_file, write_archive, write_json_atomic
 from ..core.errors import ArchiveError
 from .spec import AnalysisSpec

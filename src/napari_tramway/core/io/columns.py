@@ -11,7 +11,7 @@ import re
 
 from napari_tramway.core.errors import ColumnError, TrajectoryFormatError
 
-ROLES = ("n", "x", "y", "z", "t", "frame")
+from .names import ROLES
 
 #: Accepted names of each role, by priority (normalised form, see :func:`normalize_name`).
 ALIASES = {

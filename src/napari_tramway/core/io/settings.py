@@ -13,11 +13,11 @@ reader that decides, once, and records what it decided in
 from __future__ import annotations
 
 from napari_tramway.core.defaults import LOCALIZATION_PRECISION
-from napari_tramway.core.parameters import Parameter, RegistryEntry, settings_class
+from napari_tramway.core.parameters import Parameter, RegistryEntry
+from napari_tramway.core.settings import settings_class
 
 from . import units as U
-from .columns import ROLES
-from .sniff import FORMATS
+from .names import FORMATS, ROLES
 
 SPACE_UNITS = ("µm", "nm", "px")
 TIME_UNITS = ("s", "ms", "frame")

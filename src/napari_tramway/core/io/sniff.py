@@ -21,19 +21,10 @@ from dataclasses import dataclass
 from napari_tramway.core.errors import TrajectoryFormatError
 
 from .columns import split_name
+from .names import FORMATS
 
 HEAD_BYTES = 1 << 16
 
-FORMATS = (
-    "tramway-text",
-    "csv",
-    "trackmate-csv",
-    "trackpy",
-    "mosaic",
-    "thunderstorm",
-    "trackmate-xml",
-    "isbi-xml",
-)
 
 #: A line is a header iff it holds a letter other than e/E (exponents) or an underscore.
 HEADER_CHARS = re.compile(r"[a-df-zA-DF-Z_]")

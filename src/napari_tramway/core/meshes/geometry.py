@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import Delaunay, QhullError, Voronoi
 
-from ..roi import polygon_area, polygon_contains
+from ..roi.polygons import ClosedPolygon, polygon_area, polygon_contains
 
 __all__ = [
     "BoxRegion", "PolygonRegion", "resolve_region", "region_from_polygon", "polygon_area",
@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-# -- small polygon helpers (polygon_area and polygon_contains are those of core.roi) ----------
+# -- small polygon helpers (polygon_area and polygon_contains are those of core.roi.polygons) ----------
 
 def polygon_areas(polygons) -> np.ndarray:
     """Absolute areas of a list of polygons, in one vectorised shoelace over the packed vertices."""
@@ -119,14 +119,14 @@ class PolygonRegion:
 
     def __init__(self, vertices):
         self.vertices = _ccw(vertices)
+        self._closed = ClosedPolygon(self.vertices)
 
     def contains(self, xy) -> np.ndarray:
-        return polygon_contains(self.vertices, xy)
+        return self._closed.contains(xy)
 
     @property
     def bounds(self):
-        v = self.vertices
-        return (float(v[:, 0].min()), float(v[:, 1].min()), float(v[:, 0].max()), float(v[:, 1].max()))
+        return self._closed.bounds
 
     def polygon(self) -> np.ndarray:
         return self.vertices.copy()

@@ -100,6 +100,10 @@ class VoronoiLocator(Locator):
             self.cell_size = float(np.sqrt(max(np.prod(hi - lo), 1e-300) / k))
         self.scale = float(np.abs(self.centres).max()) if k else 1.0
 
+    @classmethod
+    def from_mesh(cls, mesh):
+        return cls(mesh.centres)
+
     def cells(self, xy):
         xy = np.asarray(xy, float)
         if self.tree is None:
@@ -165,15 +169,14 @@ class VoronoiLocator(Locator):
 
 
 def locator_for(mesh) -> Locator:
-    """The locator of a mesh, from its method and its ``extra`` arrays."""
-    method = mesh.method
-    if method == "grid":
-        from .grid import GridLocator
-        return GridLocator.from_mesh(mesh)
-    if method == "hexagon":
-        from .hexagon import HexagonLocator
-        return HexagonLocator.from_mesh(mesh)
-    if method == "kdtree":
-        from .kdtree import BoxLocator
-        return BoxLocator.from_mesh(mesh)
-    return VoronoiLocator(mesh.centres)
+    """The locator of a mesh: the one its registry entry names (``locator`` in the entry's ``extra``,
+    a class of the entry's module with a ``from_mesh`` constructor), else nearest centre.
+
+    The entry's module is imported by name, so this module depends on no mesh method.
+    """
+    from .registry import MESHES, method_attribute
+
+    entry = MESHES.get(mesh.method)
+    if entry is not None and entry.extra.get("locator"):
+        return method_attribute(entry, entry.extra["locator"]).from_mesh(mesh)
+    return VoronoiLocator.from_mesh(mesh)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ParameterError
-from ..parameters import Parameter, Registry, RegistryEntry
+from ..parameters import Parameter, Registry, RegistryEntry, Settings
 from .sizing import resolve_sizing
 
 if TYPE_CHECKING:
@@ -32,7 +32,8 @@ AVG_LOCATION_COUNT = Parameter(
     "4 × min_location_count, or 80.", minimum=1)
 MIN_LOCATION_COUNT = Parameter(
     "min_location_count", "int", 0,
-    "Cells with fewer steps than this are left out of the assignment (0: keep every cell).",
+    "Cells with fewer locations (step origins and trajectory ends, as TRamWAy counts) than this are "
+    "left out of the assignment (0: keep every cell).",
     minimum=0)
 KNN = Parameter(
     "knn", "int_pair", None,
@@ -90,6 +91,41 @@ ASSIGNING = (MIN_LOCATION_COUNT, KNN, RADIUS)
 ASSIGNMENT_PARAMETERS = {p.name: p for p in ASSIGNING}
 
 
+# -- cross-parameter rules (each stated once; checked when the settings are validated) ---------
+
+def knn_order(values) -> list[tuple[str, str]]:
+    """``knn`` = (min, max) needs max ≥ min."""
+    knn = values.get("knn")
+    if knn is not None and knn[0] is not None and knn[1] is not None and knn[1] < knn[0]:
+        return [("knn", f"max ({knn[1]}) is smaller than min ({knn[0]})")]
+    return []
+
+
+def one_sizing(values) -> list[tuple[str, str]]:
+    """Size by distance (``resolution``) or by count (``avg_location_count``), not both; a
+    ``ref_distance`` set with ``resolution`` must equal resolution/2."""
+    resolution, ref = values.get("resolution"), values.get("ref_distance")
+    out = []
+    if resolution is not None and values.get("avg_location_count") is not None:
+        out.append(("avg_location_count", "set either resolution (size by distance) or avg_location_count "
+                    "(size by count), not both"))
+    if resolution is not None and ref is not None and not np.isclose(ref, resolution / 2, rtol=1e-12):
+        out.append(("ref_distance", f"resolution {resolution} µm already sets ref_distance = "
+                    f"{resolution / 2} µm; set one of them"))
+    return out
+
+
+def mesh_method(name: str, title: str, help: str, parameters, *, locator: str | None = None,
+                module: str | None = None, checks=(one_sizing, knn_order)) -> RegistryEntry:
+    """A mesh registry entry. Its code lives in ``module`` (default: the module ``<name>`` of this
+    package), imported on first use: ``build_<name>(xy, region, settings, sizing) -> Mesh`` and,
+    when ``locator`` names one, a :class:`~.locate.Locator` class with ``from_mesh(mesh)``
+    (default: nearest centre)."""
+    module = module or f"{__package__}.{name}"
+    return RegistryEntry(name, title, help, tuple(parameters), factory=_factory(name),
+                         extra={"module": module, "locator": locator}, checks=tuple(checks))
+
+
 def _factory(name):
     def make(points, *, steps=None, region=None, **parameters):
         return build_mesh(name, points, steps=steps, region=region, **parameters)
@@ -99,59 +135,61 @@ def _factory(name):
 
 
 MESHES = Registry("mesh")
-MESHES.register(RegistryEntry(
+MESHES.register(mesh_method(
     "grid", "Square grid",
     "Square cells of side resolution over the region's bounding box; 8 neighbours per cell.",
-    SIZING + ASSIGNING, factory=_factory("grid")))
-MESHES.register(RegistryEntry(
+    SIZING + ASSIGNING, locator="GridLocator"))
+MESHES.register(mesh_method(
     "hexagon", "Hexagonal grid",
     "Regular hexagons, centres resolution apart, optionally tilted; 6 neighbours per cell.",
-    SIZING + (TILT,) + ASSIGNING, factory=_factory("hexagon")))
-MESHES.register(RegistryEntry(
+    SIZING + (TILT,) + ASSIGNING, locator="HexagonLocator"))
+MESHES.register(mesh_method(
     "kmeans", "k-means",
     "Voronoi cells of k-means centres seeded by a grid of the same sizing; follows the data density.",
-    SIZING + (TOL, MAX_ITER, INITIAL, SEED, PRUNE) + ASSIGNING, factory=_factory("kmeans")))
-MESHES.register(RegistryEntry(
+    SIZING + (TOL, MAX_ITER, INITIAL, SEED, PRUNE) + ASSIGNING))
+MESHES.register(mesh_method(
     "gwr", "Growing neural gas (GWR)",
     "Voronoi cells of a growing-when-required gas fitted to the data (stochastic, seeded).",
-    SIZING + (MAX_DISTANCE, PASS_COUNT, SEED, PRUNE) + ASSIGNING, factory=_factory("gwr")))
-MESHES.register(RegistryEntry(
+    SIZING + (MAX_DISTANCE, PASS_COUNT, SEED, PRUNE) + ASSIGNING))
+MESHES.register(mesh_method(
     "kdtree", "Quadtree",
     "Square boxes split in four where they hold many steps (TRamWAy's kdtree), down to resolution.",
-    (RESOLUTION, REF_DISTANCE, MIN_COUNT, MAX_COUNT, MAX_LEVEL) + ASSIGNING, factory=_factory("kdtree")))
+    (RESOLUTION, REF_DISTANCE, MIN_COUNT, MAX_COUNT, MAX_LEVEL) + ASSIGNING, locator="BoxLocator"))
 
 
-def _builder(method):
-    """``build_<method>`` of module ``.<method>``, imported on first use (start-up stays light)."""
-    return getattr(import_module(f".{method}", __package__), f"build_{method}")
+def method_attribute(entry: RegistryEntry, name: str):
+    """Attribute ``name`` of a mesh entry's module, imported on first use (start-up stays light)."""
+    return getattr(import_module(entry.extra["module"]), name)
 
 
 def check_knn(knn, field: str = "knn") -> None:
     """Refuse a validated ``knn`` pair (min, max) whose max is below its min."""
-    if knn is not None and knn[0] is not None and knn[1] is not None and knn[1] < knn[0]:
-        raise ParameterError(field, f"max ({knn[1]}) is smaller than min ({knn[0]})")
+    for _, message in knn_order({"knn": knn}):
+        raise ParameterError(field, message)
+
+
+def mesh_settings(method: str, parameters=None, where: str = "") -> Settings:
+    """Validate a mesh method's parameters once (values, then the cross-parameter rules)."""
+    if method not in MESHES:
+        raise ParameterError(f"{where}.method" if where else "method",
+                             f"unknown mesh {method!r}; known: {', '.join(MESHES)}")
+    return MESHES[method].settings(parameters, where)
 
 
 def validate_mesh_parameters(method: str, parameters: dict | None, where: str = "") -> dict:
     """Registry validation plus the cross-parameter rules; returns every parameter, filled."""
-    if method not in MESHES:
-        raise ParameterError(f"{where}.method" if where else "method",
-                             f"unknown mesh {method!r}; known: {', '.join(MESHES)}")
-    params = MESHES[method].validate(parameters, where)
-    check_knn(params.get("knn"), f"{where}.knn" if where else "knn")
-    if params.get("resolution") is not None and params.get("avg_location_count") is not None:
-        raise ParameterError(f"{where}.avg_location_count" if where else "avg_location_count",
-                             "set either resolution (size by distance) or avg_location_count (size by count), not both")
-    return params
+    return dict(mesh_settings(method, parameters, where))
 
 
-def build_mesh(method: str, points, *, steps=None, region=None, **parameters) -> Mesh:
+def build_mesh(method: str | Settings, points, *, steps=None, region=None, **parameters) -> Mesh:
     """Build a mesh of ``method`` (a name of :data:`MESHES`) on step origins ``points``.
 
     Parameters
     ----------
-    method : str
-        ``grid``, ``hexagon``, ``kmeans``, ``gwr`` or ``kdtree``.
+    method : str or Settings
+        ``grid``, ``hexagon``, ``kmeans``, ``gwr`` or ``kdtree``; or the validated
+        :class:`~napari_tramway.core.parameters.Settings` of one (a spec's ``mesh.parameters``),
+        used as they are (then no ``parameters``).
     points : (N, 2) array
         Step origins (µm). Points outside ``region`` (and non-finite rows) are ignored.
     steps : DataFrame or (N, 2) array, optional
@@ -162,8 +200,9 @@ def build_mesh(method: str, points, *, steps=None, region=None, **parameters) ->
         :mod:`napari_tramway.core.roi`). Default: the points' bounding box. Grid and hexagon
         bounds come from the region, and every cell is clipped to its polygon.
     **parameters
-        The entry's parameters (see ``MESHES[method].parameters``). Assignment parameters
-        (``min_location_count``, ``knn``, ``radius``) are validated and recorded, not applied.
+        The entry's parameters (see ``MESHES[method].parameters``), validated here. Assignment
+        parameters (``min_location_count``, ``knn``, ``radius``) are validated and recorded, not
+        applied.
 
     Raises
     ------
@@ -172,7 +211,12 @@ def build_mesh(method: str, points, *, steps=None, region=None, **parameters) ->
     """
     from .geometry import _ccw, resolve_region  # scipy.spatial: not needed to read the registry
 
-    params = validate_mesh_parameters(method, parameters)
+    if isinstance(method, Settings):
+        if parameters:
+            raise TypeError("build_mesh: pass either validated settings or a method name and its parameters")
+        params = method
+    else:
+        params = mesh_settings(method, parameters)
     xy = np.asarray(points, float)
     if xy.ndim != 2 or xy.shape[1] < 2:
         raise ValueError(f"expected an (N, 2) array of x, y coordinates (µm), got shape {xy.shape}")
@@ -185,7 +229,8 @@ def build_mesh(method: str, points, *, steps=None, region=None, **parameters) ->
     inside = np.asarray(reg.contains(xy), bool) if len(xy) else np.zeros(0, bool)
     xy_in = xy if inside.all() else xy[inside]
     sizing = resolve_sizing(params, len(xy_in), steps)
-    mesh = _builder(method)(xy_in, reg, params, sizing)
+    entry = params.entry
+    mesh = method_attribute(entry, f"build_{entry.name}")(xy_in, reg, params, sizing)
     resolved = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
     resolved.update(sizing.to_dict())
     resolved.update(mesh.parameters)

@@ -65,17 +65,12 @@ def mean_step_length(steps) -> float | None:
     return float(length.mean())
 
 
-def resolve_sizing(params: dict, n_points: int, steps=None) -> Sizing:
-    """Apply reference §3.2 to validated parameters; raise :class:`ParameterError` on conflicts."""
+def resolve_sizing(params, n_points: int, steps=None) -> Sizing:
+    """Apply reference §3.2 to validated settings (their cross-parameter rules, e.g. resolution
+    and avg_location_count not both set, were checked with them: see ``registry.one_sizing``)."""
     resolution = params.get("resolution")
     ref = params.get("ref_distance")
     avg_count = params.get("avg_location_count")
-    if resolution is not None and avg_count is not None:
-        raise ParameterError("avg_location_count", "set either resolution (size by distance) or "
-                             "avg_location_count (size by count), not both")
-    if resolution is not None and ref is not None and not np.isclose(ref, resolution / 2, rtol=1e-12):
-        raise ParameterError("ref_distance", f"resolution {resolution} µm already sets ref_distance = "
-                             f"{resolution / 2} µm; set one of them")
     if ref is None:
         ref = resolution / 2 if resolution is not None else mean_step_length(steps)
     avg_distance = None if ref is None else REL_AVG_DISTANCE * ref

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...pipeline.events import RUN, UnitEvent
+from ...pipeline.requirements import WORKER_PACKAGES
 from . import commands as rs
 from . import states
 
@@ -32,7 +33,7 @@ class CheckResult:
         "slurm": "Slurm commands (sbatch, squeue) and the sbatch options",
         "container-executable": "container executable",
         "container-image": "container image",
-        "python": "Python with numpy, scipy, pandas",
+        "python": "Python with " + ", ".join(WORKER_PACKAGES),
         "scratch": "scratch directory writable",
     }
 
@@ -77,7 +78,7 @@ class PreflightChecks:
     def check(self, worker_sha256: str | None = None) -> list[CheckResult]:
         """Every pre-flight check, in ONE remote command: the dependencies line, Slurm (and that
         ``sbatch --test-only`` accepts the site's sbatch options: partition, account, qos, time...),
-        the container executable and image, the (container's) Python with numpy/scipy/pandas,
+        the container executable and image, the (container's) Python with the worker's packages,
         scratch writable. ``worker_sha256``: also ask whether this worker code is cached there."""
         from ..ssh import SSHError
 

@@ -4,7 +4,7 @@ Everything a remote run does on the cluster is built here, as plain bash with ev
 so that it can be read, tested and reviewed in one place:
 
 - :func:`check_script` — the pre-flight checks (dependencies line, Slurm, container executable,
-  image, the container's Python and its numpy/scipy/pandas, scratch), in ONE command;
+  image, the container's Python and the worker's packages, scratch), in ONE command;
 - :func:`job_script` — the sbatch script of one array job (one task per unit);
 - :func:`submit_script` — extract the uploaded bundle (read from stdin), verify its checksums and
   ``sbatch --parsable`` it, idempotently (a retried command never submits twice);
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 import shlex
+
+from ...pipeline.requirements import WORKER_PACKAGES, WORKER_PYTHON
 
 
 def indices_spec(indices: list[int] | None, count: int, throttle: int | None) -> str:
@@ -152,10 +154,11 @@ def check_script(*, deps: str, scratch: str, python: str, singularity: str | Non
     test_args = sbatch_args(sbatch_options or {})
     refused = f"sbatch refuses a job with the site's sbatch options ({test_args or 'none'}):"
     test_args = f"{test_args} " if test_args else ""
-    pycode = ("import sys; v = sys.version_info; import numpy, scipy, pandas; "
-              "print('Python %d.%d.%d, numpy %s, scipy %s, pandas %s' % (v[0], v[1], v[2], "
-              "numpy.__version__, scipy.__version__, pandas.__version__)); "
-              "sys.exit(0 if v >= (3, 10) else 3)")
+    packages = ", ".join(WORKER_PACKAGES)
+    pycode = (f"import sys; v = sys.version_info; import {packages}; "
+              "print('Python %d.%d.%d' % tuple(v[:3]) + ''.join(', %s %s' % (m.__name__, m.__version__) "
+              f"for m in ({packages},))); "
+              f"sys.exit(0 if v >= {tuple(WORKER_PYTHON)} else 3)")
     run_py = container_command(singularity, singularity_options, container, python)
     image = remote_path(container) if container else "''"
     lines = [
@@ -191,9 +194,9 @@ def check_script(*, deps: str, scratch: str, python: str, singularity: str | Non
     lines += [
         f"ntw_out=$(timeout {int(timeout)} {run_py} -s -c {shlex.quote(pycode)} 2>&1 < /dev/null); ntw_rc=$?",
         'if [ "$ntw_rc" -eq 0 ]; then echo "@@CHECK python ok"; '
-        'elif [ "$ntw_rc" -eq 3 ]; then echo "@@CHECK python fail"; echo "Python 3.10 or newer is required"; '
+        f'elif [ "$ntw_rc" -eq 3 ]; then echo "@@CHECK python fail"; echo "Python {".".join(map(str, WORKER_PYTHON))} or newer is required"; '
         'elif [ "$ntw_rc" -eq 124 ]; then echo "@@CHECK python fail"; echo "timed out"; '
-        'else echo "@@CHECK python fail"; echo "cannot run the Python or import numpy, scipy, pandas (status $ntw_rc)"; fi',
+        f'else echo "@@CHECK python fail"; echo "cannot run the Python or import {packages} (status $ntw_rc)"; fi',
         'printf "%s\\n" "$ntw_out" | tail -n 8',
     ]
     if singularity:
