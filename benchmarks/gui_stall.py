@@ -150,6 +150,13 @@ def run_scenario(resolution: float, model: str = "dv", env: str = "inprocess", w
     worst = [(float(gaps[i]), float(cpu_gaps[i]), beats[i] - t_click, intervals.attribute(beats[i], beats[i + 1]))
              for i in order]
     load = os.getloadavg()[0]
+    phases: dict[str, float] = {}  # the longest interval of each kind of GUI work
+    for a, b, what in intervals.items:
+        kind = " ".join(what.split()[:3]) if what.startswith("feeder:") else what.split(":")[0]
+        if what.startswith("feeder: add") or what.startswith("feeder: make") or what.startswith("feeder: show"):
+            kind = "feeder: " + what.split()[1] + " " + ("cells (Labels)" if "cells" in what else
+                                                         "arrows (Vectors)" if "‖" in what else "a map (Image)")
+        phases[kind] = max(phases.get(kind, 0.0), b - a)
     n_cells = sum(len(t) for la in viewer.layers if la.name.startswith("cells ·")
                   for t in la.metadata["napari_tramway"]["tables"].values())
     turns = list(w.runs.feeder.turns)
@@ -167,7 +174,7 @@ def run_scenario(resolution: float, model: str = "dv", env: str = "inprocess", w
     viewer.close()
     return {"cells": n_cells, "ok": summary is not None and summary.ok, "click_to_screen": t_shown - t_click,
             "max_gap": float(gaps.max()), "p99": float(np.percentile(gaps, 99)), "worst": worst, "turns": turns,
-            "max_cpu_gap": float(cpu_gaps.max()), "load": load,
+            "max_cpu_gap": float(cpu_gaps.max()), "load": load, "phases": phases,
             "reader": t_reader, "read_build": t_read_build}
 
 
@@ -200,6 +207,8 @@ def main(argv=None):
         for gap, cpu_gap, at, what in r["worst"]:
             doing = ", ".join(f"{k} {1000 * t:.0f} ms" for k, t in what)
             print(f"  {1000 * gap:5.0f} ms (CPU {1000 * cpu_gap:4.0f} ms) at +{at:5.2f} s: {doing}")
+        print("  longest block of each kind of GUI work: " + "; ".join(
+            f"{k} {1000 * v:.0f} ms" for k, v in sorted(r["phases"].items(), key=lambda kv: -kv[1])))
         slow = sorted(r["turns"], key=lambda t: -t[1])[:6]
         print("  longest feeder turns: " + "; ".join(f"{what} {1000 * dt:.0f} ms" for what, dt in slow))
         print(f"  opening the results with napari's reader (GUI thread): {r['reader']:.2f} s, of which reading "

@@ -1,5 +1,5 @@
-"""ROI layers: the ROIs of a napari Shapes layer (µm), and their names — the ``name`` feature the user
-types, the ``label`` feature drawn on the canvas (the name, else ``roi000``...)."""
+"""ROI layers: the ROIs of a napari Shapes layer (µm), their names — the ``name`` feature the user
+types, the ``label`` feature drawn on the canvas (the name, else ``roi000``...) — and the steps in them."""
 
 from __future__ import annotations
 
@@ -56,3 +56,15 @@ def rename_roi(layer, index: int, name: str) -> None:
     feats["name"] = names
     layer.features = feats
     sync_roi_labels(layer)
+
+
+def step_counts(locations, rois, group: bool, discard_static: bool) -> tuple[dict, dict]:
+    """The steps the fit will use (cropped, and filtered when the analysis says so), per ROI and
+    per support region: ``({roi index: count}, {region label: count})``. Off the GUI thread."""
+    from ..core.roi import group_overlapping
+    from ..pipeline.data import fit_step_count
+
+    counts = {i: fit_step_count(locations, r, discard_static=discard_static) for i, r in enumerate(rois)}
+    regions = {reg.label: fit_step_count(locations, reg, discard_static=discard_static)
+               for reg in group_overlapping(rois, group=group)}
+    return counts, regions

@@ -43,7 +43,7 @@ from .common import (
     user_message,
 )
 from .layout import scrolling
-from .roi_layers import rename_roi, roi_names, rois_of_layer, sync_roi_labels
+from .roi_layers import rename_roi, roi_names, rois_of_layer, step_counts, sync_roi_labels
 
 WHOLE_FIELD = "(whole field of view)"
 ROI_FILTER = "ROI files (*.json *.txt);;napari-tramway ROIs (*.json);;TRamWAy rectangles (*.txt)"
@@ -330,19 +330,8 @@ class RoiPanel(QWidget):
             self.counts, self.region_counts = {}, {}
             self._fill_table()
             return
-        locations = locations_of_layer(traj)
-
         analysis = getattr(self.main, "analysis", None)
         discard = bool(analysis is not None and analysis.discard_static.isChecked())
-
-        def work():  # the steps the fit will use: cropped, and filtered when the analysis says so
-            from ..core.roi import group_overlapping
-            from ..pipeline.data import fit_step_count
-
-            counts = {i: fit_step_count(locations, r, discard_static=discard) for i, r in enumerate(rois)}
-            regions = {reg.label: fit_step_count(locations, reg, discard_static=discard)
-                       for reg in group_overlapping(rois, group=group)}
-            return counts, regions
 
         def done(result):
             self.counts, self.region_counts = result
@@ -355,7 +344,8 @@ class RoiPanel(QWidget):
                 self._start_counts()
 
         self._count_worker = start_worker(
-            work, what="could not count the translocations in the ROIs", returned=done, finished=finished,
+            step_counts, locations_of_layer(traj), rois, group, discard, returned=done, finished=finished,
+            what="could not count the translocations in the ROIs",
             errored=lambda exc: self.summary.setText(user_message("could not count", exc)))
 
     def _fill_table(self):
