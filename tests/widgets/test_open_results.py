@@ -41,11 +41,12 @@ def outputs(tmp_path_factory):
     spec.stage = "tessellate"
     spec.save(d / "meshes.json")
     assert main(["run", str(d / "meshes.json")]) == 0
-    from napari_tramway.core.io import read_trajectories
+    from napari_tramway.core.io.reading import read_trajectory_file
     from napari_tramway.core.trajectories import translocations
     from napari_tramway.pipeline.worker import write_unit_input
 
-    write_unit_input(d / "steps.ntw", translocations(read_trajectories(path)))
+    tf = read_trajectory_file(path)
+    write_unit_input(d / "steps.ntw", translocations(tf.locations), tf.provenance)
     return d
 
 

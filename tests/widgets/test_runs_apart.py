@@ -174,7 +174,7 @@ def test_every_form_field_states_its_unit(qtbot):
             if p.type == "float":
                 assert field.label.endswith(")"), field.label  # "(µm)", "(s)", "(no unit)"
                 checked += 1
-            if p.default is None:
+            if p.default is None and not p.required:
                 if field.auto is not None:  # an integer: 'auto' ticked, the word 'unset' instead of a number
                     assert field.auto.value and not field.editor.visible and field.unset.value == f"<i>{UNSET_WORD}</i>"
                 elif hasattr(field.editor, "choices"):
