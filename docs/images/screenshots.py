@@ -177,14 +177,14 @@ def main(argv=None):
         la.visible = la in shown
     for la in shown:
         la.colorbar.visible = True  # a colour bar in each panel (one scale: they are the same)
-    viewer.grid.enabled = True
-    viewer.grid.shape = (1, 2)
+    viewer.canvas.grid.enabled = True
+    viewer.canvas.grid.shape = (1, 2)
     viewer.layers.selection.active = shown[-1]
     viewer.reset_view()
     pump(app, 1.0)
     shot(viewer, "runs-side-by-side.png", app, size=DESKTOP)
     canvas[DESKTOP] = canvas_width(viewer, app)
-    viewer.grid.enabled = False
+    viewer.canvas.grid.enabled = False
     for la in viewer.layers:
         la.visible = not la.name.startswith(("trajectories", "D sd", "V", "‖F‖")) and "run 1" not in la.name
     for size, name in ((LAPTOP, "layout-1280x720.png"), (DESKTOP, "layout-1920x1080.png")):

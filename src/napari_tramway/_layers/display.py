@@ -143,9 +143,9 @@ def install(viewer) -> None:
     viewer.layers.events.removed.connect(lambda _e=None: update_legend(viewer))
 
     def on_grid(_e=None):  # in a grid, colour bars are in each panel: the legend goes where none is
-        text.position = "top_left" if viewer.grid.enabled else "top_right"
+        text.position = "top_left" if viewer.canvas.grid.enabled else "top_right"
 
-    viewer.grid.events.enabled.connect(on_grid)
+    viewer.canvas.grid.events.enabled.connect(on_grid)
     viewer.layers.events.moved.connect(lambda _e=None: update_legend(viewer))
     viewer.dims.events.point.connect(lambda _e=None: update_legend(viewer))
     try:
