@@ -67,6 +67,8 @@ class RunOutputs:
             from ..figures import figures
 
             units = [u for u in units_of_path(store) if key_of_unit(u) == key]
+            if not units:
+                raise ValueError(f"{store} no longer holds this run's maps")
             return figures(units, path, background=background, shared_scale=shared_scale)
 
         def done(paths):
