@@ -67,11 +67,12 @@ class DataPanel(QWidget):
         files = QGroupBox("Trajectory files")
         fl = QVBoxLayout(files)
         row = QHBoxLayout()
-        self.open_button = QPushButton("Open trajectories…")
-        self.open_button.setToolTip("Read a trajectory file (TRamWAy text, CSV, TrackMate XML…) as a Tracks layer")
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Open trajectories: read a trajectory file (TRamWAy text, CSV, TrackMate XML…) "
+                                    "as a Tracks layer")
         self.open_button.clicked.connect(self._open_dialog)
         row.addWidget(self.open_button)
-        self.save_button = QPushButton("Save as file…")
+        self.save_button = QPushButton("Save as…")
         self.save_button.setToolTip("Write the selected trajectories (µm, s) to a TRamWAy text file, so that "
                                     "the analysis can read them (needed for tracks made by another plugin)")
         self.save_button.clicked.connect(self._save_selected)
@@ -100,11 +101,12 @@ class DataPanel(QWidget):
         self.frame_interval = spin(5, 0.00001, 1000.0, " s", 0.001)
         self.frame_interval.setToolTip("Time between frames (s); converts frame numbers to times")
         self.frame_interval.valueChanged.connect(self._store_meta)
-        form.addRow("frame interval", self.frame_interval)
+        form.addRow("frame interval (s)", self.frame_interval)
         self.sigma = spin(4, 0.0, 10.0, " µm", 0.005)
         self.sigma.setToolTip("Localization precision σ (µm): the models correct D for it")
+        self.sigma.setAccessibleName("localization precision σ")
         self.sigma.valueChanged.connect(self._store_meta)
-        form.addRow("localization precision σ", self.sigma)
+        form.addRow("σ (µm)", self.sigma)
         self.file_info = QLabel("")
         self.file_info.setWordWrap(True)
         form.addRow(self.file_info)
@@ -403,7 +405,7 @@ class DataPanel(QWidget):
             path = md.get("path")
             if not path:
                 raise ValueError(f"trajectory layer {layer.name!r} has no file: select it in the Data tab and "
-                                 "'Save as file…' first")
+                                 "'Save as…' first")
             fi = md.get("frame_interval")
             lp = md.get("localization_precision")
             files.append(DataFile(path=str(path), frame_interval=None if fi is None else float(fi),

@@ -15,7 +15,7 @@ from qtpy.QtWidgets import (
 
 #: The dock's width (px) when it opens: the forms fit, and a 1280 px wide window keeps more than
 #: half of its width for the canvas (napari's own layer dock takes about 310 px). Wider by dragging.
-DOCK_WIDTH = 270
+DOCK_WIDTH = 285
 #: The least width of an editor (px): long names and choices do not widen the dock.
 EDITOR_MIN_WIDTH = 50
 
@@ -43,10 +43,15 @@ def scrolling(page: QWidget) -> QVBoxLayout:
 
 def narrow(root: QWidget) -> None:
     """Let the editors under ``root`` shrink to the dock's width: combo boxes no wider than about
-    twelve characters (their lists still show every choice in full), spin boxes and text fields
+    six characters (their lists still show every choice in full), spin boxes and text fields
     down to :data:`EDITOR_MIN_WIDTH`."""
     for combo in root.findChildren(QComboBox):
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(12)
-    for editor in root.findChildren((QAbstractSpinBox, QLineEdit)):
-        editor.setMinimumWidth(EDITOR_MIN_WIDTH)
+        combo.setMinimumContentsLength(6)
+    for kind in (QAbstractSpinBox, QLineEdit):
+        for editor in root.findChildren(kind):
+            editor.setMinimumWidth(EDITOR_MIN_WIDTH)
+    # napari's style sheet gives spin boxes a 70 px least width (plus padding): ours, under it, wins
+    rule = f"QAbstractSpinBox {{ min-width: {EDITOR_MIN_WIDTH - 20}px; }}"
+    if rule not in root.styleSheet():
+        root.setStyleSheet(root.styleSheet() + rule)

@@ -91,6 +91,9 @@ class RoiPanel(QWidget):
             b.clicked.connect(lambda _=False, m=mode: self.draw(m))
             row.addWidget(b)
             self.draw_buttons[mode] = b
+            if len(self.draw_buttons) == 2:  # two rows of two: the dock stays narrow
+                tl.addLayout(row)
+                row = QHBoxLayout()
         tl.addLayout(row)
         row = QHBoxLayout()
         self.import_button = QPushButton("Import…")
@@ -144,7 +147,8 @@ class RoiPanel(QWidget):
         self.files_table.verticalHeader().setVisible(False)
         self.files_table.setMaximumHeight(120)
         fl.addWidget(self.files_table)
-        self.apply_all = QPushButton("Use this ROI layer for every file")
+        self.apply_all = QPushButton("Use for every file")
+        self.apply_all.setToolTip("Analyse every trajectory file in the ROIs of the ROI layer chosen above")
         self.apply_all.clicked.connect(self._apply_to_all)
         fl.addWidget(self.apply_all)
         layout.addWidget(files)
