@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._layers import METADATA_KEY, image_transform, tracks_from_locations
+from ._layers import METADATA_KEY, image_transform, space_time, tracks_from_locations
 
 SAMPLE_SEED = 1
 SAMPLE_LOCATIONS = 60_000
@@ -55,7 +55,7 @@ def image_layer_data(image, pixel_size: float, fld=None):
     if fld is not None:
         metadata["cells"] = [list(c) for c in fld.cells]
     return (image, {"name": "wide-field (simulated)", "scale": scale, "translate": translate, "colormap": "gray",
-                    "metadata": metadata}, "image")
+                    **space_time(False), "metadata": metadata}, "image")
 
 
 def make_sample_data():

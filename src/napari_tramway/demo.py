@@ -3,7 +3,8 @@
 Writes the sample (wide-field image, trajectories, ROIs around its three cells, an analysis spec)
 to the output directory, runs the analysis (DV by default: diffusivity and potential), then either
 opens napari with the image, the tracks, the ROIs and the maps as layers, or (``--headless``)
-writes the maps as CSV (one row per cell) and PNG (maps over the image).
+writes the maps as CSV (one row per cell) and as figures (PNG and PDF: colour bar, title, units,
+scale bar, over the image; see :mod:`napari_tramway.figures`).
 """
 
 from __future__ import annotations
@@ -66,21 +67,25 @@ def run_demo(headless: bool = False, output: str = "demo-output", model: str = "
 
 
 def _headless_outputs(analysis, image, pixel_size, out: Path) -> int:
-    """Each unit's maps as CSV; each map over the image as PNG, drawn as napari draws it."""
+    """Each unit's maps as CSV (named after its ROIs); each map as a publication figure (PNG and
+    PDF) over the image, with colour bar, title, units and scale bar."""
     from ._layers import ImageGrid
-    from .render import map_images, overlay, write_png
+    from ._layers.runs import region_title
+    from ._layers.sources import units_of_path
+    from .figures import Background, figures, safe_name
 
     results = analysis.results()
+    spec = analysis.spec.to_dict()
     for unit in analysis.units():
         maps = results.maps(unit.label)
-        csv = out / f"maps-{unit.region_label}.csv"
+        csv = out / f"maps-{safe_name(region_title(spec, unit.file_index, unit.region_label))}.csv"
         maps.to_csv(csv)
         print(f"wrote {csv}: {int(maps.fitted.sum())} rows, the cells with steps "
               f"(of the {len(maps.table)} cells of the region's mesh)")
-    for m in map_images(results, ImageGrid((0.0, 0.0), pixel_size, image.shape)):
-        png = out / f"map-{m.column}.png"
-        write_png(png, overlay(image, m.values, m.colormap, m.limits))
-        print(f"wrote {png} (colour range {m.limits[0]:.3g} to {m.limits[1]:.3g} {m.unit})")
+    background = Background.from_array(image, ImageGrid((0.0, 0.0), pixel_size, image.shape))
+    for path in figures(units_of_path(analysis.store.root), out / "figures", formats=["png", "pdf"],
+                        background=background):
+        print(f"wrote {path}")
     return 0
 
 
@@ -97,7 +102,7 @@ def qt_bindings_problem() -> str | None:
 
 def _open_napari(analysis, image, pixel_size, fld) -> int:
     """The image, then the panel loaded with the spec (it reads the file and draws the ROIs), then
-    the maps, opened by the panel as with "Open results…"."""
+    the maps, opened by the panel as with "Open…" (open results)."""
     try:
         import napari
     except ImportError as exc:  # pragma: no cover - napari is a dependency

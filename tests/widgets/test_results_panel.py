@@ -69,7 +69,7 @@ def test_results_tab_follows_a_run_and_shows_the_table_and_figure(make_napari_vi
         assert worker is not None
         wait_idle(qtbot, w, timeout=300_000)
         run_seconds = time.perf_counter() - t0
-        n_units = len(w.runs._rows)
+        n_units = len(w.runs.current.units)
         qtbot.waitUntil(lambda: not w.results.busy and bool(updates) and updates[-1][0] == n_units, timeout=120_000)
         beat.stop()
         print(f"\n{n_units} units in {run_seconds:.1f} s; Results updates (rows, run still going): {updates}; GUI-thread time per "

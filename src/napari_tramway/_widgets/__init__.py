@@ -33,6 +33,7 @@ from .analysis import AnalysisPanel
 from .common import notify_error, notify_info
 from .data import DataPanel
 from .environment import EnvironmentPanel
+from .layout import DOCK_WIDTH, narrow
 from .results import ResultsPanel
 from .rois import RoiPanel
 from .runs import RunsPanel
@@ -52,12 +53,13 @@ class TramwayWidget(QWidget):
 
             napari_viewer = napari.current_viewer()
         self.viewer = napari_viewer
-        from .._reader import install_display_hook
+        from .._layers.display import install
 
-        install_display_hook(napari_viewer)
+        install(napari_viewer)
         self.spec_path: Path | None = None
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
         bar = QHBoxLayout()
         self.save_button = QPushButton("Save spec…")
         self.save_button.setToolTip("Save the analysis spec (JSON): re-run it with `napari-tramway run spec.json`")
@@ -84,15 +86,29 @@ class TramwayWidget(QWidget):
         self.environment = EnvironmentPanel(napari_viewer, self)
         self.runs = RunsPanel(napari_viewer, self)
         self.results = ResultsPanel(napari_viewer, self)
-        for panel, title in ((self.data, "Data"), (self.rois, "ROIs"), (self.analysis, "Analysis"),
-                             (self.environment, "Environment"), (self.runs, "Runs"), (self.results, "Results")):
+        for panel, title, tip in (
+                (self.data, "Data", "Trajectory files, their frame interval and σ, the image under them"),
+                (self.rois, "ROIs", "Regions of interest: draw, name, import; translocations in each"),
+                (self.analysis, "Analysis", "Mesh, model and time windows"),
+                (self.environment, "Where", "Environment: where the units run (here, local processes, a cluster)"),
+                (self.runs, "Runs", "Run, follow, cancel; every run's maps; figures"),
+                (self.results, "Results", "The run's summary table, conditions compared, a figure")):
             self.tabs.addTab(panel, title)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.runs.unit_event.connect(self.results.on_event)
         layout.addWidget(self.tabs, 1)
-        self.setMinimumWidth(380)
+        narrow(self)
+        # maps made before their ROIs or file settings changed are marked stale
+        self.rois.rois_changed.connect(self.runs.schedule_stale_check)
+        self.data.files_changed.connect(self.runs.schedule_stale_check)
         # a question of the run (host key, password) stops waiting when the run is cancelled
         self.environment.bridge.cancelled = lambda: self.runs.cancel_requested
         self._docked = False
+
+    def sizeHint(self):  # noqa: N802 (Qt API): the dock opens narrow, the canvas keeps the window
+        hint = super().sizeHint()
+        hint.setWidth(DOCK_WIDTH)
+        return hint
 
     def event(self, event):
         """Closing the panel (its dock's ×) takes it out of the window: stop following its run
@@ -187,4 +203,5 @@ class TramwayWidget(QWidget):
         try:
             self.load_spec(path)
         except SpecError as exc:
-            notify_error("napari-tramway: " + "; ".join(f"{p}: {m}" for p, m in exc.problems))
+            notify_error(f"napari-tramway could not load {path}: " + "; ".join(f"{p}: {m}" for p, m in exc.problems)
+                         + " — correct the spec file")

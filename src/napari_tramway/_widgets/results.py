@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -30,7 +31,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .common import if_alive, notify_error, notify_info
+from .common import notify_error, notify_info, start_worker
 
 #: figure panel size (inches at 100 dpi) and the number of panels per row
 FIGURE_PANEL = (2.6, 3.0)
@@ -136,11 +137,12 @@ class ResultsPanel(QWidget):
             main.tabs.currentChanged.connect(self._on_tab_changed)
         layout = QVBoxLayout(self)
 
-        row = QHBoxLayout()
+        # three short rows: the dock stays as narrow as the other tabs (a laptop's canvas)
         self.store_label = QLabel("no run yet: start one in the Runs tab, or open a results directory")
         self.store_label.setWordWrap(True)
         self.store_label.setStyleSheet("color: #a0a0a0;")
-        row.addWidget(self.store_label, 1)
+        layout.addWidget(self.store_label)
+        row = QHBoxLayout()
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Show the summary of a results directory (this session's, an earlier one's, the CLI's)")
         self.open_button.clicked.connect(self._open_dialog)
@@ -150,27 +152,26 @@ class ResultsPanel(QWidget):
                                        "(relabelled files show without recomputing)")
         self.refresh_button.clicked.connect(self.refresh)
         row.addWidget(self.refresh_button)
+        self.save_button = QPushButton("Figure…")
+        self.save_button.setToolTip("Save the figure as PNG, SVG or PDF")
+        self.save_button.clicked.connect(self._save_dialog)
+        self.save_button.setEnabled(False)
+        row.addWidget(self.save_button)
         layout.addLayout(row)
 
-        row = QHBoxLayout()
-        row.addWidget(QLabel("compare by"))
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.by_combo = QComboBox()
         self.by_combo.setToolTip("The label whose two values are compared (set labels in the Data tab)")
         self.by_combo.currentTextChanged.connect(self._on_by_changed)
-        row.addWidget(self.by_combo, 1)
-        row.addWidget(QLabel("reference"))
+        form.addRow("compare by", self.by_combo)
         self.reference_combo = QComboBox()
         self.reference_combo.setToolTip("The condition the other is compared with (ratio other / reference for D, "
                                         "difference other − reference otherwise)")
         self.reference_combo.currentTextChanged.connect(self._on_reference_chosen)
         self._reference_chosen: str | None = None
-        row.addWidget(self.reference_combo, 1)
-        self.save_button = QPushButton("Save figure…")
-        self.save_button.setToolTip("Write the figure as PNG, SVG or PDF")
-        self.save_button.clicked.connect(self._save_dialog)
-        self.save_button.setEnabled(False)
-        row.addWidget(self.save_button)
-        layout.addLayout(row)
+        form.addRow("reference", self.reference_combo)
+        layout.addLayout(form)
 
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -240,16 +241,11 @@ class ResultsPanel(QWidget):
         if self.worker is not None or not self.shown:
             self._dirty = True
             return
-        from napari.qt.threading import create_worker
-
         self._dirty = False
         self.status.setText("updating the summary…" if self.table is None else self.status.text())
-        self.worker = create_worker(_updates, self.store, self.spec, self.by_combo.currentText() or "condition",
-                                    self.reference_combo.currentText() or None, _start_thread=False)
-        self.worker.yielded.connect(if_alive(self._on_yielded))
-        self.worker.errored.connect(if_alive(self._on_failed))
-        self.worker.finished.connect(if_alive(self._on_finished))
-        self.worker.start()
+        self.worker = start_worker(_updates, self.store, self.spec, self.by_combo.currentText() or "condition",
+                                   self.reference_combo.currentText() or None, what="summary",
+                                   yielded=self._on_yielded, errored=self._on_failed, finished=self._on_finished)
 
     @property
     def busy(self) -> bool:
@@ -386,8 +382,6 @@ class ResultsPanel(QWidget):
 
     def save_figure(self, path):
         """Draw the figure again in a worker thread and write it (PNG, SVG or PDF)."""
-        from napari.qt.threading import create_worker
-
         from ..summary_plots import save_figure, summary_figure
 
         store, spec, by, comparisons = self.store, self.spec, self.by_combo.currentText() or "condition", self.comparisons
@@ -398,11 +392,8 @@ class ResultsPanel(QWidget):
             fig = summary_figure(cell_values(store, spec), summary_table(store, spec), by=by, comparisons=comparisons)
             return save_figure(fig, path)
 
-        worker = create_worker(work)
-        worker.returned.connect(if_alive(lambda p: notify_info(f"napari-tramway: figure saved to {p}")))
-        worker.errored.connect(if_alive(lambda exc: notify_error(f"napari-tramway: the figure was not saved: {exc}")))
-        worker.start()
-        return worker
+        return start_worker(work, what="could not save the figure", fix="choose another folder or file name",
+                            returned=lambda p: notify_info(f"napari-tramway: figure saved to {p}"))
 
 
 def _updates(store, spec, by: str, reference: str | None):

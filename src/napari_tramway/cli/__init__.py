@@ -2,9 +2,10 @@
 
 Sub-commands: ``analyze`` (one file, end to end), ``run`` (a spec, in-process, on local
 processes or on a site), ``results`` (what a store holds), ``demo`` (the sample data)
-(:mod:`.analyze`); ``sites`` / ``check-site`` (cluster adapters), ``runs`` / ``attach`` /
-``cancel`` / ``resubmit`` / ``clean`` (remote runs) (:mod:`.clusters`); ``summary`` (a run's
-summary table, its conditions compared, a figure) (:mod:`.summary`). The commands use the
+(:mod:`.analyze`); ``figure`` (publication figures of a result, :mod:`.figure`); ``sites`` /
+``check-site`` (cluster adapters), ``runs`` / ``attach`` / ``cancel`` / ``resubmit`` / ``clean``
+(remote runs) (:mod:`.clusters`); ``summary`` (a run's summary table, its conditions compared, a
+figure) (:mod:`.summary`). The commands use the
 scripting façade (:mod:`napari_tramway.analysis`); mesh, model and environment options are
 generated from the registries (:mod:`.options`), progress is shown from the run's events
 (:mod:`.progress`). Only what a command needs is imported, so ``--help`` starts at once.
@@ -42,7 +43,7 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     """The parser; without ``registries`` the mesh/model options of ``analyze`` and ``demo`` are left
     out, so that the other commands start without importing the models (scipy)."""
     from .._version import __version__
-    from . import analyze, clusters, summary
+    from . import analyze, clusters, figure, summary
 
     parser = argparse.ArgumentParser(
         prog="napari-tramway", description="Maps of diffusivity, drift, force and potential from "
@@ -50,6 +51,7 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-tramway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     analyze.add_commands(sub, registries)
+    figure.add_commands(sub)
     clusters.add_commands(sub)
     summary.add_command(sub)
     return parser

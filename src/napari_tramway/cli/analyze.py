@@ -33,7 +33,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 #: commands whose options come from the mesh and model registries (the others start without them)
 REGISTRY_COMMANDS = ("analyze", "demo")
 HELPS = {"analyze": "run one analysis end to end on one trajectory file",
-         "demo": "the sample data: open napari with maps, or --headless PNG/CSV"}
+         "demo": "the sample data: open napari with maps, or --headless figures and CSV"}
 #: model parameters that are data-file settings on the command line: in a one-file analysis the
 #: model's σ is the file's (--localization-precision); a spec file may still set model.parameters.sigma
 MODEL_PARAMETERS_OF_THE_FILE = ("sigma",)
@@ -249,7 +249,7 @@ def _add_registry_commands(sub):
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("demo", help=HELPS["demo"])
-    p.add_argument("--headless", action="store_true", help="no display: write PNG and CSV files")
+    p.add_argument("--headless", action="store_true", help="no display: write the maps as CSV and as figures (PNG, PDF)")
     p.add_argument("--output", default="demo-output", help="output directory (default: ./demo-output)")
     p.add_argument("--model", default="dv", choices=list(MODELS))
     p.add_argument("--env", default="inprocess")
