@@ -30,7 +30,7 @@ def test_a_data_file_has_every_file_setting_and_nothing_else_describes_a_file():
     names = [f.name for f in dataclasses.fields(DataFile)]
     settings = [p.name for p in FILE_SETTINGS.parameters]
     assert set(settings) <= set(names)
-    assert set(names) - set(settings) == {"path", "rois", "label", "remote_path", "reader"}
+    assert set(names) - set(settings) == {"path", "rois", "label", "labels", "remote_path", "reader"}
     f = DataFile("tracks.csv", pixel_size=0.16, frame_interval=0.00748, columns="n=track,x=X,y=Y,frame=F",
                  space_unit="pixel")
     assert isinstance(f.settings, FileSettings) and f.settings is f.settings  # made once, when checked
