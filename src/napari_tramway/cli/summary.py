@@ -60,7 +60,9 @@ def add_command(sub) -> None:
                    help="also resample cells within files (two-stage bootstrap, more conservative)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default: 0.95)")
     p.add_argument("--resamples", type=int, default=9999, help="bootstrap resamples (default: 9999)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the resampling (reproducible intervals)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the resampling (default 0: the same results give the same intervals; "
+                        "another seed shows the resampling's own variation)")
     p.add_argument("--figure", metavar="FILE", help="write the figure: .png, .svg or .pdf")
     p.set_defaults(func=cmd_summary)
 

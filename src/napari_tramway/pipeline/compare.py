@@ -184,12 +184,13 @@ def conditions_of(data: pd.DataFrame, by: str) -> list[str]:
 
 def compare(data: pd.DataFrame, quantity: str, reference: str | None = None, other: str | None = None, *,
             by: str = "condition", replicate: str = "file", confidence: float = 0.95, n_resamples: int = 9999,
-            resample_cells: bool = False, seed=None) -> Comparison:
+            resample_cells: bool = False, seed=0) -> Comparison:
     """Compare condition ``other`` with ``reference`` (values of label ``by``; default: the two
     values of ``by``, the first met being the reference) for ``quantity`` (see the module doc).
 
     ``data``: :func:`.summary.cell_values` (per-cell quantities) or the summary table (``potential
-    depth``). ``seed`` makes the resampling reproducible."""
+    depth``). ``seed`` (default 0) makes the resampling reproducible: the same results give the same
+    interval; ``None`` draws a fresh one."""
     from scipy import stats
 
     q = quantity_of(quantity)
