@@ -267,10 +267,6 @@ class DataPanel(QWidget):
         md["localization_precision"] = float(self.sigma.value())
         md["label"] = self.label_edit.text().strip() or None
         md.setdefault(METADATA_KEY, {"kind": "trajectories"})
-        loc = md.get("locations")
-        if loc is not None:
-            loc.attrs["frame_interval"] = md["frame_interval"]
-            loc.attrs["localization_precision"] = md["localization_precision"]
         if old_interval is None or abs(float(old_interval) - md["frame_interval"]) > 0.5 * 10 ** -self.frame_interval.decimals():
             self._schedule_reread(layer)
         self.files_changed.emit()
@@ -411,8 +407,9 @@ class DataPanel(QWidget):
         from ..core.io import write_trajectories_text
 
         loc = locations_of_layer(layer)
-        write_trajectories_text(loc, path)
         md = layer.metadata
+        write_trajectories_text(loc, path, frame_interval=md.get("frame_interval"),
+                                localization_precision=md.get("localization_precision"))
         md["path"] = str(Path(path).resolve())
         md["locations"] = loc
         md.setdefault(METADATA_KEY, {"kind": "trajectories"})
