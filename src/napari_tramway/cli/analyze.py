@@ -47,7 +47,6 @@ def cmd_analyze(args) -> int:
     from ..analysis import Analysis
     from ..core.meshes import MESHES
     from ..core.models import MODELS
-    from ..core.roi import read_rois
     from ..pipeline.spec import (
         AnalysisSpec,
         DataFile,
@@ -79,7 +78,11 @@ def cmd_analyze(args) -> int:
             kind, _, name = path.partition(".")
             return "--" + option_dest(name, "mesh" if kind == "mesh" else "", collide).replace("_", "-")
         raise CliError("; ".join(f"{flag(p)}: {m}" for p, m in exc.problems)) from None
-    rois = read_rois(args.roi, size=args.roi_size) if args.roi else []
+    rois = []
+    if args.roi:
+        from ..core.roi import read_rois
+
+        rois = read_rois(args.roi, size=args.roi_size)
     try:
         f = DataFile(path=str(path.resolve()), **file_settings(args))
     except SpecError as exc:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..core.acquisition import Acquisition
-from ..core.roi import FullRegion, SupportRegion, crop, group_overlapping
-from ..core.trajectories import discard_static as drop_static_steps
+
+if TYPE_CHECKING:  # the command line plans a run up to the first read without pandas or shapely
+    import pandas as pd
 
 
 class DataCache:
@@ -118,6 +118,8 @@ def _rois_key(spec, file_index: int) -> str:
 
 def support_regions(spec, file_index: int, locations: pd.DataFrame | None = None) -> list:
     """The support regions of one file: grouped ROIs, or one :class:`FullRegion` labelled ``all``."""
+    from ..core.roi import FullRegion, group_overlapping
+
     rois = spec.rois_for(file_index)
     if not rois:
         return [FullRegion.of(locations) if locations is not None else FullRegion()]
@@ -132,6 +134,9 @@ def region_steps(spec, region, locations: pd.DataFrame, acquisition: Acquisition
 
 
 def _steps_to_fit(locations, region, discard_static: bool, acquisition: Acquisition):
+    from ..core.roi import crop
+    from ..core.trajectories import discard_static as drop_static_steps
+
     steps = crop(locations, region)
     if discard_static and len(steps):
         return drop_static_steps(steps, acquisition)
@@ -154,5 +159,4 @@ def region_by_label(regions, label: str):
 
 DEFAULT_CACHE = DataCache()
 
-__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "fit_step_count", "region_by_label",
-           "SupportRegion"]
+__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "fit_step_count", "region_by_label"]

@@ -11,12 +11,14 @@ of its region (µm). The worker reads them back typed, checked once (:func:`read
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..core.acquisition import Acquisition
 from ..core.errors import ArchiveError, ParameterError
 from ..core.io.provenance import Provenance
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The archive format of a unit's input and its layout version (2: typed acquisition and bounds).
 FORMAT, VERSION = "napari-tramway/steps", 2
@@ -51,6 +53,8 @@ def write_unit_input(path, unit_input: UnitInput) -> None:
 def read_unit_input(path) -> UnitInput:
     """The :class:`UnitInput` written by :func:`write_unit_input`; a missing or invalid value is an
     :class:`~napari_tramway.core.errors.ArchiveError` naming the file and the field."""
+    import pandas as pd
+
     from ..core.archive import read_archive
 
     arrays, meta, version = read_archive(path, FORMAT, max_version=VERSION)

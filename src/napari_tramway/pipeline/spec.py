@@ -23,11 +23,10 @@ import json
 import re
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.io.settings import FileSettings
 from ..core.parameters import Settings
-from ..core.roi import Roi
 from .labels import labelled_roi_list, labels_field
 from .schema import (
     REQUIRED,
@@ -46,6 +45,9 @@ from .schema import (
     subsection,
     subsections,
 )
+
+if TYPE_CHECKING:  # annotations: a spec holds ROIs without importing numpy or shapely
+    from ..core.roi import Roi
 
 SPEC_FORMAT = "napari-tramway/spec"
 SPEC_VERSION = 1

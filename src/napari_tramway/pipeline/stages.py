@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import NamedTuple
-
-import pandas as pd
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._version import __version__
 from ..core.acquisition import Acquisition
@@ -25,6 +23,9 @@ from .inputs import UnitInput
 from .spec import AnalysisSpec
 from .store import TESSELLATION_FORMAT, UNIT_FORMAT, ResultStore
 from .units import Unit, segment_mask, time_segments
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Cancelled(Exception):

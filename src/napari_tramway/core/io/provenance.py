@@ -22,13 +22,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from napari_tramway.core.acquisition import Acquisition
 from napari_tramway.core.errors import TrajectoryFormatError
 
 from .settings import FileSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
