@@ -66,7 +66,7 @@ def test_invalid_parameters_name_the_field(data, model, params, field):
     assert info.value.field == field
 
 
-def test_sigma_and_frame_interval_come_typed_from_the_acquisition(data):
+def test_sigma_and_frame_interval_come_typed_from_the_acquisition(data, monkeypatch):
     steps, mesh, a, _ = data
     m = fit("d", mesh, a, steps, ACQ)
     assert m.parameters["sigma"] == 0.02 and m.info["sigma_source"] == "given"
@@ -79,6 +79,14 @@ def test_sigma_and_frame_interval_come_typed_from_the_acquisition(data):
     assert m1.parameters["sigma"] == 0.0 and m1.info["sigma_source"] == "parameter"
     assert np.all(m1["diffusivity"][m1.fitted] > m["diffusivity"][m.fitted])   # less noise → more D
     assert m.parameters["min_diffusivity"] == pytest.approx(1e-8)
+    # a spec's validated settings are taken as they are (validated once, where they entered)
+    settings = MODELS["d"].settings({"sigma": 0.0})
+    monkeypatch.setattr(type(MODELS["d"]), "checked", lambda *a, **k: pytest.fail("validated twice"))
+    same = fit(settings, mesh, a, steps, ACQ)
+    np.testing.assert_array_equal(same["diffusivity"], m1["diffusivity"])
+    assert same.model == "d" and same.info["sigma_source"] == "parameter"
+    with pytest.raises(TypeError, match="either validated settings or a model name"):
+        fit(settings, mesh, a, steps, ACQ, sigma=0.01)
     # no fallback: the values are given, typed (a table's attrs are not read)
     with pytest.raises(TypeError, match="acquisition: expected an Acquisition"):
         fit("d", mesh, a, steps, {"frame_interval": 0.02, "localization_precision": 0.02})

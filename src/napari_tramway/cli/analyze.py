@@ -53,7 +53,6 @@ def cmd_analyze(args) -> int:
         MeshSpec,
         ModelSpec,
         SpecError,
-        validate_parameters,
     )
 
     path = Path(args.trajectory_file)
@@ -70,12 +69,11 @@ def cmd_analyze(args) -> int:
     for names, what in ((unknown_mesh, f"mesh {args.mesh!r}"), (not_for_model, f"model {args.model!r}")):
         if names:
             raise CliError(f"option(s) {', '.join('--' + n.replace('_', '-') for n in names)} do not apply to the {what}")
-    try:
-        validate_parameters(MESHES[args.mesh], mesh_params, "mesh")
-        validate_parameters(MODELS[args.model], model_params, "model")
+    try:  # validated once, by the spec's sections, their problems named by their flags
+        mesh, model = MeshSpec(args.mesh, mesh_params), ModelSpec(args.model, model_params)
     except SpecError as exc:
-        def flag(path):
-            kind, _, name = path.partition(".")
+        def flag(path):  # mesh.parameters.resolution → --resolution
+            kind, _, name = path.partition(".parameters.")
             return "--" + option_dest(name, "mesh" if kind == "mesh" else "", collide).replace("_", "-")
         raise CliError("; ".join(f"{flag(p)}: {m}" for p, m in exc.problems)) from None
     rois = []
@@ -88,7 +86,7 @@ def cmd_analyze(args) -> int:
     except SpecError as exc:
         raise CliError(file_problems(exc)) from None
     spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
-                        mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
+                        mesh=mesh, model=model,
                         discard_static=args.discard_static)
     apply_label_options(spec, args)
     stem = spec.file_labels()[0]

@@ -321,11 +321,3 @@ def _document_problems(d: dict) -> list[tuple[str, str]]:
     if isinstance(d.get("files", []), list) and not d.get("files"):
         problems.append(("files", "at least one data file is required"))
     return problems
-
-
-def validate_parameters(entry, values, where) -> dict:
-    """Validate ``values`` against a registry entry; raise :class:`SpecError` with every problem."""
-    settings, errors = entry.checked(values, where)
-    if errors:
-        raise SpecError([(e.field, e.message) for e in errors])
-    return dict(settings)

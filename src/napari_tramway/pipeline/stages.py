@@ -213,8 +213,7 @@ def run_unit(
 
     report(0.2, f"fitting {spec.model.name.upper()} on {mesh.n_cells} cells")
     t0 = time.perf_counter()
-    maps = fit(spec.model.name, mesh, assignment, seg_steps, acquisition, progress=fit_progress, cancel=cancel,
-               **spec.model.parameters)
+    maps = fit(spec.model.parameters, mesh, assignment, seg_steps, acquisition, progress=fit_progress, cancel=cancel)
     timings["fit"] = time.perf_counter() - t0
     if getattr(maps, "status", None) == "interrupted" and cancel():
         raise Cancelled(unit.label)

@@ -1,7 +1,8 @@
 """``fit``: from a mesh, an assignment and a steps table to :class:`~napari_tramway.core.maps.Maps`.
 
-``fit`` validates the parameters through :data:`.registry.MODELS`, builds the sufficient
-statistics and the likelihood once, and hands a :class:`.runners.Context` to the model's runner.
+``fit`` validates the parameters through :data:`.registry.MODELS` (or takes a spec's validated
+``Settings`` as they are), builds the sufficient statistics and the likelihood once, and hands a
+:class:`.runners.Context` to the model's runner.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from napari_tramway.core.acquisition import Acquisition
 from napari_tramway.core.errors import ParameterError
 from napari_tramway.core.maps import COLUMN_ORDER, Maps
+from napari_tramway.core.parameters import Settings
 
 from .likelihood import CellLikelihood
 from .operators import safe_areas
@@ -61,14 +63,16 @@ class Progress:
 
 # -- the entry point ---------------------------------------------------------------------------
 
-def fit(model: str, mesh, assignment, steps: pd.DataFrame, acquisition: Acquisition, *, progress=None, cancel=None,
-        **parameters) -> Maps:
+def fit(model: str | Settings, mesh, assignment, steps: pd.DataFrame, acquisition: Acquisition, *, progress=None,
+        cancel=None, **parameters) -> Maps:
     """Fit ``model`` (``'d'``, ``'dd'``, ``'df'`` or ``'dv'``) on the steps of each mesh cell.
 
     Parameters
     ----------
-    model : str
-        A name of :data:`MODELS`.
+    model : str or Settings
+        A name of :data:`MODELS` (its ``parameters`` are then validated here), or the model's
+        validated :class:`~napari_tramway.core.parameters.Settings` (a spec's ``model.parameters``:
+        taken as they are, no keyword parameters).
     mesh : Mesh
         Cell centres, neighbour graph and areas.
     assignment : Assignment
@@ -93,16 +97,21 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, acquisition: Acquisit
     Maps
     """
     t0 = time.perf_counter()
-    if model not in MODELS:
-        raise ParameterError("model", f"unknown model {model!r}; known: {', '.join(MODELS)}")
-    entry = MODELS[model]
-    if model == "df" and "potential_prior" in parameters:
-        raise ParameterError("potential_prior", "not a df parameter (TRamWAy's alias of force_prior is not "
-                                                "accepted, to keep one name per setting): use force_prior")
     if not isinstance(acquisition, Acquisition):
         raise TypeError(f"acquisition: expected an Acquisition(frame_interval, localization_precision), got "
                         f"{type(acquisition).__name__}")
-    params = entry.validate(parameters)
+    if isinstance(model, Settings):  # validated where they entered (a spec): taken as they are
+        if parameters:
+            raise TypeError("fit: pass either validated settings or a model name and its parameters")
+        entry, params, model = model.entry, dict(model), model.name
+    else:
+        if model not in MODELS:
+            raise ParameterError("model", f"unknown model {model!r}; known: {', '.join(MODELS)}")
+        entry = MODELS[model]
+        if model == "df" and "potential_prior" in parameters:
+            raise ParameterError("potential_prior", "not a df parameter (TRamWAy's alias of force_prior is not "
+                                                    "accepted, to keep one name per setting): use force_prior")
+        params = entry.validate(parameters)
     if params.get("sigma") is not None:
         sigma, sigma_source = float(params["sigma"]), "parameter"
     else:
