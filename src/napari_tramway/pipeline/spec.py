@@ -44,7 +44,7 @@ from .schema import (
 
 SPEC_FORMAT = "napari-tramway/spec"
 SPEC_VERSION = 1
-STAGES = ("tessellate_and_infer", "tessellate", "infer")
+STAGES = ("tessellate_and_infer", "tessellate", "infer", "tessellate_then_infer")
 
 
 def _meshes():
@@ -240,10 +240,12 @@ class AnalysisSpec:
 
     def unit_fingerprint(self, unit, part: str = "analysis") -> str:
         """What determines one unit's result: :meth:`fingerprint` plus its file's metadata (frame
-        interval, σ, reader options) and the shapes of its region's ROIs.
+        interval, σ, reader options), the shapes of its region's ROIs and the content of its data
+        file (``unit.data_digest``, see :mod:`.digests`).
 
-        Editing an ROI, or the localization precision of a file, makes that file's affected units
-        stale; the data path is left out (the same file may live elsewhere on a cluster).
+        Editing an ROI, or the localization precision of a file, or replacing the file's content,
+        makes that file's affected units stale; the data path is left out (the same file may live
+        elsewhere on a cluster).
         """
         f = self.files[unit.file_index]
         rois = self.rois_for(unit.file_index)
@@ -254,6 +256,8 @@ class AnalysisSpec:
                      "reader": f.reader},
             "rois": [rois[m].to_dict() for m in members if m < len(rois)],
         }
+        if getattr(unit, "data_digest", None):
+            keep["data"] = unit.data_digest
         blob = json.dumps(keep, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
