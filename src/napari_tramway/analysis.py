@@ -64,17 +64,22 @@ class Analysis:
             store = (spec_path.with_suffix("").as_posix() + ".results") if spec_path else "napari-tramway-results"
         self.store = ResultStore(store)
         self._units: list[Unit] | None = None
+        self._units_state: list | None = None
 
     @classmethod
     def load(cls, path, store=None) -> Analysis:
         return cls(Path(path), store)
 
     def units(self, refresh: bool = False) -> list[Unit]:
-        """Every unit (file × support region × time segment); reads each data file once."""
+        """Every unit (file × support region × time segment); reads and hashes each data file once,
+        and again when it changed (its size or modification time) since."""
+        from .pipeline.digests import file_state
         from .pipeline.units import plan_units
 
-        if self._units is None or refresh:
+        state = [file_state(self.spec.resolve_path(f)) for f in self.spec.files]
+        if self._units is None or refresh or state != self._units_state:
             self._units = plan_units(self.spec)
+            self._units_state = state
         return list(self._units)
 
     def status(self) -> dict[str, str]:

@@ -227,6 +227,7 @@ class Follower(RunTasks, Collection):
         # Slurm states
         now = time.time()
         to_fail = []
+        known_jobs = {job for job, _ in res.states}
         waited = []  # tasks of a stage whose dependency may have failed
         for label in self.entries:
             if self.final(label):
@@ -240,6 +241,14 @@ class Follower(RunTasks, Collection):
                 self.unknown_polls[label] = self.unknown_polls.get(label, 0) + 1
                 if failure is not None and now - since >= float(site.completion_grace):
                     to_fail.append((label, None, failure))
+                elif (task is not None and self.unknown_polls[label] >= 2 and res.accounting == "ok"
+                      and task[0] in known_jobs):
+                    # accounting and the queue know its array job but not this task: its pending
+                    # task was cancelled, which removes it from the array before it ever started
+                    self._set(label, CANCELLED, slurm="CANCELLED", reason="removed before it started")
+                    self._event(label, CANCELLED, state="CANCELLED", message="Slurm: removed from its array job "
+                                f"{task[0]} before it started (its pending task was cancelled)")
+                    changed = True
                 elif task is not None and self.unknown_polls[label] >= 2:
                     self._message(("unknown", label), f"task {task[0]}_{task[1]} ({label}) is not known to Slurm "
                                   "any more (accounting off?) and has no result yet: waiting for its done-marker")
