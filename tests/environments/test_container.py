@@ -21,7 +21,7 @@ import pytest
 from cluster_helpers import make_spec
 
 from napari_tramway import Analysis, __version__
-from napari_tramway.analysis import build_container, container_recipe
+from napari_tramway.analysis import container_recipe
 from napari_tramway.environments.slurm import SiteCheckFailed
 from napari_tramway.pipeline.requirements import WORKER_PACKAGES
 

@@ -12,7 +12,13 @@ import pytest
 from cluster_helpers import make_spec
 
 from napari_tramway import Analysis
-from napari_tramway.environments.ssh import HostKeyMismatch, HostKeyRefused, SSHError, SSHSession, SSHTarget
+from napari_tramway.environments.ssh import (
+    HostKeyMismatch,
+    HostKeyRefused,
+    SSHError,
+    SSHSession,
+    SSHTarget,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
