@@ -151,3 +151,21 @@ def test_chain_in_process_reports_a_failed_mesh_per_unit(data_files, tmp_path):
     again = []
     summary = Analysis(spec, store=tmp_path / "store").run(env="local:2", stage=CHAIN, events=again.append)
     assert summary.count("skipped") == 2 and summary.states["cell0/roi002"] == "failed"
+
+
+def test_job_ids_lost_between_sbatch_and_the_ledger_are_found_again(cluster, site, data_files, tmp_path, recorder):
+    """The client stopped after ``sbatch`` but before recording the job ids (the ledger holds the
+    planned array jobs only): attach reads every id from the run directory and follows both stages."""
+    spec = make_spec(data_files[:1], rois=REGIONS[:2])
+    a = Analysis(spec, store=tmp_path / "store")
+    env = site()
+    record = env.submit(a._job(CHAIN, False, None), emit=recorder)
+    env.close()
+    ids = [j["job_id"] for j in record["jobs"]]
+    pending = [{k: v for k, v in j.items() if k not in ("job_id", "job_name", "submitted")} for j in record["jobs"]]
+    record.update(jobs=[], pending_jobs=pending, status="submitting")
+    ledger.save(record)
+    summary = attach(record["run_id"], events=recorder, poll_interval=0.5, max_poll_interval=2.0)
+    assert summary.ok and summary.count("done") == 2, summary.errors
+    final = ledger.load(record["run_id"])
+    assert [j["job_id"] for j in final["jobs"]] == ids and "pending_jobs" not in final
