@@ -36,7 +36,7 @@ class CheckResult:
         "container-executable": "container executable",
         "container-image": "container image",
         "python": "Python with " + ", ".join(WORKER_PACKAGES),
-        "container-version": "napari-tramway in the container, the version of this computer",
+        "container-version": "napari-tramway in the container",
         "scratch": "scratch directory writable",
     }
 
