@@ -137,7 +137,9 @@ def check_script(*, deps: str, scratch: str, python: str, singularity: str | Non
     pycode = (f"import sys; v = sys.version_info; import {packages}\n"
               "print('Python %d.%d.%d' % tuple(v[:3]) + ''.join(', %s %s' % (m.__name__, m.__version__) "
               f"for m in ({packages},)))\n"
-              # the napari-tramway the image (or the site's Python) has, if any (check-site compares)
+              # the napari-tramway the image (or the site's Python) has, if any (check-site compares);
+              # not one in the current directory
+              "import os\nsys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]\n"
               "try:\n    import napari_tramway as n\n    print('napari-tramway', n.__version__)\n"
               "except ImportError:\n    print('napari-tramway none')\n"
               "except Exception as e:\n    print('napari-tramway broken', type(e).__name__, e)\n"
