@@ -5,6 +5,7 @@ every unit says why, also after a reattach; a resubmission recomputes the mesh f
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -169,3 +170,19 @@ def test_job_ids_lost_between_sbatch_and_the_ledger_are_found_again(cluster, sit
     assert summary.ok and summary.count("done") == 2, summary.errors
     final = ledger.load(record["run_id"])
     assert [j["job_id"] for j in final["jobs"]] == ids and "pending_jobs" not in final
+
+
+def test_a_second_model_on_the_same_meshes(data_files, tmp_path):
+    """A spec has one model; a second model fits on the meshes of a chain's run: its spec run with
+    stage ``infer`` on a store holding those meshes (the meshes' fingerprint leaves the model out)."""
+    first = Analysis(make_spec(data_files[:1], rois=REGIONS[:2]), store=tmp_path / "d")
+    assert first.run(env="inprocess", stage=CHAIN).ok
+    second = Analysis(make_spec(data_files[:1], rois=REGIONS[:2], model="df"), store=tmp_path / "df")
+    second.store.initialise(second.spec)
+    shutil.copytree(first.store.root / "tessellations", second.store.root / "tessellations")
+    summary = second.run(env="inprocess", stage="infer")
+    assert summary.ok and summary.count("done") == 2, summary.errors
+    for u in second.units():
+        maps, meta = second.results().unit(u.label)
+        assert "load_mesh" in meta["timings"] and "mesh" not in meta["timings"]  # the stored mesh, not a new one
+        assert "force" in " ".join(maps.table.columns) or "drift" in " ".join(maps.table.columns)
