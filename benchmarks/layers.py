@@ -57,12 +57,22 @@ def synthetic_maps(n_cells: int, seed: int = 0):
 
 def run(sizes, repeat_warm: int = 1):
     import napari
+    from napari.layers import Layer
     from qtpy.QtWidgets import QApplication
 
-    from napari_tramway._layers import ImageGrid, layers_from_maps
+    from napari_tramway._layers import ImageGrid, harmonize_maps, layers_from_maps
     from napari_tramway._sample_data import make_sample_data
-    from napari_tramway._widgets.common import add_or_update, harmonize_maps
+    from napari_tramway._widgets.common import LayerFeeder, find_layer, update_layer
     from napari_tramway.core.maps import Maps
+
+    def add_or_update(viewer, data, kwargs, kind):
+        """As the panel's layer feeder does it (in one go here): the layer of the same key gets the
+        new data, else a layer is added."""
+        layer = find_layer(viewer, LayerFeeder.key_of(kwargs))
+        if layer is not None:
+            update_layer(layer, data, kwargs, kind)
+        else:
+            viewer.add_layer(Layer.create(data, kwargs, kind))
 
     app = QApplication.instance() or QApplication([])
     rows = []

@@ -26,7 +26,8 @@ def data(tmp_path_factory):
 def test_analyze_writes_one_csv_per_region_and_a_summary_line(data, tmp_path, capsys):
     path, rois = data
     rc = main(["analyze", str(path), "--roi", str(rois), "--mesh", "hexagon", "--resolution", "1",
-               "--model", "d", "--sigma", "0.02", "--frame-interval", "0.02", "--output", str(tmp_path)])
+               "--model", "d", "--localization-precision", "0.02", "--frame-interval", "0.02",
+               "--output", str(tmp_path)])
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].startswith("cells/roi000: ") and "cells" in out[0]
@@ -106,17 +107,19 @@ def test_run_reports_every_spec_problem(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_headless_demo_writes_pngs_and_csvs(tmp_path):
+def test_headless_demo_writes_figures_and_csvs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "napari_tramway.cli", "demo", "--headless", "--output", str(tmp_path)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr + r.stdout
-    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["map-diffusivity.png", "map-potential.png"]
+    pngs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    assert pngs == ["sample-results D.png", "sample-results V cell 1.png", "sample-results V cell 2.png",
+                    "sample-results V cell 3.png", "sample-results force.png"]
+    assert len(list((tmp_path / "figures").glob("*.pdf"))) == 5
     import imageio.v3 as iio
 
-    img = iio.imread(tmp_path / "map-diffusivity.png")
-    assert img.shape == (512, 512, 3) and img.std() > 10
-    assert len(list(tmp_path.glob("maps-roi*.csv"))) == 3
+    img = iio.imread(tmp_path / "figures" / "sample-results D.png")
+    assert img.shape[0] > 500 and img.shape[1] > 500 and img.std() > 10
+    assert sorted(p.name for p in tmp_path.glob("maps-*.csv")) == ["maps-cell 1.csv", "maps-cell 2.csv", "maps-cell 3.csv"]
 
 
 @pytest.mark.parametrize(

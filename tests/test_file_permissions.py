@@ -52,7 +52,7 @@ def test_analyze_output_respects_the_umask(tmp_path, mask, file_mode, dir_mode):
     code = (f"import os, sys; os.umask({mask}); from napari_tramway.cli import main; "
             "sys.exit(main(sys.argv[1:]))")
     run = subprocess.run([sys.executable, "-c", code, "analyze", str(data), "--mesh", "hexagon",
-                          "--resolution", "2", "--model", "d", "--sigma", "0.02", "--frame-interval", "0.02",
+                          "--resolution", "2", "--model", "d", "--localization-precision", "0.02", "--frame-interval", "0.02",
                           "--output", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     files, dirs = _modes(out)

@@ -1,9 +1,12 @@
 """Take the user guide's screenshots from the real application (run under Xvfb).
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/images/screenshots.py [--cluster]
+    xvfb-run -a -s "-screen 0 1920x1200x24" python docs/images/screenshots.py [--cluster]
 
-Opens the sample, draws ROIs on the three cells, runs a DV analysis in this process and a
-time-window analysis, and saves one PNG per widget tab and per kind of map in ``docs/images/``.
+Opens the sample in a 1280×720 window (a laptop's screen), draws and names ROIs on the three
+cells, runs a DV analysis in this process, two D analyses with different meshes (side by side),
+moves a ROI (stale maps) and runs a time-window analysis; saves one PNG per widget tab and per kind
+of map in ``docs/images/``, the window at 1280×720 and 1920×1080 (the canvas widths are printed),
+and a publication figure.
 With ``--cluster`` (the test cluster of ``tests/cluster/start.sh`` running), the Environment tab
 is shown with a site check and the host-key dialog of a first connection.
 """
@@ -39,7 +42,9 @@ def wait(app, predicate, timeout=300):
         time.sleep(0.01)
 
 
-def shot(viewer, name, app):
+def shot(viewer, name, app, size=None):
+    if size is not None:
+        viewer.window.resize(*size)
     pump(app, 0.5)
     path = HERE / name
     viewer.screenshot(str(path), canvas_only=False, flash=False)
@@ -69,19 +74,23 @@ def main(argv=None):
 
     viewer = napari.Viewer(title="napari-tramway")
     app = QApplication.instance()
-    viewer.window.resize(1560, 960)
+    viewer.window.resize(*LAPTOP)
     viewer.open_sample("napari-tramway", "cells")
     _, w = viewer.window.add_plugin_dock_widget("napari-tramway", "TRamWAy maps")
     w.runs.store_edit.setText(str(tmp / "results"))
     viewer.reset_view()
     w.tabs.setCurrentWidget(w.data)
     shot(viewer, "data-tab.png", app)
+    canvas = {LAPTOP: canvas_width(viewer, app)}
 
-    # ROIs: an ellipse on the left cell, a polygon around the top-right one, a rectangle on the last
+    # ROIs: an ellipse on the left cell, a polygon around the top-right one, a rectangle on the last,
+    # named as a biologist would
     rois = w.rois.new_roi_layer()
     rois.add_ellipses(_ellipse_corners((7.0, 12.0), (4.6, 7.0), 15.0))
     rois.add_polygons([np.array([[16.2, 14.0], [15.0, 19.5], [17.6, 23.2], [21.2, 22.8], [22.3, 17.5], [19.5, 14.2]])])
     rois.add_rectangles(np.array([[4.0, 14.0], [10.0, 23.0]]))
+    for i, name in enumerate(("well", "fast", "gradient")):
+        w.rois.rename(i, name)
     rois.mode = "pan_zoom"
     viewer.layers.selection.active = rois
     w.tabs.setCurrentWidget(w.rois)
@@ -92,9 +101,9 @@ def main(argv=None):
     w.analysis.mesh.set_values("hexagon", {"resolution": 0.8})
     w.analysis.model.set_values("dv", {"diffusivity_prior": 0.1, "potential_prior": 0.1})
     w.tabs.setCurrentWidget(w.analysis)
-    worker = w.analysis.preview()
-    wait(app, lambda: "mesh preview" in viewer.layers)
-    wait(app, lambda: not worker.is_running)
+    w.analysis.preview()
+    wait(app, lambda: "mesh preview" in viewer.layers and w.analysis._preview_worker is None
+         and not w.analysis.feeder.busy)
     shot(viewer, "analysis-tab.png", app)
     viewer.layers.remove("mesh preview")
 
@@ -104,71 +113,108 @@ def main(argv=None):
         w.tabs.setCurrentWidget(w.environment)
         asked = []
         w.environment.bridge.asked.connect(asked.append)
-        worker = w.environment.check_site()
+        w.environment.check_site()
         wait(app, lambda: asked, timeout=60)
         pump(app, 0.5)
         asked[0].grab().save(str(HERE / "host-key-dialog.png"))
         compact(HERE / "host-key-dialog.png")
         print("wrote", HERE / "host-key-dialog.png")
         asked[0].accept_button.click()
-        wait(app, lambda: not worker.is_running, timeout=120)
+        wait(app, lambda: w.environment._check_worker is None, timeout=120)
         wait(app, lambda: w.environment.check_results.count() > 1, timeout=30)
         shot(viewer, "environment-tab.png", app)
     else:
         w.environment.select("local")
         w.tabs.setCurrentWidget(w.environment)
         shot(viewer, "environment-tab.png", app)
+    w.environment.combo.showPopup()  # every environment, each once
+    pump(app, 0.5)
+    grab(w.environment.combo.view(), "environment-list.png", app)
+    w.environment.combo.hidePopup()
     w.environment.select("inprocess")
 
-    # run: the maps appear as layers
+    # run: the maps appear as layers, named after their run
     w.tabs.setCurrentWidget(w.runs)
     w.runs.start()
     wait(app, lambda: not w.runs.busy)
     viewer.reset_view()
-    viewer.layers.selection.active = next(la for la in viewer.layers if la.name.startswith("log10 D"))
     shot(viewer, "runs-tab-diffusivity.png", app)
 
     # the potential, with the force arrows
-    d = next(la for la in viewer.layers if la.name.startswith("log10 D"))
-    v = next(la for la in viewer.layers if la.name.startswith("V (kT)"))
+    d = layer(viewer, "log₁₀ D")
+    v = layer(viewer, "V (kT)")
     d.visible = False
     v.visible = True
-    from napari_tramway._widgets.common import harmonize_maps
-
-    harmonize_maps(viewer, limits=False)
     viewer.layers.selection.active = v
     _zoom(viewer, (7.5, 12.5), 10.0)
     pump(app, 6.0)  # let the notification go
     shot(viewer, "map-potential-force.png", app)
 
-    # hover: the cell under the mouse and all its values in the status bar
+    # hover: the cell under the mouse and all its values in the status bar, D in µm²/s
     v.visible = False
     d.visible = True
-    harmonize_maps(viewer, limits=False)
-    cells = next(la for la in viewer.layers if la.name.startswith("cells ·"))
+    cells = layer(viewer, "cells ·")
     viewer.layers.selection.active = cells
     _zoom(viewer, (18.5, 18.5), 6.0)
     viewer.cursor.position = (18.3, 18.6)
     pump(app, 0.5)
-    status = cells.get_status(viewer.cursor.position, world=True)
-    viewer.status = status
-    viewer.tooltip.text = cells._get_tooltip_text(np.asarray(viewer.cursor.position), world=True) \
-        if hasattr(cells, "_get_tooltip_text") else ""
+    viewer.status = cells.get_status(viewer.cursor.position, world=True)
+    viewer.tooltip.text = cells._get_tooltip_text(np.asarray(viewer.cursor.position), world=True)
     shot(viewer, "map-hover-values.png", app)
 
-    # time windows: a slider through time
-    for la in [la for la in viewer.layers if " · simulated" in la.name]:
-        viewer.layers.remove(la)
+    # a second run with another mesh: both side by side (napari's grid), labelled, with units
     w.analysis.model.set_values("d", {})
+    w.analysis.mesh.set_values("hexagon", {"resolution": 1.5})
+    w.runs.start()
+    wait(app, lambda: not w.runs.busy)
+    w.analysis.mesh.set_values("hexagon", {"resolution": 0.5})
+    w.runs.start()
+    wait(app, lambda: not w.runs.busy)
+    first = next(iter(w.runs.entries))
+    w.runs.show_run(first, False)  # the DV run of above: hidden with its box in the runs table
+    shown = [la for la in viewer.layers if la.name.startswith("log₁₀ D") and la.visible]
+    for la in viewer.layers:
+        la.visible = la in shown
+    for la in shown:
+        la.colorbar.visible = True  # a colour bar in each panel (one scale: they are the same)
+    viewer.canvas.grid.enabled = True
+    viewer.canvas.grid.shape = (1, 2)
+    viewer.layers.selection.active = shown[-1]
+    viewer.reset_view()
+    pump(app, 1.0)
+    shot(viewer, "runs-side-by-side.png", app, size=DESKTOP)
+    canvas[DESKTOP] = canvas_width(viewer, app)
+    viewer.canvas.grid.enabled = False
+    for la in viewer.layers:
+        la.visible = not la.name.startswith(("trajectories", "D sd", "V", "‖F‖")) and "run 1" not in la.name
+    for size, name in ((LAPTOP, "layout-1280x720.png"), (DESKTOP, "layout-1920x1080.png")):
+        viewer.window.resize(*size)
+        pump(app, 6.0)  # the notifications go
+        viewer.reset_view()
+        shot(viewer, name, app)
+    viewer.window.resize(*LAPTOP)
+
+    # an ROI moved: the maps made before are stale
+    moved = [np.asarray(x).copy() for x in rois.data]
+    moved[2] = moved[2] + np.array([1.5, 0.0])
+    rois.data = moved
+    wait(app, lambda: any(e.stale for e in w.runs.entries.values()))
+    viewer.reset_view()
+    shot(viewer, "runs-stale.png", app)
+    moved[2] = moved[2] - np.array([1.5, 0.0])
+    rois.data = moved
+    wait(app, lambda: not any(e.stale for e in w.runs.entries.values()))
+
+    # time windows: a slider through time, in seconds
+    for la in [la for la in viewer.layers if " · run " in la.name]:
+        viewer.layers.remove(la)
     w.analysis.mesh.set_values("hexagon", {"resolution": 1.0})
-    w.analysis.time.setChecked(True)
-    w.analysis.duration.setValue(20.0)
+    w.analysis.set_time_windows(20.0)
     w.runs.store_edit.setText(str(tmp / "results-windows"))
     w.runs.start()
     wait(app, lambda: not w.runs.busy)
     viewer.reset_view()
     viewer.dims.set_point(0, 30.0)
-    viewer.layers.selection.active = next(la for la in viewer.layers if la.name.startswith("log10 D"))
     shot(viewer, "map-time-windows.png", app)
 
     # the column-mapping dialog of an unrecognised table
@@ -184,11 +230,45 @@ def main(argv=None):
     dialog.resize(720, 560)
     dialog.show()
     pump(app, 0.5)
-    dialog.grab().save(str(HERE / "column-mapping-dialog.png"))
-    compact(HERE / "column-mapping-dialog.png")
-    print("wrote", HERE / "column-mapping-dialog.png")
+    grab(dialog, "column-mapping-dialog.png", app)
     dialog.close()
     viewer.close()
+
+    # a publication figure of the first run (napari-tramway figure, the Figure… button)
+    from napari_tramway._layers import ImageGrid
+    from napari_tramway._sample_data import sample_files
+    from napari_tramway.figures import Background, figures_of_path
+
+    image, pixel_size, *_ = sample_files()
+    for path in figures_of_path(tmp / "results", tmp / "figures", quantities=["diffusivity", "potential"],
+                                background=Background.from_array(image, ImageGrid((0, 0), pixel_size, image.shape)),
+                                dpi=80):
+        target = HERE / ("figure-" + path.name.split(" ", 1)[1].replace(" ", "-"))
+        target.write_bytes(path.read_bytes())
+        compact(target)
+        print("wrote", target)
+    for size, width in canvas.items():
+        print(f"canvas at {size[0]}×{size[1]}: {width} px wide ({100 * width / size[0]:.0f}% of the window)")
+
+
+LAPTOP, DESKTOP = (1280, 720), (1920, 1080)
+
+
+def layer(viewer, prefix):
+    return next(la for la in viewer.layers if la.name.startswith(prefix))
+
+
+def canvas_width(viewer, app) -> int:
+    """The canvas's width (px) in the window as it is."""
+    pump(app, 0.5)
+    return int(viewer.screenshot(canvas_only=True, flash=False).shape[1])
+
+
+def grab(widget, name, app):
+    pump(app, 0.3)
+    widget.grab().save(str(HERE / name))
+    compact(HERE / name)
+    print("wrote", HERE / name)
 
 
 def _ellipse_corners(centre, radii, angle_deg):

@@ -1,13 +1,20 @@
-"""npe2 readers: trajectory files, ROI files, result stores and unit results.
+"""npe2 readers: trajectory files, ROI files, and everything napari-tramway writes.
 
 * trajectory files (TRamWAy text / ``.trxyt``, CSV and other tracker tables, TrackMate and
   ISBI XML) → a **Tracks** layer (µm, s; see :func:`napari_tramway._layers.tracks_from_locations`).
   When a table's columns are not recognised, a dialog asks which column is which.
-* ROI files (ours ``.json``; TRamWAy's tab-separated rectangles ``.txt``) → a **Shapes** layer.
-* a result store directory (``store.json`` inside) or one unit's ``.ntw`` result → map layers.
+* ROI files (ours ``.json``; TRamWAy's tab-separated rectangles ``.txt``) → a **Shapes** layer
+  of named ROIs.
+* results (:mod:`napari_tramway._layers.sources`): a results directory (``run``'s output, the
+  panel's), an ``analyze`` output folder, any ``.ntw`` (unit result, maps, mesh, steps), a maps
+  CSV → map layers named after their run.
+* a TIFF image with an ImageJ pixel-size calibration (ours, Fiji's) → an **Image** layer at its
+  scale in µm (:func:`tiff_pixel_size`); other TIFFs are left to napari's own reader.
 
-Reading problems are shown as napari notifications (one line naming the file and the line or
-column), never as a traceback.
+napari calls readers on its GUI thread: they read and build the layer data synchronously (what
+they take is measured in ``benchmarks/gui_stall.py``); the panel's "Open…" (open results) does the same
+in a worker thread. Reading problems are one napari notification naming the file and the line or
+field, with what to do — never a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 
 TRAJECTORY_SUFFIXES = (".txt", ".trxyt", ".trxyzt", ".csv", ".tsv", ".xml", ".dat")
+TRAJECTORY_FIX = "check the file: docs/formats.md lists the formats, columns and units read"
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def get_reader(path):
@@ -31,16 +40,22 @@ def get_reader(path):
             return out or [(None,)]
 
         return read_all
+    from ._layers.sources import kind_of_path
+
     p = Path(str(path))
     if p.is_dir():
-        return read_store if (p / "store.json").is_file() else None
+        return read_results if kind_of_path(p) else None
     suffix = p.suffix.lower()
     if suffix == ".ntw":
-        return read_unit_result
+        return read_results
     if suffix == ".json":
         return read_roi_file if _is_roi_json(p) else None
+    if suffix in TIFF_SUFFIXES:
+        return read_calibrated_tiff if p.is_file() and tiff_pixel_size(p) is not None else None
     if suffix not in TRAJECTORY_SUFFIXES or not p.is_file():
         return None
+    if suffix == ".csv" and kind_of_path(p) == "maps-csv":
+        return read_results
     if suffix in (".txt", ".tsv") and _is_tramway_roi_text(p):
         return read_roi_file
     if suffix == ".xml" and not _is_trajectory_xml(p):
@@ -59,8 +74,7 @@ def _head(p: Path, n: int = 4096) -> str:
 
 
 def _is_roi_json(p: Path) -> bool:
-    text = _head(p, 2048)
-    return '"napari-tramway/rois"' in text
+    return '"napari-tramway/rois"' in _head(p, 2048)
 
 
 def _is_tramway_roi_text(p: Path) -> bool:
@@ -102,50 +116,25 @@ def _current_viewer():
         return None
 
 
-_HOOKED: set[int] = set()
-
-
 def install_display_hook(viewer) -> None:
-    """Apply the settings layer-data tuples cannot carry (colour bars, label contours) to the
-    napari-tramway layers added to ``viewer`` (idempotent)."""
-    if viewer is None or id(viewer) in _HOOKED:
-        return
-    from ._layers import apply_display
+    """Set up ``viewer`` for maps: colour bar titles, scale bar in µm, time in s, hover (idempotent)."""
+    from ._layers.display import install
 
-    def on_insert(event):
-        try:
-            apply_display(event.value)
-            md = (event.value.metadata or {}).get("napari_tramway")
-            if isinstance(md, dict) and md.get("kind") == "map":
-                from ._widgets.common import harmonize_maps
-
-                harmonize_maps(viewer, limits=False)  # one colour bar per quantity
-        except Exception:
-            pass
-
-    viewer.layers.events.inserted.connect(on_insert)
-    _HOOKED.add(id(viewer))
-    try:
-        import weakref
-
-        weakref.finalize(viewer, _HOOKED.discard, id(viewer))
-    except TypeError:
-        pass
+    install(viewer)
 
 
 def image_grid_of_viewer(viewer):
     """The :class:`~napari_tramway._layers.ImageGrid` of the viewer's first wide-field image, if any."""
     if viewer is None:
         return None
-    from ._layers import METADATA_KEY, ImageGrid
+    from ._layers import ImageGrid, tramway_md
 
     try:
         from napari.layers import Image
     except Exception:
         return None
     for layer in viewer.layers:
-        md = (layer.metadata or {}).get(METADATA_KEY)
-        if isinstance(layer, Image) and not (isinstance(md, dict) and md.get("kind") == "map"):
+        if isinstance(layer, Image) and tramway_md(layer).get("kind") != "map":
             return ImageGrid.from_layer(layer)
     return None
 
@@ -190,15 +179,69 @@ def read_trajectory_file(path):
     """npe2 reader: a trajectory file → a Tracks layer (µm, s) with the locations in its metadata."""
     from .core.errors import TrajectoryFormatError
 
+    install_display_hook(_current_viewer())
     try:
         got = load_trajectories(path)
     except TrajectoryFormatError as exc:
-        _notify_error(f"napari-tramway could not read the trajectories: {exc}")
+        _notify_error(f"napari-tramway could not read {Path(str(path)).name}: {exc} — {TRAJECTORY_FIX}")
         return [(None,)]
     if got is None:
         return [(None,)]
     locations, opts = got
     return [trajectory_layer_data(path, locations, opts)]
+
+
+# -- calibrated images ---------------------------------------------------------------------------
+
+#: ImageJ's spellings of length units (``unit=`` in its TIFF description), in µm
+_IMAGEJ_UNITS = {"um": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0,
+                 "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "cm": 1e4,
+                 "m": 1e6}
+
+
+def tiff_pixel_size(path) -> float | None:
+    """The pixel size (µm) of a TIFF written with an ImageJ calibration (by napari-tramway's demo,
+    or by Fiji/ImageJ): ``XResolution`` pixels per ``unit`` of its ImageJ description; ``None``
+    without ImageJ metadata, without a length unit, or for non-square pixels."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            unit = str((tif.imagej_metadata or {}).get("unit", "")).strip().lower()
+            tags = tif.pages[0].tags
+            xres, yres = tags.get("XResolution"), tags.get("YResolution")
+            xres, yres = (xres.value if xres else None), (yres.value if yres else None)
+    except Exception:  # not a readable TIFF: napari's own reader says so
+        return None
+    factor = _IMAGEJ_UNITS.get(unit)
+    if factor is None or not xres or not xres[0] or not xres[1]:
+        return None
+    pixel = factor * xres[1] / xres[0]
+    if yres and yres[0] and yres[1] and abs(factor * yres[1] / yres[0] - pixel) > 1e-9 * pixel:
+        return None
+    return pixel
+
+
+def read_calibrated_tiff(path):
+    """npe2 reader: a TIFF with an ImageJ calibration → an Image layer scaled in µm (corner of the
+    first pixel at 0, 0), the pixel size in its metadata."""
+    import tifffile
+
+    from ._layers import METADATA_KEY, image_transform
+
+    pixel = tiff_pixel_size(path)
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        data, axes = series.asarray(), series.axes
+    rgb = axes.endswith("S") and data.shape[-1] in (3, 4)
+    spatial = axes[:-1] if rgb else axes
+    (sy, sx), (ty, tx) = image_transform((0.0, 0.0), pixel)
+    scale = tuple({"Y": sy, "X": sx}.get(a, 1.0) for a in spatial)
+    translate = tuple({"Y": ty, "X": tx}.get(a, 0.0) for a in spatial)
+    metadata = {METADATA_KEY: {"kind": "image", "pixel_size": pixel, "origin": [0.0, 0.0]}}
+    units = tuple("µm" if a in "YX" else "pixel" for a in spatial)  # the scale bar reads µm
+    return [(data, {"name": Path(str(path)).stem, "scale": scale, "translate": translate, "rgb": rgb,
+                    "units": units, "metadata": metadata}, "image")]
 
 
 # -- ROIs ---------------------------------------------------------------------------------------
@@ -212,48 +255,28 @@ def read_roi_file(path):
     try:
         rois = read_rois(path)
     except RoiFormatError as exc:
-        _notify_error(f"napari-tramway could not read the ROIs: {exc}")
+        _notify_error(f"napari-tramway could not read the ROIs: {exc} — napari-tramway reads its own .json ROI "
+                      "files and TRamWAy's tab-separated rectangles (.txt)")
         return [(None,)]
     return [rois_layer_data(rois, name=f"ROIs ({Path(str(path)).name})")]
 
 
 # -- results --------------------------------------------------------------------------------------
 
-def read_store(path):
-    """npe2 reader: a result store directory → the map layers of every done unit."""
-    from ._layers import layers_from_results
+def read_results(path):
+    """npe2 reader: anything napari-tramway writes (see :mod:`napari_tramway._layers.sources`) → layers."""
+    from ._layers.sources import layers_from_path
     from .core.errors import ArchiveError
-    from .pipeline import open_results
 
     viewer = _current_viewer()
     install_display_hook(viewer)
     try:
-        results = open_results(path)
-        if not results.labels():
-            _notify_error(f"napari-tramway: {path} holds no finished unit yet")
-            return [(None,)]
-        return layers_from_results(results, image_grid_of_viewer(viewer)) or [(None,)]
-    except (ArchiveError, ValueError, OSError) as exc:
-        _notify_error(f"napari-tramway could not open the results: {exc}")
+        return layers_from_path(path, image_grid_of_viewer(viewer)) or [(None,)]
+    except (ArchiveError, ValueError, OSError, KeyError) as exc:
+        _notify_error(f"napari-tramway could not open {path}: {exc} — open a results directory, an analyze output "
+                      "folder, a .ntw file or a maps CSV written by napari-tramway")
         return [(None,)]
 
 
-def read_unit_result(path):
-    """npe2 reader: one unit's result file (``.ntw``) → its map layers."""
-    from ._layers import layers_from_maps
-    from .core.archive import read_archive
-    from .core.errors import ArchiveError
-    from .core.maps import Maps
-    from .pipeline.store import UNIT_FORMAT
-
-    viewer = _current_viewer()
-    install_display_hook(viewer)
-    try:
-        arrays, meta, _ = read_archive(path, UNIT_FORMAT)
-        maps = Maps.from_arrays(arrays, meta["maps"])
-    except (ArchiveError, KeyError, ValueError, OSError) as exc:
-        _notify_error(f"napari-tramway could not read the unit result: {exc}")
-        return [(None,)]
-    label = (meta.get("unit") or {}).get("label") or Path(str(path)).stem
-    return layers_from_maps(maps, image_grid_of_viewer(viewer), unit=label, meta=meta)
-
+#: Former names of :func:`read_results` (a result store; one unit's ``.ntw``).
+read_store = read_unit_result = read_results

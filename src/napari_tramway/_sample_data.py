@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._layers import METADATA_KEY, image_transform, tracks_from_locations
+from ._layers import METADATA_KEY, image_transform, space_time, tracks_from_locations
 
 SAMPLE_SEED = 1
 SAMPLE_LOCATIONS = 60_000
@@ -26,15 +26,26 @@ def sample_files(n_locations: int = SAMPLE_LOCATIONS, seed: int = SAMPLE_SEED, d
     """``(image, pixel_size, locations, field, trajectory file path)`` of the sample; the file (in
     ``directory``, default :func:`cache_dir`) is written once."""
     from .core.io import write_trajectories_text
-    from .core.simulate import sample_dataset
+    from .core.simulate import SAMPLE_VERSION, sample_dataset
 
     image, pixel_size, locations, fld = sample_dataset(n_locations=n_locations, seed=seed)
-    path = Path(directory or cache_dir()) / f"simulated-cells-{n_locations}-seed{seed}.txt"
+    path = Path(directory or cache_dir()) / f"simulated-cells-v{SAMPLE_VERSION}-{n_locations}-seed{seed}.txt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_trajectories_text(locations, path)  # atomic: never seen half-written
     locations.attrs["source"] = str(path)
     return image, pixel_size, locations, fld, path
+
+
+def write_sample_image(path, image, pixel_size: float) -> Path:
+    """Write the sample's wide-field image as an ImageJ TIFF calibrated in µm (``pixel_size`` µm per
+    pixel), so that Fiji, napari-tramway's reader and napari show it at its scale."""
+    import tifffile
+
+    path = Path(path)
+    tifffile.imwrite(path, image, imagej=True, resolution=(1 / pixel_size, 1 / pixel_size),
+                     metadata={"unit": "um"})
+    return path
 
 
 def image_layer_data(image, pixel_size: float, fld=None):
@@ -44,7 +55,7 @@ def image_layer_data(image, pixel_size: float, fld=None):
     if fld is not None:
         metadata["cells"] = [list(c) for c in fld.cells]
     return (image, {"name": "wide-field (simulated)", "scale": scale, "translate": translate, "colormap": "gray",
-                    "metadata": metadata}, "image")
+                    **space_time(False), "metadata": metadata}, "image")
 
 
 def make_sample_data():

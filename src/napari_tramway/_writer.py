@@ -19,14 +19,16 @@ def _tramway_md(attributes: dict) -> dict:
 def write_maps_csv(path: str, layer_data: list) -> list[str]:
     """Write the per-cell maps tables behind napari-tramway map layers to one CSV file.
 
-    Columns: ``cell`` then the maps columns (µm, s, µm²/s, kT...); with several units, a first
-    column ``unit`` names each row's unit. Cells without any step are left out.
+    Columns: ``cell`` then the maps columns (µm, s, µm²/s, kT...); with several units, first
+    columns ``unit`` and ``region`` (its ROIs' names) name each row's unit. Cells without any step
+    are left out.
     """
     import pandas as pd
 
-    tables = {}
+    tables, titles = {}, {}
     for _data, attributes, _kind in layer_data:
         tables.update(_tramway_md(attributes).get("tables") or {})
+        titles.update(_tramway_md(attributes).get("titles") or {})
     if not tables:
         raise ValueError("none of the selected layers is a napari-tramway map: nothing to write as CSV")
     frames = []
@@ -35,6 +37,7 @@ def write_maps_csv(path: str, layer_data: list) -> list[str]:
         t = t.reset_index()
         if len(tables) > 1:
             t.insert(0, "unit", label)
+            t.insert(1, "region", titles.get(label, label))
         frames.append(t)
     out = pd.concat(frames, ignore_index=True)
     if "cell" not in out.columns and "index" in out.columns:

@@ -11,6 +11,11 @@ it is the one room above both the pipeline (what to compute) and the environment
     event = handle.events.get()                               # UnitEvent: queued, started, progress, done...
     handle.cancel(); handle.wait(); print(handle.summary().describe())
     maps = a.results().maps("cell1/roi000")
+    table = a.summary_table()                                 # one row per finished unit
+    print(a.compare("diffusivity", "control", "treated").describe())
+
+While a run goes, the store's summary (``summary.csv``, :mod:`napari_tramway.pipeline.summary`) is
+refreshed as units finish, whatever the environment (a cluster's results when they are collected).
 
 Environments: :func:`make_environment` (the one factory), :func:`list_sites`,
 :func:`environment_kinds` (the registry), :func:`check_site`; the worker's container image:
@@ -65,6 +70,8 @@ class Analysis:
         self.store = ResultStore(store)
         self._units: list[Unit] | None = None
         self._units_state: list | None = None
+        self.summary_error: BaseException | None = None
+        """Why the last run's summary could not be written (None when it was)."""
 
     @classmethod
     def load(cls, path, store=None) -> Analysis:
@@ -109,7 +116,9 @@ class Analysis:
         :class:`~napari_tramway.pipeline.events.UnitEvent`, from the run's thread.
         """
         environment = make_environment(env, spec=self.spec)
-        return RunHandle(environment, self._job(stage, overwrite, units), events).start()
+        job = self._job(stage, overwrite, units)
+        callback, follower = _with_summary(self.store, self.spec, events)
+        return _followed(RunHandle(environment, job, callback).start(), follower)
 
     def run(self, env=None, events: Callable[[UnitEvent], None] | None = None, stage: str | None = None,
             overwrite: bool = False, units=None) -> RunSummary:
@@ -118,13 +127,40 @@ class Analysis:
         Ctrl-C cancels the run (every worker stopped) and re-raises ``KeyboardInterrupt``; a run
         that could not go on (a site that cannot be reached...) raises its error.
         """
-        return _wait(self.start(env, events, stage, overwrite, units), cancel_on_interrupt=True)
+        handle = self.start(env, events, stage, overwrite, units)
+        try:
+            return _wait(handle, cancel_on_interrupt=True)
+        finally:
+            self.summary_error = handle.summary_follower.error
 
     def results(self) -> Results:
         """What the store holds: :class:`~napari_tramway.pipeline.Results` (labels, maps, metadata)."""
         from .pipeline.results import Results
 
         return Results(self.store.root)
+
+    # -- the summary and comparisons ---------------------------------------------------------------
+    def summary_table(self, write: bool = True):
+        """The summary (one row per finished unit: labels, counts, weighted statistics of each map
+        quantity, settings; :mod:`napari_tramway.pipeline.summary`), with this spec's labels;
+        ``write``: also refresh ``summary.csv`` (and ``.parquet``) in the store."""
+        from .pipeline import summary
+
+        return summary.refresh_summary(self.store, self.spec) if write else summary.summary_table(self.store, self.spec)
+
+    def cell_values(self):
+        """Per-cell values (labels, unit, file, cell, translocations ``n``, each quantity) of every finished unit."""
+        from .pipeline.summary import cell_values
+
+        return cell_values(self.store, self.spec)
+
+    def compare(self, quantity: str = "diffusivity", reference: str | None = None, other: str | None = None, **options):
+        """Compare two conditions (values of the label ``by``, default ``condition``) with a bootstrap
+        interval over files; see :func:`napari_tramway.pipeline.compare.compare`."""
+        from .pipeline import compare, summary
+
+        data = self.summary_table(write=False) if compare.quantity_of(quantity) is summary.DEPTH else self.cell_values()
+        return compare.compare(data, quantity, reference, other, **options)
 
 
 def _wait(handle: RunHandle, cancel_on_interrupt: bool) -> RunSummary:
@@ -136,9 +172,40 @@ def _wait(handle: RunHandle, cancel_on_interrupt: bool) -> RunSummary:
             handle.cancel()
             handle.wait()
         raise
+    finally:
+        follower = getattr(handle, "summary_follower", None)
+        if follower is not None and not handle.running:
+            follower.wait()  # the last refresh of the summary, after the last unit
     if handle.exception is not None:
         raise handle.exception
     return handle.summary()
+
+
+def _with_summary(store, spec, events):
+    """An event callback that also refreshes the store's summary as units finish (and ``events``)."""
+    from .pipeline.summary import SummaryFollower
+
+    follower = SummaryFollower(store, spec)
+
+    def callback(event):
+        follower(event)
+        if events is not None:
+            events(event)
+
+    return callback, follower
+
+
+def _followed(handle: RunHandle, follower) -> RunHandle:
+    handle.summary_follower = follower
+    follower.follow(lambda: handle.running)
+    return handle
+
+
+def _store_of_record(run_id: str):
+    from .pipeline.store import ResultStore
+
+    store = run_record(run_id).get("local_store")
+    return ResultStore(store) if store and ResultStore(store).exists() else None
 
 
 # -- environments -----------------------------------------------------------------------------
@@ -268,7 +335,11 @@ def start_attach(run_id: str, events: Callable[[UnitEvent], None] | None = None,
     following. ``site_options``: settings and callbacks (``confirm_host_key``, ``ask_secret``)."""
     from .environments.slurm import runs
 
-    return runs.start_attach(run_id, events, **site_options)
+    store = _store_of_record(run_id)
+    if store is None:
+        return runs.start_attach(run_id, events, **site_options)
+    callback, follower = _with_summary(store, None, events)
+    return _followed(runs.start_attach(run_id, callback, **site_options), follower)
 
 
 def attach(run_id: str, events: Callable[[UnitEvent], None] | None = None, **site_options) -> RunSummary:
@@ -292,7 +363,12 @@ def resubmit(run_id: str, labels=None, events: Callable[[UnitEvent], None] | Non
     summary (``wait``) or the handle."""
     from .environments.slurm import runs
 
-    return runs.resubmit(run_id, labels, events, wait, **site_options)
+    store = _store_of_record(run_id)
+    if store is None:
+        return runs.resubmit(run_id, labels, events, wait, **site_options)
+    callback, follower = _with_summary(store, None, events)
+    handle = _followed(runs.resubmit(run_id, labels, callback, False, **site_options), follower)
+    return _wait(handle, cancel_on_interrupt=False) if wait else handle
 
 
 def clean_run(run_id: str, forget: bool = False, **site_options) -> dict:

@@ -3,7 +3,8 @@
 Writes the sample (wide-field image, trajectories, ROIs around its three cells, an analysis spec)
 to the output directory, runs the analysis (DV by default: diffusivity and potential), then either
 opens napari with the image, the tracks, the ROIs and the maps as layers, or (``--headless``)
-writes the maps as CSV (one row per cell) and PNG (maps over the image).
+writes the maps as CSV (one row per cell) and as figures (PNG and PDF: colour bar, title, units,
+scale bar, over the image; see :mod:`napari_tramway.figures`).
 """
 
 from __future__ import annotations
@@ -14,22 +15,21 @@ from pathlib import Path
 
 def write_sample(output: Path):
     """Write the sample data set and its spec; return (spec path, image, pixel size, rois, locations, field)."""
-    import tifffile
-
-    from ._sample_data import sample_files
+    from ._sample_data import sample_files, write_sample_image
+    from .core.defaults import LOCALIZATION_PRECISION
     from .core.roi import Ellipse, write_rois
     from .pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
     output.mkdir(parents=True, exist_ok=True)
     image, pixel_size, locations, fld, traj = sample_files(directory=output)
-    tifffile.imwrite(output / "sample-image.tif", image, metadata={"spacing": pixel_size, "unit": "um"})
+    write_sample_image(output / "sample-image.tif", image, pixel_size)
     rois = [Ellipse((cx, cy), (a * 1.05, b * 1.05), ang, name=f"cell {i + 1}") for i, (cx, cy, a, b, ang) in enumerate(fld.cells)]
     write_rois(output / "sample-rois.json", rois)
     spec = AnalysisSpec(
-        files=[DataFile(traj.name, frame_interval=0.02, localization_precision=0.02)],
+        files=[DataFile(traj.name, frame_interval=0.02, localization_precision=LOCALIZATION_PRECISION)],
         rois=rois,
         mesh=MeshSpec("hexagon", {"resolution": 1.0}),
-        model=ModelSpec("dv", {"diffusivity_prior": 0.1, "potential_prior": 0.1}),
+        model=ModelSpec("dv", {}),   # default priors: chosen by marginal likelihood
         name="napari-tramway sample",
     )
     spec_path = spec.save(output / "sample-analysis.json")
@@ -41,6 +41,11 @@ def run_demo(headless: bool = False, output: str = "demo-output", model: str = "
     from .pipeline import AnalysisSpec
 
     out = Path(output)
+    if not headless:
+        problem = qt_bindings_problem()
+        if problem is not None:
+            print(f"napari-tramway demo: {problem}", file=sys.stderr)
+            return 1
     spec_path, image, pixel_size, rois, locations, fld = write_sample(out)
     spec = AnalysisSpec.load(spec_path)
     if model != spec.model.name:
@@ -62,26 +67,42 @@ def run_demo(headless: bool = False, output: str = "demo-output", model: str = "
 
 
 def _headless_outputs(analysis, image, pixel_size, out: Path) -> int:
-    """Each unit's maps as CSV; each map over the image as PNG, drawn as napari draws it."""
+    """Each unit's maps as CSV (named after its ROIs); each map as a publication figure (PNG and
+    PDF) over the image, with colour bar, title, units and scale bar."""
     from ._layers import ImageGrid
-    from .render import map_images, overlay, write_png
+    from ._layers.runs import region_title
+    from ._layers.sources import units_of_path
+    from .figures import Background, figures, safe_name
 
     results = analysis.results()
+    spec = analysis.spec.to_dict()
     for unit in analysis.units():
         maps = results.maps(unit.label)
-        csv = out / f"maps-{unit.region_label}.csv"
+        csv = out / f"maps-{safe_name(region_title(spec, unit.file_index, unit.region_label))}.csv"
         maps.to_csv(csv)
-        print(f"wrote {csv} ({len(maps.table)} cells)")
-    for m in map_images(results, ImageGrid((0.0, 0.0), pixel_size, image.shape)):
-        png = out / f"map-{m.column}.png"
-        write_png(png, overlay(image, m.values, m.colormap, m.limits))
-        print(f"wrote {png} (colour range {m.limits[0]:.3g} to {m.limits[1]:.3g} {m.unit})")
+        print(f"wrote {csv}: {int(maps.fitted.sum())} rows, the cells with steps "
+              f"(of the {len(maps.table)} cells of the region's mesh)")
+    background = Background.from_array(image, ImageGrid((0.0, 0.0), pixel_size, image.shape))
+    for path in figures(units_of_path(analysis.store.root), out / "figures", formats=["png", "pdf"],
+                        background=background):
+        print(f"wrote {path}")
     return 0
+
+
+def qt_bindings_problem() -> str | None:
+    """What to install when napari cannot open a window here (no Qt bindings), else None."""
+    try:
+        from qtpy import QtCore  # noqa: F401
+    except Exception as exc:  # qtpy raises its own error (an ImportError) when no binding is installed
+        return (f"napari cannot open a window: no Qt bindings are installed ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}). Install them with: pip install 'napari[pyqt6]' "
+                "(or pip install PyQt6), or run without a window: napari-tramway demo --headless")
+    return None
 
 
 def _open_napari(analysis, image, pixel_size, fld) -> int:
     """The image, then the panel loaded with the spec (it reads the file and draws the ROIs), then
-    the maps, opened by the panel as with "Open results…"."""
+    the maps, opened by the panel as with "Open…" (open results)."""
     try:
         import napari
     except ImportError as exc:  # pragma: no cover - napari is a dependency

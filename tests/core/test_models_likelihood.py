@@ -83,13 +83,13 @@ def test_likelihood_equals_reference_formula_with_overlapping_assignment():
     assert lik.evaluate(d, order=0).f == pytest.approx(expected0, rel=1e-9)
 
 
-def _problem(kind, rgrad, jeffreys, seed=0):
+def _problem(kind, rgrad, jeffreys, seed=0, u0=0.0):
     steps = _steps(600, seed=seed)
     mesh = hexagon_mesh((0, 0, 4, 3), 1.0)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
     s = step_statistics(a, steps)
     cells = np.flatnonzero(s.n > 0)
-    lik = CellLikelihood(s, cells, 0.02)
+    lik = CellLikelihood(s, cells, 0.02, u0)
     adj = mesh.adjacency[cells][:, cells]
     g = grad1_operator(mesh.centres[cells], adj)
     p = penalty_matrix(rgrad, mesh.centres[cells], adj, mesh.areas[cells], gradient=g if rgrad == "grad1" else None)
@@ -102,12 +102,15 @@ def _problem(kind, rgrad, jeffreys, seed=0):
     return prob, theta
 
 
-CASES = [(kind, rgrad, jeff) for kind in ("d", "dd", "df", "dv") for rgrad in ("grad1", "delta0") for jeff in (False, True)]
+CASES = [(kind, rgrad, jeff, 0.0) for kind in ("d", "dd", "df", "dv") for rgrad in ("grad1", "delta0")
+         for jeff in (False, True)]
+# with the static filter's truncation (u₀ = 0.004 µm²: a few steps' worth of the threshold)
+TRUNCATED = [(kind, "grad1", False, 0.004) for kind in ("d", "dd", "df", "dv")] + [("dv", "delta0", True, 0.004)]
 
 
-@pytest.mark.parametrize("kind,rgrad,jeffreys", CASES)
-def test_joint_gradient_matches_finite_differences(kind, rgrad, jeffreys):
-    prob, theta = _problem(kind, rgrad, jeffreys)
+@pytest.mark.parametrize("kind,rgrad,jeffreys,u0", CASES + TRUNCATED)
+def test_joint_gradient_matches_finite_differences(kind, rgrad, jeffreys, u0):
+    prob, theta = _problem(kind, rgrad, jeffreys, u0=u0)
     f, g = prob.value_grad(theta)
     assert f == pytest.approx(prob.value(theta), rel=1e-14)
     num = np.empty_like(g)
@@ -119,9 +122,10 @@ def test_joint_gradient_matches_finite_differences(kind, rgrad, jeffreys):
     assert np.max(np.abs(num - g)) <= 1e-7 * np.max(np.abs(g))
 
 
-@pytest.mark.parametrize("kind,rgrad,jeffreys", [c for c in CASES if c[1] == "grad1"] + [("dv", "delta0", True)])
-def test_joint_hessian_matches_finite_differences_of_gradient(kind, rgrad, jeffreys):
-    prob, theta = _problem(kind, rgrad, jeffreys, seed=4)
+@pytest.mark.parametrize("kind,rgrad,jeffreys,u0", [c for c in CASES if c[1] == "grad1"]
+                         + [("dv", "delta0", True, 0.0)] + TRUNCATED)
+def test_joint_hessian_matches_finite_differences_of_gradient(kind, rgrad, jeffreys, u0):
+    prob, theta = _problem(kind, rgrad, jeffreys, seed=4, u0=u0)
     h = prob.hessian(theta).toarray()
     assert np.allclose(h, h.T, rtol=0, atol=1e-12 * np.abs(h).max())
     num = np.empty_like(h)

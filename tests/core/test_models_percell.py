@@ -147,16 +147,38 @@ def test_credible_interval_exact_and_numeric_agree(jeffreys):
     assert np.all(lo < d) and np.all(d < hi)
     assert lo_n == pytest.approx(lo, rel=2e-4)
     assert hi_n == pytest.approx(hi, rel=2e-4)
-    # the closed form against direct quadrature of exp(−objective) for one cell
+    # the closed form against direct quadrature for one cell: the posterior exp(−objective) on
+    # D ≥ D_min with the Jeffreys prior; without it, exp(−objective)/s (reference prior) on s > 0
     cell = steps[steps.cell == 2]
     f_hat = _objective(cell, "d", jeffreys, [d[2]])
+    dt = 0.02
+    start = LOWER if jeffreys else -SIGMA**2 / dt * (1 - 1e-12)
 
     def density(x):
-        return np.exp(-(_objective(cell, "d", jeffreys, [x]) - f_hat))
+        weight = 1.0 if jeffreys else 1.0 / (x * dt + SIGMA**2)
+        return np.exp(-(_objective(cell, "d", jeffreys, [x]) - f_hat)) * weight
 
-    total = integrate.quad(density, LOWER, 20 * hi[2], limit=200, points=[d[2]])[0]
-    assert integrate.quad(density, LOWER, lo[2], limit=200)[0] / total == pytest.approx(0.025, abs=2e-4)
+    total = integrate.quad(density, start, 20 * hi[2], limit=200, points=[d[2]])[0]
+    assert integrate.quad(density, start, lo[2], limit=200)[0] / total == pytest.approx(0.025, abs=2e-4)
     assert integrate.quad(density, hi[2], 20 * hi[2], limit=200)[0] / total == pytest.approx(0.025, abs=2e-4)
+
+
+def test_confidence_interval_is_exact():
+    """Without the Jeffreys prior the interval is a confidence interval: it covers the truth in 95 % of
+    repeated experiments, for any number of steps and localization error (pivot Q/(4s) ~ Gamma(n))."""
+    rng = np.random.default_rng(5)
+    dt, d_true = 0.02, 0.05
+    for n, sigma in ((5, 0.0), (20, 0.03), (200, 0.045)):
+        s = d_true * dt + sigma**2
+        cells = 4000
+        dr = rng.normal(0, np.sqrt(2 * s), (cells * n, 2))
+        steps = pd.DataFrame({"dx": dr[:, 0], "dy": dr[:, 1], "dt": dt})
+        a = Assignment(np.arange(cells * n), np.repeat(np.arange(cells), n), cells)
+        lik = CellLikelihood(step_statistics(a, steps), np.arange(cells), sigma)
+        d = solve_diffusivity(lik, "d", LOWER, False)
+        lo, hi = credible_interval(lik, d, LOWER, False)
+        covered = np.mean((lo <= d_true) & (d_true <= hi))
+        assert abs(covered - 0.95) < 0.012, (n, sigma, covered)
 
 
 def test_credible_interval_varying_dt_is_numeric_and_sane():
@@ -167,11 +189,10 @@ def test_credible_interval_varying_dt_is_numeric_and_sane():
     assert np.all(lo < d) and np.all(d < hi)
 
 
-def test_single_step_cell_has_improper_flat_posterior():
+def test_single_step_cell_has_a_finite_interval():
     steps = pd.DataFrame({"dx": [0.1], "dy": [0.05], "dt": [0.02]})
     stats = step_statistics(Assignment(np.array([0]), np.array([0]), 1), steps)
     lik = CellLikelihood(stats, np.array([0]), SIGMA)
-    out = fit_per_cell("d", lik, LOWER, False)
-    assert np.isinf(out["diffusivity ci high"][0]) and out["diffusivity ci low"][0] == LOWER
-    out = fit_per_cell("d", lik, LOWER, True)          # the Jeffreys prior makes it proper
-    assert np.isfinite(out["diffusivity ci high"][0])
+    for jeffreys in (False, True):      # Q/(4s) ~ Gamma(1): an exact interval even from one step
+        out = fit_per_cell("d", lik, LOWER, jeffreys)
+        assert LOWER <= out["diffusivity ci low"][0] < out["diffusivity"][0] < out["diffusivity ci high"][0] < np.inf

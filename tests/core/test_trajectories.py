@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from napari_tramway.core.defaults import LOCALIZATION_PRECISION
 from napari_tramway.core.roi import Rectangle, crop
 from napari_tramway.core.trajectories import (
     discard_static,
@@ -50,23 +51,26 @@ def test_translocations_keep_gaps_as_longer_steps():
     np.testing.assert_allclose(back[["n", "x", "y", "t"]].to_numpy(float), df.to_numpy(float))
 
 
-def test_discard_static_uses_sigma_squared():
+def test_discard_static_uses_sigma_squared_and_records_the_threshold():
     df = pd.DataFrame({"n": [1, 1, 1], "x": [0, 0.001, 0.5], "y": [0, 0, 0], "t": [0, 1, 2]})
     df.attrs["localization_precision"] = 0.03
     s = translocations(df)
     kept = discard_static(s)
     assert len(kept) == 1 and kept["dx"].iloc[0] == pytest.approx(0.499)
+    assert kept.attrs["min_squared_step"] == pytest.approx(2 * 0.03**2)   # on dx² + dy², for the models
     assert len(discard_static(s, min_msd=1.0)) == 0
 
 
-def test_discard_static_without_sigma_drops_only_null_and_undefined_steps():
-    s = pd.DataFrame({"n": [1, 1, 1, 1], "x": 0.0, "y": 0.0, "t": [0.0, 1, 2, 3],
-                      "dx": [0.0, 1e-9, np.nan, -0.2], "dy": 0.0, "dt": 1.0})
+def test_discard_static_without_sigma_uses_the_default_precision():
+    s = pd.DataFrame({"n": [1, 1, 1, 1, 1], "x": 0.0, "y": 0.0, "t": [0.0, 1, 2, 3, 4],
+                      "dx": [0.0, 1e-9, np.nan, -0.2, 0.05], "dy": [0.0, 0.0, 0.0, 0.0, 0.01], "dt": 1.0})
     s.attrs["frame_interval"] = 1.0
     kept = discard_static(s)
-    assert kept["dx"].tolist() == [1e-9, -0.2] and kept.index.tolist() == [0, 1]
+    assert kept["dx"].tolist() == [-0.2, 0.05] and kept.index.tolist() == [0, 1]
     assert kept.attrs["frame_interval"] == 1.0
-    assert discard_static(s, min_msd=-1.0)["dx"].tolist() == [1e-9, -0.2]  # a negative bound is 0
+    assert kept.attrs["min_squared_step"] == pytest.approx(2 * LOCALIZATION_PRECISION**2)
+    kept = discard_static(s, min_msd=-1.0)     # a negative bound is 0: only null and undefined steps go
+    assert kept["dx"].tolist() == [1e-9, -0.2, 0.05] and kept.attrs["min_squared_step"] == 0.0
 
 
 def test_split_at_gaps_reference_example():

@@ -60,6 +60,7 @@ def test_recipe_installs_the_exact_version_and_only_the_worker(tmp_path):
     post = sections["post"]
     pins = [f"{name}=={metadata.version(name)}" for name in WORKER_PACKAGES]
     assert f"python3 -m pip install {' '.join(pins)}" in post  # the worker's packages, at this computer's versions
+    assert any(p.startswith("shapely==") for p in pins)  # the ROI geometry (core.roi) runs in the image too
     assert f"python3 -m pip install --no-deps /opt/napari-tramway/{wheel}" in post  # without napari, Qt, paramiko
     assert any(f"n.__version__ == '{__version__}'" in line for line in post)  # the build fails on another version
     assert not re.search(r"napari(?![-_]tramway)|qt|paramiko|magicgui", " ".join(post), re.I)

@@ -139,7 +139,7 @@ def test_a_spec_assembled_field_by_field_is_checked_without_a_round_trip():
 def test_missing_sections_and_keys_take_the_declared_defaults():
     spec = AnalysisSpec.from_dict({"files": ["a.txt"]})
     assert spec.environment == EnvironmentSpec() and spec.model == ModelSpec() and spec.time_windows is None
-    assert spec.stage == "tessellate_and_infer" and spec.discard_static is True
+    assert spec.stage == "tessellate_and_infer" and spec.discard_static is False
     # a spec file without mesh parameters means the registry defaults (count sizing), as in version 1
     assert dict(spec.mesh.parameters.given) == {} and spec.mesh.parameters["resolution"] is None
     assert MeshSpec().parameters.given == {"resolution": 1.0}  # a new spec starts at 1 µm cells

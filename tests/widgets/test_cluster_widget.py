@@ -102,23 +102,23 @@ def test_cluster_run_from_the_widget(own_config, cluster, make_napari_viewer, qt
     assert "ssh-ed25519" in (own_config / "known_hosts").read_text()
     summary = w.runs.summary
     assert summary is not None and summary.ok, (summary and summary.describe(), w.runs.status.text())
-    results = open_results(w.runs.store_dir())
+    results = open_results(w.runs.analysis.store.root)
     labels = results.labels()
     assert len(labels) == 3
     cells = next(la for la in viewer.layers if la.name.startswith("cells ·"))
-    d = next(la for la in viewer.layers if la.name.startswith("log10 D"))
+    d = next(la for la in viewer.layers if la.name.startswith("log₁₀ D"))
     assert d.metadata["napari_tramway"]["environment"] not in (None, "inprocess", "local")
     for label in labels:
         maps = results.maps(label)
         f = cells.features[cells.features["unit"] == label]
-        np.testing.assert_allclose(f["diffusivity"].to_numpy(float), maps.table["diffusivity"].to_numpy(float),
+        np.testing.assert_allclose(f["D (µm²/s)"].to_numpy(float), maps.table["diffusivity"].to_numpy(float),
                                    equal_nan=True)
     # the run is in the ledger (it could be reattached from another session)
     runs = ledger.list_runs()
-    assert runs and runs[-1]["local_store"] == str(w.runs.store_dir())
+    assert runs and runs[-1]["local_store"] == str(w.runs.analysis.store.root)
     # the site check now passes without asking again
-    worker = w.environment.check_site()
-    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    assert w.environment.check_site() is not None
+    qtbot.waitUntil(lambda: w.environment._check_worker is None, timeout=60_000)
     qtbot.waitUntil(lambda: w.environment.check_results.count() > 1, timeout=10_000)
     texts = [w.environment.check_results.item(i).text() for i in range(w.environment.check_results.count())]
     assert not any(t.startswith("✗") for t in texts), texts
@@ -162,6 +162,6 @@ def test_reattach_to_a_run_left_by_an_earlier_session(own_config, cluster, make_
     wait_idle(qtbot, w, timeout=240_000)
     assert w.runs.summary.ok, w.runs.summary.describe()
     assert w.runs.store_dir() == (tmp_path / "earlier-results")
-    assert sorted(w.runs._rows) == sorted(u.label for u in analysis.units())
-    assert any(la.name.startswith("log10 D") for la in viewer.layers)
+    assert sorted(w.runs.unit_labels()) == sorted(u.label for u in analysis.units())
+    assert any(la.name.startswith("log₁₀ D") for la in viewer.layers)
     assert len(analysis.results().labels()) == 2

@@ -39,23 +39,23 @@ def test_a_sites_form_comes_from_the_registry(panel):
     kinds = environment_kinds()
     panel.select("Maestro")
     assert panel.site_box.isVisibleTo(panel)
-    assert set(panel.form.rows) == {p.name for p in kinds["Maestro"].parameters} - {"worker_count"}
-    assert panel.form.rows["poll_interval"].value() == 5.0  # the registry's default
-    assert not panel.form.rows["ssh_retries"].isVisibleTo(panel)  # advanced: hidden until asked
+    assert set(panel.form.fields) == {p.name for p in kinds["Maestro"].parameters} - {"worker_count"}
+    assert panel.form.fields["poll_interval"].value == 5.0  # the registry's default
+    assert not panel.form.fields["ssh_retries"].native.isVisibleTo(panel)  # advanced: hidden until asked
     panel.advanced.setChecked(True)
-    assert panel.form.rows["ssh_retries"].isVisibleTo(panel)
+    assert panel.form.fields["ssh_retries"].native.isVisibleTo(panel)
     panel.select("lab")  # a profile of SlurmOverSSH: its kind's settings, no container
-    assert "container" not in panel.form.rows and "username" in panel.form.rows
+    assert "container" not in panel.form.fields and "username" in panel.form.fields
     panel.select("local")
     assert not panel.site_box.isVisibleTo(panel) and panel.options() == {"worker_count": panel.workers.value()}
 
 
 def test_the_forms_options_make_the_site_and_go_through_the_spec(panel, qtbot):
     panel.select("Maestro")
-    rows = panel.form.rows
-    rows["username"].set_value("jdoe")
-    rows["partition"].set_value("long")
-    rows["keep_remote"].set_value(True)
+    fields = panel.form.fields
+    fields["username"].value = "jdoe"
+    fields["partition"].value = "long"
+    fields["keep_remote"].value = True
     panel.workers.setValue(4)
     panel.extra.setPlainText('sbatch_options = {gres = "gpu:1"}\npoll_interval = 2.5')
     opts = panel.options()
@@ -74,7 +74,7 @@ def test_the_forms_options_make_the_site_and_go_through_the_spec(panel, qtbot):
     qtbot.addWidget(other)
     other.from_spec(spec)
     assert other.name == "Maestro" and other.options() == opts
-    assert other.form.rows["partition"].value() == "long" and "gres" in other.extra.toPlainText()
+    assert other.form.fields["partition"].value == "long" and "gres" in other.extra.toPlainText()
 
 
 def test_a_wrong_setting_is_named(panel):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from napari_tramway._reader import get_reader
-from napari_tramway._writer import write_map_tiff, write_maps_csv, write_rois_file
+from napari_tramway._writer import write_rois_file
 from napari_tramway.core.roi import Ellipse, Polygon, Rectangle, write_rois
 
 pytestmark = pytest.mark.gui
@@ -156,91 +153,9 @@ def test_sample_data(make_napari_viewer):
     assert len(again) == len(tracks.metadata["locations"])
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A small result store: the sample's two cells, model DF, no time windows."""
-    from napari_tramway import Analysis, AnalysisSpec, DataFile, MeshSpec, ModelSpec
-    from napari_tramway._sample_data import sample_files
-
-    _, _, _, _, path = sample_files()
-    d = tmp_path_factory.mktemp("store")
-    spec = AnalysisSpec(files=[DataFile(str(path), 0.02, 0.02)], rois=[Rectangle(3.5, 8, 10.5, 16), Rectangle(15, 16, 22, 21)],
-                        mesh=MeshSpec("hexagon", {"resolution": 1.0}), model=ModelSpec("df", {}))
-    a = Analysis(spec, store=d / "results")
-    assert a.run().ok
-    return d / "results"
-
-
-def test_results_open_as_map_layers_and_export(make_napari_viewer, store, tmp_path):
-    from napari_tramway.pipeline import open_results
-
-    viewer = make_napari_viewer()
-    assert get_reader(str(store)) is not None
-    layers = viewer.open(str(store), plugin="napari-tramway")
-    names = [la.name for la in layers]
-    assert any(n.startswith("log10 D") for n in names) and any(n.startswith("cells ·") for n in names)
-    d = next(la for la in layers if la.name.startswith("log10 D"))
-    assert d.colorbar.visible  # set by the plugin on insertion
-    cells = next(la for la in layers if la.name.startswith("cells ·"))
-    assert cells.contour == 1
-    results = open_results(store)
-    # CSV: the per-cell table of every unit
-    out = write_maps_csv(str(tmp_path / "maps.csv"), [la.as_layer_data_tuple() for la in layers])
-    table = pd.read_csv(out[0])
-    assert set(table["unit"]) == set(results.labels())
-    m = results.maps(results.labels()[0])
-    sub = table[table["unit"] == results.labels()[0]].set_index("cell")
-    fitted = m.table[m.table["n"] > 0]
-    np.testing.assert_allclose(sub.loc[fitted.index, "diffusivity"], fitted["diffusivity"], rtol=1e-9)
-    # TIFF: the map image as float32 with its pixel size
-    import tifffile
-
-    out = write_map_tiff(str(tmp_path / "d.tif"), d.data, d.as_layer_data_tuple()[1])
-    with tifffile.TiffFile(out[0]) as tf:
-        arr = tf.asarray()
-        info = json.loads(tf.imagej_metadata["Info"])
-        xres = tf.pages[0].tags["XResolution"].value
-    np.testing.assert_array_equal(arr, d.data.astype(np.float32))
-    assert info["transform"] == "log10" and info["pixel_size_um"] == pytest.approx(d.scale[-1])
-    assert xres[0] / xres[1] == pytest.approx(1 / d.scale[-1], rel=1e-4)
-    # one unit's result file
-    unit_file = next(store.rglob("*.ntw"))
-    layers = viewer.open(str(unit_file), plugin="napari-tramway")
-    assert any(la.name.startswith("log10 D") for la in layers)
-
-
-def test_headless_maps_are_the_napari_layers_on_the_image_pixels(store):
-    """The CLI demo's PNGs draw the same maps as napari: values, colormap, contrast limits."""
-    from napari_tramway._layers import ImageGrid, layers_from_results
-    from napari_tramway.pipeline import open_results
-    from napari_tramway.render import map_images, overlay
-
-    results = open_results(store)
-    grid = ImageGrid((0.0, 0.0), 0.1, (256, 256))
-    images = map_images(results, grid)
-    layers = {kw["name"]: kw for _, kw, _ in layers_from_results(results, grid)}
-    assert [m.column for m in images] == ["diffusivity"]  # model DF: no potential
-    m = images[0]
-    assert m.values.shape == (256, 256) and m.colormap == layers[m.name]["colormap"] and m.unit == "log10(µm²/s)"
-    assert m.limits == pytest.approx(layers[m.name]["contrast_limits"], abs=0.1)
-    checked = 0
-    for label in results.labels():
-        t = results.maps(label).table
-        fitted = t[(t["n"] > 0) & (t["diffusivity"] > 0)]
-        rows = np.floor(fitted["y"].to_numpy() / 0.1).astype(int)
-        cols = np.floor(fitted["x"].to_numpy() / 0.1).astype(int)
-        v = m.values[rows, cols]
-        ok = np.isfinite(v)  # a centre outside its ROI is not drawn
-        np.testing.assert_allclose(v[ok], np.log10(fitted["diffusivity"].to_numpy())[ok], rtol=1e-5)
-        checked += ok.sum()
-    assert checked > 50
-    rgb = overlay(np.random.default_rng(0).random((256, 256)), m.values, m.colormap, m.limits)
-    assert rgb.shape == (256, 256, 3) and rgb.dtype == np.uint8
-
-
 def test_demo_opens_the_panel_the_rois_and_the_maps(make_napari_viewer, qtbot, monkeypatch, tmp_path):
     """``napari-tramway demo`` (not headless): the panel loaded from the sample spec, the maps opened
-    by the panel as with "Open results…", the trajectories hidden under them."""
+    by the panel as with "Open…" (open results), the trajectories hidden under them."""
     import napari
 
     from napari_tramway import demo
@@ -250,12 +165,13 @@ def test_demo_opens_the_panel_the_rois_and_the_maps(make_napari_viewer, qtbot, m
     monkeypatch.setattr(napari, "run", lambda *a, **kw: None)
     assert demo.run_demo(headless=False, output=str(tmp_path / "demo")) == 0
     viewer = viewers[0]
-    qtbot.waitUntil(lambda: any(la.name.startswith("log10 D") for la in viewer.layers), timeout=60_000)
+    qtbot.waitUntil(lambda: any(la.name.startswith("log₁₀ D") for la in viewer.layers), timeout=60_000)
     panel = next(iter(viewer.window.dock_widgets.values()))
     qtbot.waitUntil(lambda: not panel.runs.busy, timeout=60_000)
     names = [la.name for la in viewer.layers]
     assert names[0] == "wide-field (simulated)" and "ROIs" in names and len(viewer.layers["ROIs"].data) == 3
-    assert any(la.name.startswith("V (kT)") for la in viewer.layers)
+    assert any(la.name.startswith("V (kT) · sample-results (DV, hexagon 1 µm)") for la in viewer.layers)
+    assert [r.run.name for r in panel.runs.entries.values()] == ["sample-results"]
     tracks = [la for la in viewer.layers if la.__class__.__name__ == "Tracks"]
     assert len(tracks) == 1 and not tracks[0].visible
     assert panel.runs.store_dir() == tmp_path / "demo" / "sample-results"

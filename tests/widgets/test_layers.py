@@ -71,7 +71,7 @@ def test_layers_from_maps_values_at_cell_centres():
     by_name = {kw["name"]: (data, kw, kind) for data, kw, kind in layers}
     kinds = sorted(kind for _, _, kind in layers)
     assert kinds == ["image", "image", "labels", "vectors"]
-    d, dkw, _ = by_name["log10 D (µm²/s) · cells/roi000"]
+    d, dkw, _ = by_name["log₁₀ D (µm²/s) · cells/roi000"]
     lab, lkw, _ = by_name["cells · cells/roi000"]
     assert d.dtype == np.float32 and d.shape == lab.shape
     assert dkw["scale"] == lkw["scale"] and dkw["translate"] == lkw["translate"]
@@ -86,9 +86,10 @@ def test_layers_from_maps_values_at_cell_centres():
     # hover: every column of the cell under the mouse
     f = lkw["features"]
     assert list(f["index"]) == list(range(1, maps.mesh.n_cells + 1))
-    np.testing.assert_allclose(f["diffusivity"], t["diffusivity"], equal_nan=True)
+    np.testing.assert_allclose(f["D (µm²/s)"], t["diffusivity"], equal_nan=True)  # hover in µm²/s
+    assert {"x (µm)", "F x (kT/µm)", "D sd (µm²/s)", "translocations", "area (µm²)"} <= set(f.columns)
     # vectors at cell centres
-    v, vkw, _ = by_name["F (kT/µm) · cells/roi000"]
+    v, vkw, _ = by_name["‖F‖ (kT/µm) · cells/roi000"]
     assert v.shape == (maps.mesh.n_cells, 2, 2)
     np.testing.assert_allclose(v[:, 0, ::-1], np.column_stack([t["x"], t["y"]]), atol=0.05)
     f_true = np.column_stack([t["force x"], t["force y"]])
@@ -100,19 +101,27 @@ def test_layers_from_maps_values_at_cell_centres():
     md = dkw["metadata"]["napari_tramway"]
     assert md["spec"] == {"x": 1} and md["environment"] == "local" and md["transform"] == "log10"
     assert md["display"]["colorbar"] and lkw["metadata"]["napari_tramway"]["display"]["contour"] == 1
+    assert md["title"] == "log₁₀ D (µm²/s)" and "log₁₀ scale" in md["scale_text"]
     sd = by_name["D sd (µm²/s) · cells/roi000"][1]
     assert sd["visible"] is False
+    # units: µm on every layer (the scale bar), axes named
+    for _, kw, _ in layers:
+        assert tuple(kw["units"]) == ("µm", "µm") and tuple(kw["axis_labels"]) == ("y", "x")
 
 
-def test_linear_diffusivity_and_potential_centred():
+def test_linear_diffusivity_and_potential_from_its_minimum():
     maps = synthetic_maps()
     maps.table["potential"] = np.linspace(0, 4, maps.mesh.n_cells)
+    maps.table["potential sd"] = 0.1
+    maps.table["too few steps"] = maps.table["n"] < 5  # a flag column: a feature, not a map
+    maps.table["confinement"] = np.linspace(1, 2, maps.mesh.n_cells)  # a quantity unknown here: drawn too
     layers = layers_from_maps(maps, None, unit="u", log_diffusivity=False)
     names = [kw["name"] for _, kw, _ in layers]
-    assert "D (µm²/s) · u" in names and "V (kT) · u" in names
+    assert "D (µm²/s) · u" in names and "V (kT) · u" in names and "V sd (kT) · u" in names
+    assert "confinement · u" in names and not any("too few" in n for n in names)
     v = next(kw for _, kw, _ in layers if kw["name"] == "V (kT) · u")
     lo, hi = v["contrast_limits"]
-    assert (lo + hi) / 2 == pytest.approx(2.0, abs=0.1)  # centred on the median
+    assert lo == pytest.approx(0.0) and 3.5 < hi <= 4  # each region's minimum is 0 kT
 
 
 def test_time_windows_are_a_leading_axis():
@@ -126,6 +135,7 @@ def test_time_windows_are_a_leading_axis():
     lab = next(data for data, kw, kind in layers if kind == "labels")
     feats = next(kw["features"] for data, kw, kind in layers if kind == "labels")
     assert set(feats["window"]) == {0, 2}
+    assert tuple(kw["units"]) == ("s", "µm", "µm") and tuple(kw["axis_labels"]) == ("t", "y", "x")
     assert lab[2].max() == feats["index"].max() and (lab[1] == 0).all()
     vec = next(data for data, kw, kind in layers if kind == "vectors")
     assert vec.shape[2] == 3 and set(np.unique(vec[:, 0, 0])) == {0.0, 2.0}

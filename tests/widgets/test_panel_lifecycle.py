@@ -43,8 +43,7 @@ def slow_run(viewer, w, environment):
     draw_rois(viewer, w)
     w.analysis.mesh.set_values("hexagon", {"resolution": 0.4})
     w.analysis.model.set_values("dv", {"max_iter": 100000, "tolerance": 1e-12})
-    w.analysis.time.setChecked(True)
-    w.analysis.duration.setValue(6.0)
+    w.analysis.set_time_windows(6.0)
     w.environment.select(environment)
     w.environment.workers.setValue(1)
     return w.runs.start()
@@ -101,12 +100,12 @@ def test_switch_interval_held_while_any_run_is_followed():
     """Two viewers' runs: the first to end must not restore the interval under the other."""
     import sys
 
-    from napari_tramway._widgets import runs
+    from napari_tramway._widgets import run_worker as runs
 
     before = sys.getswitchinterval()
-    runs._hold_switch_interval()
-    runs._hold_switch_interval()
-    runs._release_switch_interval()
+    runs.hold_switch_interval()
+    runs.hold_switch_interval()
+    runs.release_switch_interval()
     assert sys.getswitchinterval() == pytest.approx(min(before, runs.RUN_SWITCH_INTERVAL))
-    runs._release_switch_interval()
+    runs.release_switch_interval()
     assert sys.getswitchinterval() == before

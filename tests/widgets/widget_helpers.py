@@ -77,8 +77,11 @@ def settle(widget, qtbot):
     widget.data._reread_timer.stop()
     if widget.runs.handle is not None:
         widget.runs.handle.cancel()
-    for w in (widget.runs.worker, widget.rois._count_worker, widget.analysis._preview_worker,
-              widget.environment._check_worker, widget.runs._open_worker, *widget.data._workers):
-        if w is not None:
-            qtbot.waitUntil(lambda w=w: not w.is_running, timeout=60_000)
-    qtbot.waitUntil(lambda: not widget.runs.feeder.busy, timeout=60_000)
+    # each panel forgets its worker when the worker has finished (is_running is still False before a
+    # worker's thread has started)
+    qtbot.waitUntil(lambda: widget.runs.worker is None and widget.rois._count_worker is None
+                    and widget.analysis._preview_worker is None and widget.environment._check_worker is None
+                    and widget.runs._open_worker is None and widget.runs._figure_worker is None
+                    and widget.results.worker is None and not widget.data._workers, timeout=60_000)
+    qtbot.waitUntil(lambda: not widget.runs.feeder.busy and not widget.analysis.feeder.busy
+                    and not widget.results.busy, timeout=60_000)

@@ -7,7 +7,8 @@ one tab per step of a session —
 * **ROIs**: Shapes layers of ROIs, live translocation counts, grouping, ROI files, ROIs per file;
 * **Analysis**: mesh and model forms generated from the registries, time windows, mesh preview;
 * **Environment**: in-process, local processes or a cluster site; site check with Qt dialogs;
-* **Runs**: Run/Cancel, every unit's state, maps added as layers as units finish, reattach.
+* **Runs**: Run/Cancel, every unit's state, maps added as layers as units finish, reattach;
+* **Results**: the run's summary table and its conditions compared, updated as units finish.
 
 Everything a widget does has a script twin in :mod:`napari_tramway.pipeline`: the spec saved
 here runs unchanged with ``napari-tramway run spec.json``.
@@ -32,16 +33,18 @@ from .analysis import AnalysisPanel
 from .common import notify_error, notify_info
 from .data import DataPanel
 from .environment import EnvironmentPanel
+from .layout import DOCK_WIDTH, narrow
+from .results import ResultsPanel
 from .rois import RoiPanel
 from .runs import RunsPanel
 
-__all__ = ["TramwayWidget", "DataPanel", "RoiPanel", "AnalysisPanel", "EnvironmentPanel", "RunsPanel"]
+__all__ = ["TramwayWidget", "DataPanel", "RoiPanel", "AnalysisPanel", "EnvironmentPanel", "RunsPanel", "ResultsPanel"]
 
 SPEC_FILTER = "Analysis spec (*.json *.toml);;All files (*)"
 
 
 class TramwayWidget(QWidget):
-    """The napari-tramway panel: one analysis spec seen through five tabs."""
+    """The napari-tramway panel: one analysis spec seen through six tabs."""
 
     def __init__(self, napari_viewer=None, parent=None):
         super().__init__(parent)
@@ -50,12 +53,13 @@ class TramwayWidget(QWidget):
 
             napari_viewer = napari.current_viewer()
         self.viewer = napari_viewer
-        from .._reader import install_display_hook
+        from .._layers.display import install
 
-        install_display_hook(napari_viewer)
+        install(napari_viewer)
         self.spec_path: Path | None = None
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
         bar = QHBoxLayout()
         self.save_button = QPushButton("Save spec…")
         self.save_button.setToolTip("Save the analysis spec (JSON): re-run it with `napari-tramway run spec.json`")
@@ -78,16 +82,33 @@ class TramwayWidget(QWidget):
         self.data = DataPanel(napari_viewer, self)
         self.rois = RoiPanel(napari_viewer, self)
         self.analysis = AnalysisPanel(napari_viewer, self)
+        self.analysis.discard_static.toggled.connect(self.rois.schedule_counts)  # counts = steps the fit uses
         self.environment = EnvironmentPanel(napari_viewer, self)
         self.runs = RunsPanel(napari_viewer, self)
-        for panel, title in ((self.data, "Data"), (self.rois, "ROIs"), (self.analysis, "Analysis"),
-                             (self.environment, "Environment"), (self.runs, "Runs")):
+        self.results = ResultsPanel(napari_viewer, self)
+        for panel, title, tip in (
+                (self.data, "Data", "Trajectory files, their frame interval and σ, the image under them"),
+                (self.rois, "ROIs", "Regions of interest: draw, name, import; translocations in each"),
+                (self.analysis, "Analysis", "Mesh, model and time windows"),
+                (self.environment, "Where", "Environment: where the units run (here, local processes, a cluster)"),
+                (self.runs, "Runs", "Run, follow, cancel; every run's maps; figures"),
+                (self.results, "Results", "The run's summary table, conditions compared, a figure")):
             self.tabs.addTab(panel, title)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
+        self.runs.unit_event.connect(self.results.on_event)
         layout.addWidget(self.tabs, 1)
-        self.setMinimumWidth(380)
+        narrow(self)
+        # maps made before their ROIs or file settings changed are marked stale
+        self.rois.rois_changed.connect(self.runs.schedule_stale_check)
+        self.data.files_changed.connect(self.runs.schedule_stale_check)
         # a question of the run (host key, password) stops waiting when the run is cancelled
         self.environment.bridge.cancelled = lambda: self.runs.cancel_requested
         self._docked = False
+
+    def sizeHint(self):  # noqa: N802 (Qt API): the dock opens narrow, the canvas keeps the window
+        hint = super().sizeHint()
+        hint.setWidth(DOCK_WIDTH)
+        return hint
 
     def event(self, event):
         """Closing the panel (its dock's ×) takes it out of the window: stop following its run
@@ -182,4 +203,5 @@ class TramwayWidget(QWidget):
         try:
             self.load_spec(path)
         except SpecError as exc:
-            notify_error("napari-tramway: " + "; ".join(f"{p}: {m}" for p, m in exc.problems))
+            notify_error(f"napari-tramway could not load {path}: " + "; ".join(f"{p}: {m}" for p, m in exc.problems)
+                         + " — correct the spec file")

@@ -1,24 +1,23 @@
-"""Analysis: the mesh and the model (forms generated from their registries), time windows, and a
-preview of the mesh over the ROIs before running."""
+"""Analysis: the mesh and the model (forms generated from their registries with magicgui), time
+windows, and a preview of the mesh over the ROIs before running."""
 
 from __future__ import annotations
 
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from .common import add_or_update, if_alive, notify_error
-from .forms import ParameterForm
+from .common import LayerFeeder, start_worker
+from .forms import ParameterForm, form_for
+from .layout import narrow, scrolling
 
 PREVIEW_NAME = "mesh preview"
 
@@ -30,6 +29,7 @@ class RegistryChooser(QGroupBox):
         super().__init__(title, parent)
         self.registry = registry
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
         self.combo = QComboBox()
         for name in registry:
             entry = registry[name]
@@ -54,19 +54,19 @@ class RegistryChooser(QGroupBox):
     def form(self, name: str | None = None) -> ParameterForm:
         name = name or self.method
         if name not in self.forms:
-            form = ParameterForm(self.registry[name])
+            form = form_for(self.registry[name])
             form.set_advanced(self._advanced)
+            narrow(form.native)
             self.forms[name] = form
-            self.holder.addWidget(form)
+            self.holder.addWidget(form.native)
         return self.forms[name]
 
     def _show(self, *_):
         name = self.method
         for key, form in self.forms.items():
-            form.setVisible(key == name)
-        self.form(name).setVisible(True)
-        entry = self.registry[name]
-        self.help.setText(entry.help)
+            form.visible = key == name
+        self.form(name).visible = True
+        self.help.setText(self.registry[name].help)
 
     def set_method(self, name: str) -> None:
         i = self.combo.findData(name)
@@ -86,6 +86,18 @@ class RegistryChooser(QGroupBox):
         self.form(name).set_values(values)
 
 
+def time_window_parameters():
+    """The time-window settings, as the analysis spec describes them (one description: the spec's)."""
+    from ..pipeline.schema import schema_fields
+    from ..pipeline.spec import TimeWindowSpec
+
+    return tuple(kind.parameter for _, kind in schema_fields(TimeWindowSpec))
+
+
+#: The window length a new form shows (s): the spec has no default, a window must be chosen.
+FIRST_DURATION = 10.0
+
+
 class AnalysisPanel(QWidget):
     """Mesh, model, time windows, and the mesh preview."""
 
@@ -98,14 +110,8 @@ class AnalysisPanel(QWidget):
         self.viewer = viewer
         self.main = main
         self._preview_worker = None
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        inner = QWidget()
-        layout = QVBoxLayout(inner)
-        scroll.setWidget(inner)
-        outer.addWidget(scroll)
+        self.feeder = LayerFeeder(viewer, self)
+        layout = scrolling(self)
 
         self.advanced = QCheckBox("show advanced parameters")
         self.advanced.toggled.connect(self._on_advanced)
@@ -127,37 +133,23 @@ class AnalysisPanel(QWidget):
         self.model = RegistryChooser("Model (inference)", MODELS, ModelSpec().name)
         layout.addWidget(self.model)
 
-        self.time = QGroupBox("Time windows (a map per window; a slider in the viewer)")
+        self.time = QGroupBox("Time windows")
+        self.time.setToolTip("A map per time window, stacked on a time axis (a slider in the viewer, in s)")
         self.time.setCheckable(True)
         self.time.setChecked(False)
-        tl = QFormLayout(self.time)
-        self.duration = QDoubleSpinBox()
-        self.duration.setRange(0.001, 1e6)
-        self.duration.setDecimals(3)
-        self.duration.setValue(10.0)
-        self.duration.setToolTip("Length of each window (s, or frames)")
-        tl.addRow("duration", self.duration)
-        shift_row = QHBoxLayout()
-        self.shift = QDoubleSpinBox()
-        self.shift.setRange(0.001, 1e6)
-        self.shift.setDecimals(3)
-        self.shift.setValue(10.0)
-        self.shift.setToolTip("Time between the starts of two windows (s, or frames)")
-        self.shift_auto = QCheckBox("= duration")
-        self.shift_auto.setChecked(True)
-        self.shift_auto.toggled.connect(lambda c: self.shift.setEnabled(not c))
-        self.shift.setEnabled(False)
-        shift_row.addWidget(self.shift)
-        shift_row.addWidget(self.shift_auto)
-        tl.addRow("shift", shift_row)
-        self.frames = QCheckBox("duration and shift in frames")
-        tl.addRow(self.frames)
+        tl = QVBoxLayout(self.time)
+        tl.setContentsMargins(6, 6, 6, 6)
+        self.windows = form_for(time_window_parameters())
+        self.windows.set_value({"duration": FIRST_DURATION})
+        self.windows.fields["frames"].changed.connect(self._on_frames)
+        tl.addWidget(self.windows.native)
         layout.addWidget(self.time)
 
         other = QGroupBox("Other settings")
         ol = QFormLayout(other)
-        self.discard_static = QCheckBox("discard static steps (shorter than the localization error)")
-        self.discard_static.setChecked(True)
+        self.discard_static = QCheckBox("discard static steps")
+        self.discard_static.setToolTip("Leave out the steps shorter than the localization error (σ)")
+        self.discard_static.setChecked(False)
         ol.addRow(self.discard_static)
         self.stage = QComboBox()
         from ..pipeline.spec import STAGES
@@ -177,6 +169,11 @@ class AnalysisPanel(QWidget):
         if self.stage_label is not None:
             self.stage_label.setVisible(shown)
 
+    def _on_frames(self, *_):
+        unit = "frames" if self.windows.fields["frames"].value else "s"
+        for name in ("duration", "shift"):
+            self.windows.fields[name].label = f"{name} ({unit})"
+
     # -- spec ------------------------------------------------------------------------------------------------
     def to_spec(self, spec) -> None:
         from ..pipeline.spec import MeshSpec, ModelSpec, TimeWindowSpec
@@ -184,9 +181,8 @@ class AnalysisPanel(QWidget):
         spec.mesh = MeshSpec(self.mesh.method, self.mesh.values())
         spec.model = ModelSpec(self.model.method, self.model.values())
         if self.time.isChecked():
-            spec.time_windows = TimeWindowSpec(duration=float(self.duration.value()),
-                                               shift=None if self.shift_auto.isChecked() else float(self.shift.value()),
-                                               frames=bool(self.frames.isChecked()))
+            w = self.windows.value
+            spec.time_windows = TimeWindowSpec(duration=w["duration"], shift=w["shift"], frames=bool(w["frames"]))
         else:
             spec.time_windows = None
         spec.discard_static = bool(self.discard_static.isChecked())
@@ -198,32 +194,38 @@ class AnalysisPanel(QWidget):
         tw = spec.time_windows
         self.time.setChecked(tw is not None)
         if tw is not None:
-            self.duration.setValue(tw.duration)
-            self.shift_auto.setChecked(tw.shift is None)
-            if tw.shift is not None:
-                self.shift.setValue(tw.shift)
-            self.frames.setChecked(bool(tw.frames))
+            self.windows.set_value({"duration": tw.duration, "shift": tw.shift, "frames": bool(tw.frames)})
+            self._on_frames()
         self.discard_static.setChecked(bool(spec.discard_static))
         self.stage.setCurrentText(spec.stage)
+
+    def set_time_windows(self, duration: float | None, shift: float | None = None, frames: bool = False) -> None:
+        """Time windows of ``duration`` (s, or frames), or none (``duration=None``)."""
+        self.time.setChecked(duration is not None)
+        if duration is not None:
+            self.windows.set_value({"duration": duration, "shift": shift, "frames": frames})
+            self._on_frames()
 
     # -- preview ------------------------------------------------------------------------------------------------
     def preview(self) -> object | None:
         """Build the mesh of each support region of the first file (background thread) and show it."""
+        from .common import notify_error, user_message
+
         if self.main is None:
             return None
         try:
             spec = self.main.build_spec(validate=False)
         except Exception as exc:
-            notify_error(f"napari-tramway: cannot preview the mesh: {exc}")
+            notify_error(user_message("cannot preview the mesh", exc, "check the Data and Analysis tabs"))
             return None
         if not spec.files:
             notify_error("napari-tramway: open trajectories first (Data tab)")
             return None
         grid = self.main.data.image_grid()
-        from napari.qt.threading import create_worker
 
         def work():
             from .._layers import layers_from_meshes
+            from .._layers.runs import region_title
             from ..pipeline.data import DEFAULT_CACHE
 
             # the file read, cropped and meshed once, with the units of an in-process run
@@ -234,27 +236,26 @@ class AnalysisPanel(QWidget):
                     continue
                 meshes.append(DEFAULT_CACHE.region_mesh(spec, 0, label))
                 regions.append(region)
-            return layers_from_meshes(meshes, regions, grid, name=PREVIEW_NAME), [m.n_cells for m in meshes], \
-                [r.label for r in regions]
-
-        worker = create_worker(work)
-        self.preview_button.setEnabled(False)
-        self.preview_info.setText("building…")
+            titles = [region_title(spec.to_dict(), 0, r.label) for r in regions]
+            layers = layers_from_meshes(meshes, regions, grid, name=PREVIEW_NAME, titles=titles,
+                                        metadata={"key": PREVIEW_NAME})
+            return layers, [m.n_cells for m in meshes], titles
 
         def done(result):
-            layers, counts, labels = result
-            for data, kwargs, kind in layers:
-                add_or_update(self.viewer, data, kwargs, kind)
-            self.preview_info.setText(", ".join(f"{lab}: {n} cells" for lab, n in zip(labels, counts)) or "no step in the ROIs")
+            layers, counts, titles = result
+            self.feeder.feed(layers, settle=False)
+            self.preview_info.setText(", ".join(f"{t}: {n} cells" for t, n in zip(titles, counts)) or "no step in the ROIs")
 
         def failed(exc):
             self.preview_info.setText("")
-            notify_error(f"napari-tramway: mesh preview failed: {exc}")
+            notify_error(user_message("could not preview the mesh", exc, "check the ROIs and the mesh settings"))
 
-        worker.returned.connect(if_alive(done))
-        worker.errored.connect(if_alive(failed))
-        worker.finished.connect(if_alive(lambda: self.preview_button.setEnabled(True)))
-        worker.finished.connect(lambda: setattr(self, "_preview_worker", None))
-        self._preview_worker = worker
-        worker.start()
-        return worker
+        def finished():
+            self.preview_button.setEnabled(True)
+            self._preview_worker = None
+
+        self.preview_button.setEnabled(False)
+        self.preview_info.setText("building…")
+        self._preview_worker = start_worker(work, what="mesh preview", returned=done, errored=failed,
+                                            finished=finished)
+        return self._preview_worker

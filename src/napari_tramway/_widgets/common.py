@@ -1,19 +1,23 @@
-"""Small helpers shared by the dock widgets: notifications, layer lookups, adding map layers."""
+"""Small helpers shared by the dock widgets: workers whose errors are handled once, notifications
+with the cause and the fix, layer lookups, and the feeder that puts map layers on screen a little
+at a time."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 
-import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from .._layers import METADATA_KEY, apply_display
+from .._layers import METADATA_KEY, apply_display, harmonize_maps, tramway_md
+
+__all__ = ["LayerFeeder", "find_layer", "if_alive", "notify_error", "notify_info", "notify_warning",
+           "start_worker", "tramway_md", "user_message"]
 
 
 def if_alive(fn):
     """Wrap a worker callback: do nothing when its widget was deleted meanwhile (viewer closed)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -45,13 +49,104 @@ def notify_error(message: str) -> None:
     show_error(message)
 
 
-def tramway_md(layer) -> dict:
-    md = (getattr(layer, "metadata", None) or {}).get(METADATA_KEY)
-    return md if isinstance(md, dict) else {}
+def user_message(what: str, exc: BaseException | str, fix: str = "") -> str:
+    """One line for the user: what failed, the cause (the error names the file, line or field),
+    and what to do: ``napari-tramway could not read x.csv: line 3: 'oops' is not a number — fix``."""
+    cause = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
+    if not isinstance(exc, str) and type(exc).__name__ in ("FileNotFoundError", "PermissionError", "KeyError"):
+        cause = f"{type(exc).__name__}: {cause}"
+    return f"napari-tramway {what}: {cause}" + (f" — {fix}" if fix else "")
+
+
+class _RunWithoutWarningsHook:
+    """``run`` of superqt's ``WorkerBase`` without its capture of warnings.
+
+    superqt replaces the process-wide ``warnings.showwarning`` (and filters) for as long as a
+    worker runs. With workers overlapping (a run, a file read, ROI counts), their save and restore
+    interleave: the hook of a finished worker can stay installed, and a warning raised later in
+    any thread calls into that deleted worker — napari crashed (a segfault while adding a layer).
+    Without it, warnings go where napari sends them (its notification hook under ``napari.run``).
+    A worker that ends after its viewer closed (its signals deleted) ends quietly: an exception
+    raised in the thread pool's thread would abort the process.
+    """
+
+    def run(self):
+        try:
+            self.started.emit()
+            self._running = True
+            try:
+                result = self.work()
+                if isinstance(result, Exception):
+                    if isinstance(result, RuntimeError):
+                        return  # the worker object was deleted (viewer closed): nothing to tell
+                    raise result
+                if not self.abort_requested:
+                    self.returned.emit(result)
+            except Exception as exc:
+                self.errored.emit(exc)
+            self._running = False
+            self.finished.emit()
+            self._finished.emit(self)
+        except RuntimeError as exc:  # its signals were deleted with the viewer: an error here would abort
+            if "has been deleted" not in str(exc):
+                raise
+
+
+def _worker_class(fn):
+    import inspect
+
+    from napari.qt.threading import FunctionWorker, GeneratorWorker
+
+    base = GeneratorWorker if inspect.isgeneratorfunction(fn) else FunctionWorker
+    if base not in _WORKER_CLASSES:
+        _WORKER_CLASSES[base] = type(f"Tramway{base.__name__}", (_RunWithoutWarningsHook, base), {})
+    return _WORKER_CLASSES[base]
+
+
+_WORKER_CLASSES: dict = {}
+
+
+def start_worker(fn, *args, what: str, fix: str = "", returned=None, yielded=None, finished=None, errored=None,
+                 start: bool = True, **kwargs):
+    """Run ``fn(*args, **kwargs)`` in a napari worker thread whose errors are handled here, once.
+
+    napari's re-raise of a worker's exception in the GUI thread is turned off (``_ignore_errors``):
+    it would add a traceback and a second notification in napari, and abort a host without
+    napari's exception hook. An error calls ``errored(exc)`` when given (which then tells the user
+    itself), else shows one notification, :func:`user_message` ``(what, exc, fix)``. Callbacks are
+    skipped once their widget is deleted. The worker leaves the process's warnings alone (see
+    :class:`_RunWithoutWarningsHook`).
+    """
+    from napari.qt.threading import create_worker
+
+    worker = create_worker(fn, *args, _ignore_errors=True, _start_thread=False, _worker_class=_worker_class(fn),
+                           **kwargs)
+
+    def on_error(exc):
+        if errored is not None:
+            errored(exc)
+        else:
+            notify_error(user_message(what, exc, fix))
+
+    for signal, callback in (("returned", returned), ("yielded", yielded), ("finished", finished)):
+        if callback is not None:
+            getattr(worker, signal).connect(if_alive(callback))
+    worker.errored.connect(if_alive(on_error))
+    if start:
+        worker.start()
+    return worker
 
 
 def is_map_layer(layer) -> bool:
     return tramway_md(layer).get("kind") in ("map", "cells", "vectors", "mesh")
+
+
+def find_layer(viewer, key: str):
+    """The napari-tramway layer whose metadata ``key`` is ``key`` (layers may be renamed), or None."""
+    for layer in viewer.layers:
+        if tramway_md(layer).get("key") == key:
+            return layer
+    return None
 
 
 def trajectory_layers(viewer) -> list:
@@ -73,105 +168,82 @@ def shapes_layers(viewer) -> list:
 
 
 def is_layer_type(layer, layer_type: str) -> bool:
-    """Whether ``layer`` is of napari type ``layer_type`` ('image', 'labels'...); works on proxies."""
-    import napari.layers as L
-
-    cls = {"image": L.Image, "labels": L.Labels, "vectors": L.Vectors, "shapes": L.Shapes, "tracks": L.Tracks,
-           "points": L.Points, "surface": L.Surface}.get(layer_type)
-    return cls is not None and isinstance(layer, cls)
+    """Whether ``layer`` is of napari type ``layer_type`` ('image', 'labels'...)."""
+    return type(layer).__name__.lower() == layer_type
 
 
-def add_or_update(viewer, data, kwargs: dict, layer_type: str):
-    """Add a layer-data tuple, or replace the data of the layer of the same name and type."""
-    name = kwargs.get("name")
-    layer = None
-    if name is not None and name in viewer.layers:
-        existing = viewer.layers[name]
-        if is_layer_type(existing, layer_type):
-            layer = existing
-    if layer is None:
-        layer = getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-        if tramway_md(layer).get("kind") == "map":
-            # one colour bar per quantity: the first visible layer's, also when the user toggles eyes
-            layer.events.visible.connect(lambda event=None: harmonize_maps(viewer, limits=False))
-    else:
-        if "scale" in kwargs and len(kwargs["scale"]) == layer.ndim:
-            layer.scale = kwargs["scale"]
-        if "translate" in kwargs and len(kwargs["translate"]) == layer.ndim:
-            layer.translate = kwargs["translate"]
-        if layer_type == "vectors":
-            # one redraw of the arrows instead of one per property (100k arrows: ~0.1 s each)
-            with layer.events.set_data.blocker(), layer.events.edge_color.blocker():
-                layer.data = data
-                if "features" in kwargs:
-                    layer.features = kwargs["features"]
-                if kwargs.get("edge_contrast_limits") is not None:
-                    layer.edge_contrast_limits = kwargs["edge_contrast_limits"]
-                layer.length = kwargs.get("length", layer.length)
-            layer.events.edge_color()
-        elif layer_type == "labels":
+def update_layer(layer, data, kwargs: dict, layer_type: str) -> None:
+    """Give an existing layer a newer layer-data tuple (its name, visibility and the user's
+    display changes are kept)."""
+    if "scale" in kwargs and len(kwargs["scale"]) == layer.ndim:
+        layer.scale = kwargs["scale"]
+    if "translate" in kwargs and len(kwargs["translate"]) == layer.ndim:
+        layer.translate = kwargs["translate"]
+    if layer_type == "vectors":
+        # one redraw of the arrows instead of one per property (100k arrows: ~0.1 s each)
+        with layer.events.set_data.blocker(), layer.events.edge_color.blocker():
             layer.data = data
             if "features" in kwargs:
                 layer.features = kwargs["features"]
-        else:
-            layer.data = data
-            if "contrast_limits" in kwargs:
-                layer.contrast_limits = kwargs["contrast_limits"]
-        if "metadata" in kwargs:
-            layer.metadata = kwargs["metadata"]
+            if kwargs.get("edge_contrast_limits") is not None:
+                layer.edge_contrast_limits = kwargs["edge_contrast_limits"]
+            layer.length = kwargs.get("length", layer.length)
+        layer.events.edge_color()
+    else:
+        layer.data = data
+        if "features" in kwargs:
+            layer.features = kwargs["features"]
+        if layer_type == "image" and "contrast_limits" in kwargs:
+            layer.contrast_limits = kwargs["contrast_limits"]
+    if "metadata" in kwargs:
+        old = tramway_md(layer)
+        new = dict(kwargs["metadata"][METADATA_KEY])
+        for keep in ("stale", "limits_user"):
+            if keep in old:
+                new[keep] = old[keep]
+        layer.metadata = {**kwargs["metadata"], METADATA_KEY: new}
     apply_display(layer)
-    return layer
 
 
-def harmonize_maps(viewer, limits: bool = True) -> None:
-    """Same contrast limits for the same quantity across units, and one colour bar per quantity.
-
-    Colours are then comparable between cells and files; the colour bar is shown on the first
-    visible layer of each quantity only (they would otherwise stack up in the canvas).
-    """
-    groups: dict = {}
-    for layer in viewer.layers:
-        md = tramway_md(layer)
-        if md.get("kind") != "map" or not hasattr(layer, "contrast_limits"):
-            continue
-        groups.setdefault((md.get("column"), md.get("transform")), []).append(layer)
-    for (column, _), layers in groups.items():
-        lims = np.array([md_limits(layer) for layer in layers], float)
-        lo, hi = float(np.nanmin(lims[:, 0])), float(np.nanmax(lims[:, 1]))
-        if column == "potential" and len(layers) > 1:
-            centre = float(np.nanmedian(lims.mean(axis=1)))
-            half = max(hi - centre, centre - lo)
-            lo, hi = centre - half, centre + half
-        shown = False
-        for layer in layers:
-            if limits and np.isfinite(lo) and np.isfinite(hi) and hi > lo:
-                layer.contrast_limits = (lo, hi)
-            on = bool(layer.visible) and not shown
-            try:
-                layer.colorbar.visible = on
-            except Exception:
-                pass
-            shown = shown or on
+RANK = {"map": 0, "vectors": 1, "cells": 2}
 
 
-def md_limits(layer):
-    """The contrast limits a map layer was created with (kept in its metadata), else its own."""
-    md = tramway_md(layer)
-    lim = md.get("limits")
-    if lim is None:
-        lim = tuple(layer.contrast_limits)
-        md["limits"] = lim
-    return lim
+def insert_index(viewer, md: dict) -> int:
+    """Where a map layer goes: with the other layers of its run and collection (images below,
+    arrows above them, cell outlines on top), else above everything but the ROI layers on top."""
+    from napari.layers import Shapes
+
+    layers = list(viewer.layers)
+    rank = RANK.get(md.get("kind"), 0)
+    same = [(i, RANK.get(tramway_md(la).get("kind"), 0)) for i, la in enumerate(layers)
+            if tramway_md(la).get("group") == md.get("group") and md.get("group") is not None]
+    if same:
+        above = [i for i, r in same if r > rank]
+        return min(above) if above else max(i for i, _ in same) + 1
+    i = len(layers)
+    while i > 0 and isinstance(layers[i - 1], Shapes):
+        i -= 1
+    return i
 
 
 class LayerFeeder(QObject):
-    """Adds layer-data tuples to a viewer one per event-loop turn, so that the GUI stays responsive.
+    """Adds layer-data tuples to a viewer a little at a time, so that the GUI stays responsive.
 
-    Tuples for a layer name still waiting are replaced by newer ones (a unit's newer data wins).
-    ``idle`` is emitted with the names added or updated and the GUI seconds spent, once the queue
-    is empty (after harmonising colour limits and bars, and keeping the ROI layers on top).
+    A layer is identified by its metadata ``key`` (else its name): tuples for a layer still waiting
+    are replaced by newer ones, and a layer on screen gets the newer data in place. Work starts once
+    no new data came for :attr:`SETTLE_MS` (units finishing close together are then added once,
+    not added then updated), or at the latest :attr:`MAX_WAIT_MS` after the first. A new layer is
+    made (napari's layer object) at one turn, inserted hidden at another (napari builds its
+    controls and visual) and shown at a third (its textures and shaders are made at that first
+    draw); turns are :attr:`TURN_MS` apart, so that the canvas redraws and other events come
+    between them. ``idle`` is emitted with the keys shown and the GUI
+    seconds spent, once the queue is empty (after harmonising colour limits and bars and making the
+    last cells layer active, for hover in the maps' units).
     """
 
+    SETTLE_MS = 250
+    MAX_WAIT_MS = 1500
+    TURN_MS = 25
     idle = Signal(list, float)
 
     def __init__(self, viewer, parent=None):
@@ -179,93 +251,127 @@ class LayerFeeder(QObject):
         self.viewer = viewer
         self._queue: OrderedDict = OrderedDict()
         self._to_show: list = []
+        self._to_insert: list = []
         self._done: list[str] = []
         self._spent = 0.0
+        self._last_cells = None
+        self._first_feed: float | None = None
+        self._finishing: list = []
+        self.turns: list[tuple[str, float]] = []
+        """(what, seconds) of every turn: ``add <name>``, ``show <name>``, ``update <name>``, ``finish``."""
         self._timer = QTimer(self)
-        self._timer.setInterval(0)
+        self._timer.setInterval(self.TURN_MS)
         self._timer.timeout.connect(self._step)
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.timeout.connect(self._timer.start)
 
     @property
     def busy(self) -> bool:
-        return bool(self._queue) or bool(self._to_show)
+        """Layers waiting, or being put on screen."""
+        return (bool(self._queue) or bool(self._to_show) or bool(self._to_insert) or self._timer.isActive()
+                or self._settle.isActive())
 
-    def feed(self, layer_data) -> None:
+    @staticmethod
+    def key_of(kwargs) -> str:
+        md = (kwargs.get("metadata") or {}).get(METADATA_KEY) or {}
+        return md.get("key") or kwargs["name"]
+
+    def feed(self, layer_data, settle: bool = True) -> None:
+        """Queue layer-data tuples; ``settle=False`` starts at once (nothing more is coming)."""
         for data, kwargs, kind in layer_data:
-            name = kwargs["name"]
-            self._queue.pop(name, None)
-            self._queue[name] = (data, kwargs, kind)
+            key = self.key_of(kwargs)
+            self._queue.pop(key, None)
+            self._queue[key] = (data, kwargs, kind)
+        if not self._queue or self._timer.isActive():
+            return
+        now = time.perf_counter()
+        if self._first_feed is None:
+            self._first_feed = now
+        waited = 1000 * (now - self._first_feed)
+        if not settle or waited >= self.MAX_WAIT_MS:
+            self._settle.stop()
+            self._timer.start()
+        else:
+            self._settle.start(int(min(self.SETTLE_MS, self.MAX_WAIT_MS - waited)))
+
+    def flush(self) -> None:
+        """Start now: nothing more is coming (the run ended)."""
         if self._queue and not self._timer.isActive():
+            self._settle.stop()
             self._timer.start()
 
+    def _existing(self, key, kind):
+        """The layer of ``key``: on screen, or made and waiting to be inserted."""
+        layer = find_layer(self.viewer, key)
+        if layer is None:
+            layer = next((la for la, _ in self._to_insert if tramway_md(la).get("key") == key), None)
+        return layer if layer is not None and is_layer_type(layer, kind) else None
+
     def _step(self):
-        """One event-loop turn of work: show one layer added hidden at the previous turn, or add at
-        most one new layer (hidden: its visual is drawn, and its shaders built, at the next turn);
-        layers that exist already are updated together."""
+        """One event-loop turn of work: show one layer inserted hidden at an earlier turn, or update
+        one layer on screen, or insert one new layer (hidden); once the queue is empty, one of the
+        finishing steps (colour scales, then the active layer)."""
         t0 = time.perf_counter()
+        finished = False
         if self._to_show:
             layer = self._to_show.pop(0)
             layer.visible = True
             apply_display(layer)
+            what = f"show {layer.name}"
+        elif self._to_insert:
+            layer, shown = self._to_insert.pop(0)
+            self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
+            apply_display(layer)
+            if shown:
+                self._to_show.append(layer)
+            what = f"add {layer.name}"
+        elif self._queue:
+            what = self._take_one()
         else:
-            added = False
-            for name in list(self._queue):
-                data, kwargs, kind = self._queue[name]
-                exists = name in self.viewer.layers and is_layer_type(self.viewer.layers[name], kind)
-                if not exists and added:
-                    continue
-                del self._queue[name]
-                try:
-                    if exists:
-                        add_or_update(self.viewer, data, kwargs, kind)
-                    else:
-                        layer = add_or_update(self.viewer, data, {**kwargs, "visible": False}, kind)
-                        if kwargs.get("visible", True):
-                            self._to_show.append(layer)
-                        added = True
-                    self._done.append(name)
-                except Exception as exc:  # one bad layer must not block the others
-                    notify_warning(f"napari-tramway: could not show {name}: {exc}")
-        self._spent += time.perf_counter() - t0
-        if not self._queue and not self._to_show:
+            if not self._finishing:
+                self._finishing = [harmonize_maps, self._activate_cells]
+            step = self._finishing.pop(0)
+            step(self.viewer)
+            what = f"finish: {step.__name__.strip('_')}"
+            finished = not self._finishing
+        dt = time.perf_counter() - t0
+        self._spent += dt
+        self.turns.append((what, dt))
+        if finished:
             self._timer.stop()
-            t1 = time.perf_counter()
-            order_map_layers(self.viewer)
-            raise_rois(self.viewer)
-            harmonize_maps(self.viewer)
-            self._spent += time.perf_counter() - t1
+            self._first_feed = None
             done, spent = self._done, self._spent
             self._done, self._spent = [], 0.0
             self.idle.emit(done, spent)
 
+    def _take_one(self) -> str:
+        key, (data, kwargs, kind) = next(iter(self._queue.items()))
+        del self._queue[key]
+        self._finishing = []
+        try:
+            layer = self._existing(key, kind)
+            if layer is not None:
+                update_layer(layer, data, kwargs, kind)
+                what = f"update {layer.name}"
+            else:  # the layer made in this turn, added to napari at the next
+                from napari.layers import Layer
 
-def order_map_layers(viewer) -> None:
-    """Within each set of map layers: images (maps, uncertainties) below, arrows above them,
-    cell outlines on top — whatever the order they were added in."""
-    rank = {"map": 0, "vectors": 1, "cells": 2}
-    groups: dict = {}
-    for layer in viewer.layers:
-        md = tramway_md(layer)
-        if md.get("kind") in rank:
-            groups.setdefault(md.get("unit"), []).append(layer)
-    layers = viewer.layers
-    for group in groups.values():
-        desired = sorted(group, key=lambda la: rank[tramway_md(la)["kind"]])  # stable: keeps image order
-        if desired == sorted(group, key=layers.index):
-            continue
-        prev = layers.index(desired[0])
-        for layer in desired[1:]:
-            i = layers.index(layer)
-            if i != prev + 1:
-                layers.move(i, prev + 1)
-            prev = layers.index(layer)
+                layer = Layer.create(data, {**kwargs, "visible": False}, kind)
+                self._to_insert.append((layer, kwargs.get("visible", True)))
+                what = f"make {layer.name}"
+            if kind == "labels" and tramway_md(layer).get("kind") == "cells":
+                self._last_cells = layer
+            self._done.append(key)
+            return what
+        except Exception as exc:  # one bad layer must not block the others
+            notify_warning(user_message(f"could not show {kwargs.get('name')}", exc))
+            return f"failed {kwargs.get('name')}"
 
-
-def raise_rois(viewer) -> None:
-    """Keep the ROI shapes above the maps."""
-    from napari.layers import Shapes
-
-    layers = viewer.layers
-    for layer in [la for la in layers if isinstance(la, Shapes)]:
-        i = layers.index(layer)
-        if i != len(layers) - 1:
-            layers.move(i, len(layers))
+    def _activate_cells(self, viewer):
+        """Make the last cells layer added the active one: hover then shows its features, the
+        cell's values with their units (D in µm²/s...)."""
+        cells = self._last_cells
+        self._last_cells = None
+        if cells is not None and cells in viewer.layers and cells.visible:
+            viewer.layers.selection.active = cells

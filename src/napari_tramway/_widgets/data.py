@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -31,21 +27,24 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._layers import METADATA_KEY, image_transform, locations_of_layer
-from .common import if_alive, image_layers, notify_error, notify_info, trajectory_layers
+from .._layers import METADATA_KEY, locations_of_layer
+from ..core.defaults import LOCALIZATION_PRECISION
+from ..pipeline.labels import format_labels
+from .alignment import ImageAlignment, spin
+from .common import (
+    notify_error,
+    notify_info,
+    start_worker,
+    trajectory_layers,
+    user_message,
+)
+from .layout import scrolling
+
+#: What to do when a trajectory file cannot be read.
+READ_FIX = ("check the file (docs/formats.md lists the formats and columns read), or give its columns "
+            "and units when napari-tramway asks")
 
 TRAJECTORY_FILTER = "Trajectories (*.txt *.trxyt *.trxyzt *.csv *.tsv *.xml *.dat);;All files (*)"
-
-
-def _spin(decimals, lo, hi, suffix, step=None):
-    s = QDoubleSpinBox()
-    s.setDecimals(decimals)
-    s.setRange(lo, hi)
-    s.setSuffix(suffix)
-    s.setKeyboardTracking(False)
-    if step:
-        s.setSingleStep(step)
-    return s
 
 
 class DataPanel(QWidget):
@@ -64,16 +63,17 @@ class DataPanel(QWidget):
         self._reread_timer.setSingleShot(True)
         self._reread_timer.setInterval(300)
         self._reread_timer.timeout.connect(self._reread_pending)
-        layout = QVBoxLayout(self)
+        layout = scrolling(self)
 
         files = QGroupBox("Trajectory files")
         fl = QVBoxLayout(files)
         row = QHBoxLayout()
-        self.open_button = QPushButton("Open trajectories…")
-        self.open_button.setToolTip("Read a trajectory file (TRamWAy text, CSV, TrackMate XML…) as a Tracks layer")
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Open trajectories: read a trajectory file (TRamWAy text, CSV, TrackMate XML…) "
+                                    "as a Tracks layer")
         self.open_button.clicked.connect(self._open_dialog)
         row.addWidget(self.open_button)
-        self.save_button = QPushButton("Save as file…")
+        self.save_button = QPushButton("Save as…")
         self.save_button.setToolTip("Write the selected trajectories (µm, s) to a TRamWAy text file, so that "
                                     "the analysis can read them (needed for tracks made by another plugin)")
         self.save_button.clicked.connect(self._save_selected)
@@ -99,49 +99,31 @@ class DataPanel(QWidget):
         self.label_edit.setToolTip("The file's label in unit names and result paths")
         self.label_edit.editingFinished.connect(self._store_meta)
         form.addRow("label", self.label_edit)
-        self.frame_interval = _spin(5, 0.00001, 1000.0, " s", 0.001)
+        self.labels_edit = QLineEdit()
+        self.labels_edit.setPlaceholderText("condition=treated, replicate=2")
+        self.labels_edit.setToolTip("What this file is, for the run's summary and its comparisons: KEY=VALUE pairs "
+                                    "separated by commas (changing them recomputes nothing)")
+        self.labels_edit.editingFinished.connect(self._store_labels)
+        form.addRow("labels", self.labels_edit)
+        self.frame_interval = spin(5, 0.00001, 1000.0, " s", 0.001)
         self.frame_interval.setToolTip("Time between frames (s); converts frame numbers to times")
         self.frame_interval.valueChanged.connect(self._store_meta)
-        form.addRow("frame interval", self.frame_interval)
-        self.sigma = _spin(4, 0.0, 10.0, " µm", 0.005)
+        form.addRow("frame interval (s)", self.frame_interval)
+        self.sigma = spin(4, 0.0, 10.0, " µm", 0.005)
         self.sigma.setToolTip("Localization precision σ (µm): the models correct D for it")
+        self.sigma.setAccessibleName("localization precision σ")
         self.sigma.valueChanged.connect(self._store_meta)
-        form.addRow("localization precision σ", self.sigma)
+        form.addRow("σ (µm)", self.sigma)
         self.file_info = QLabel("")
         self.file_info.setWordWrap(True)
         form.addRow(self.file_info)
         fl.addLayout(form)
         layout.addWidget(files)
 
-        img = QGroupBox("Image alignment (trajectories are in µm)")
-        il = QFormLayout(img)
-        self.image_combo = QComboBox()
-        self.image_combo.setToolTip("The wide-field image the trajectories belong to")
-        self.image_combo.currentIndexChanged.connect(self._on_image)
-        il.addRow("image", self.image_combo)
-        self.pixel_size = _spin(5, 0.00001, 1000.0, " µm", 0.005)
-        self.pixel_size.setValue(0.1)
-        self.pixel_size.setToolTip("Size of an image pixel (µm): the image layer's scale")
-        self.pixel_size.valueChanged.connect(self._apply_alignment)
-        il.addRow("pixel size", self.pixel_size)
-        off = QHBoxLayout()
-        self.offset_x = _spin(4, -1e6, 1e6, " µm", 0.1)
-        self.offset_y = _spin(4, -1e6, 1e6, " µm", 0.1)
-        for s in (self.offset_x, self.offset_y):
-            s.setToolTip("Position (µm) of the image's top-left corner in the trajectories' frame")
-            s.valueChanged.connect(self._apply_alignment)
-        off.addWidget(QLabel("x"))
-        off.addWidget(self.offset_x)
-        off.addWidget(QLabel("y"))
-        off.addWidget(self.offset_y)
-        il.addRow("image corner", off)
-        self.trajectories_in_pixels = QCheckBox("trajectory files are in pixels of this image")
-        self.trajectories_in_pixels.setToolTip("Read newly opened files with this pixel size (positions × pixel size)")
-        il.addRow(self.trajectories_in_pixels)
-        self.extent_info = QLabel("")
-        self.extent_info.setWordWrap(True)
-        il.addRow(self.extent_info)
-        layout.addWidget(img)
+        self.alignment = ImageAlignment(self.viewer, self.selected_layer)
+        self.image_combo, self.pixel_size = self.alignment.image_combo, self.alignment.pixel_size
+        self.trajectories_in_pixels = self.alignment.trajectories_in_pixels
+        layout.addWidget(self.alignment)
         layout.addStretch(1)
 
         self._connect_viewer()
@@ -209,7 +191,7 @@ class DataPanel(QWidget):
             row = layers.index(selected) if selected in layers else 0
             self.table.selectRow(row)
         self._on_select()
-        self._refresh_images()
+        self.alignment.refresh()
         self.files_changed.emit()
 
     def _on_item_changed(self, item):
@@ -227,7 +209,7 @@ class DataPanel(QWidget):
 
     def _on_select(self):
         layer = self.selected_layer()
-        widgets = (self.label_edit, self.frame_interval, self.sigma)
+        widgets = (self.label_edit, self.labels_edit, self.frame_interval, self.sigma)
         for w in widgets:
             w.blockSignals(True)
             w.setEnabled(layer is not None)
@@ -238,15 +220,17 @@ class DataPanel(QWidget):
                 return
             md = layer.metadata or {}
             self.label_edit.setText(md.get("label") or "")
+            self.labels_edit.setText(format_labels(md.get("labels")))
+            self.labels_edit.setStyleSheet("")
             fi = md.get("frame_interval")
             self.frame_interval.setValue(float(fi) if fi else 0.02)
             lp = md.get("localization_precision")
-            self.sigma.setValue(float(lp) if lp is not None else 0.02)
+            self.sigma.setValue(float(lp) if lp is not None else LOCALIZATION_PRECISION)
             self.file_info.setText(self._describe(layer))
         finally:
             for w in widgets:
                 w.blockSignals(False)
-        self._update_extent_info()
+        self.alignment.update_extent_info()
 
     def _describe(self, layer) -> str:
         md = layer.metadata or {}
@@ -291,6 +275,25 @@ class DataPanel(QWidget):
             self._schedule_reread(layer)
         self.files_changed.emit()
 
+    def _store_labels(self):
+        """The labels field, parsed (:func:`~napari_tramway.pipeline.labels.parse_labels`) into the
+        layer's metadata; a text that cannot be read is one notification and changes nothing."""
+        from ..pipeline.labels import LabelError, parse_labels
+
+        layer = self.selected_layer()
+        if layer is None:
+            return
+        try:
+            labels = parse_labels(self.labels_edit.text(), where=f"labels of {layer.name}")
+        except LabelError as exc:
+            self.labels_edit.setStyleSheet("color: #e06060;")
+            notify_error(f"napari-tramway: {exc}")
+            return
+        self.labels_edit.setStyleSheet("")
+        if labels != (layer.metadata.get("labels") or {}):
+            layer.metadata["labels"] = labels
+            self.files_changed.emit()
+
     # -- opening and saving files ----------------------------------------------------------------------
     def _open_dialog(self):
         paths, _ = QFileDialog.getOpenFileNames(self, "Open trajectory files", "", TRAJECTORY_FILTER)
@@ -334,21 +337,19 @@ class DataPanel(QWidget):
                     self.open_file(path, {**opts, **new}, label=label, on_done=on_done)
                     return
             else:
-                notify_error(f"napari-tramway could not read the trajectories: {exc}")
+                notify_error(user_message(f"could not read {Path(str(path)).name}", exc, READ_FIX))
             if on_done is not None:
                 on_done(None)
 
         return self._read(path, opts, done, failed)
 
     def _read(self, path, opts: dict, done, failed):
-        """``read_trajectories(path, **opts)`` in a background thread; ``done(locations)`` or ``failed(exc)``."""
-        from napari.qt.threading import create_worker
-
+        """``read_trajectories(path, **opts)`` in a background thread; ``done(locations)`` or
+        ``failed(exc)`` (which tells the user: the error is handled once)."""
         from ..core.io import read_trajectories
 
-        worker = create_worker(read_trajectories, path, **opts)
-        worker.returned.connect(if_alive(done))
-        worker.errored.connect(if_alive(failed))
+        worker = start_worker(read_trajectories, path, **opts, what=f"could not read {path}", returned=done,
+                              errored=failed, start=False)
         worker.finished.connect(lambda: self._workers.remove(worker) if worker in self._workers else None)
         self._workers.append(worker)
         worker.start()
@@ -380,7 +381,7 @@ class DataPanel(QWidget):
             self.refresh()
 
         def failed(exc):
-            notify_error(f"napari-tramway could not read {path} again: {exc}")
+            notify_error(user_message(f"could not read {Path(str(path)).name} again", exc, READ_FIX))
 
         return self._read(path, opts, done, failed)
 
@@ -418,81 +419,9 @@ class DataPanel(QWidget):
         notify_info(f"napari-tramway: trajectories saved to {path}")
         self.refresh()
 
-    # -- image alignment -----------------------------------------------------------------------------
-    def _refresh_images(self):
-        current = self.image_combo.currentText()
-        names = [layer.name for layer in image_layers(self.viewer)]
-        self.image_combo.blockSignals(True)
-        self.image_combo.clear()
-        self.image_combo.addItems(names)
-        if current in names:
-            self.image_combo.setCurrentText(current)
-        self.image_combo.blockSignals(False)
-        self._on_image()
-
-    def image_layer(self):
-        name = self.image_combo.currentText()
-        return self.viewer.layers[name] if name and name in self.viewer.layers else None
-
     def image_grid(self):
         """The :class:`ImageGrid` of the chosen image (None without an image)."""
-        from .._layers import ImageGrid
-
-        layer = self.image_layer()
-        return None if layer is None else ImageGrid.from_layer(layer)
-
-    def _on_image(self, *_):
-        layer = self.image_layer()
-        for s in (self.pixel_size, self.offset_x, self.offset_y):
-            s.setEnabled(layer is not None)
-        if layer is None:
-            self._update_extent_info()
-            return
-        grid = self.image_grid()
-        for s, v in ((self.pixel_size, grid.pixel_size), (self.offset_x, grid.origin[0]), (self.offset_y, grid.origin[1])):
-            s.blockSignals(True)
-            s.setValue(v)
-            s.blockSignals(False)
-        self._update_extent_info()
-
-    def _apply_alignment(self, *_):
-        layer = self.image_layer()
-        if layer is None:
-            return
-        scale, translate = image_transform((self.offset_x.value(), self.offset_y.value()), self.pixel_size.value())
-        nd = layer.ndim
-        layer.scale = list(layer.scale)[: nd - 2] + list(scale)
-        layer.translate = list(layer.translate)[: nd - 2] + list(translate)
-        md = layer.metadata.setdefault(METADATA_KEY, {"kind": "image"})
-        md["pixel_size"] = float(self.pixel_size.value())
-        md["origin"] = [float(self.offset_x.value()), float(self.offset_y.value())]
-        self._update_extent_info()
-
-    def _update_extent_info(self):
-        layer = self.image_layer()
-        traj = self.selected_layer()
-        parts = []
-        if layer is not None:
-            g = self.image_grid()
-            rows, cols = g.shape
-            p = g.pixel_size
-            parts.append(f"image: x {g.origin[0]:.2f}–{g.origin[0] + cols * p:.2f} µm, "
-                         f"y {g.origin[1]:.2f}–{g.origin[1] + rows * p:.2f} µm ({cols}×{rows} px)")
-        if traj is not None:
-            try:
-                loc = locations_of_layer(traj)
-                if len(loc):
-                    x, y = loc["x"].to_numpy(), loc["y"].to_numpy()
-                    parts.append(f"trajectories: x {x.min():.2f}–{x.max():.2f} µm, y {y.min():.2f}–{y.max():.2f} µm")
-                    if layer is not None:
-                        g = self.image_grid()
-                        rows, cols = g.shape
-                        inside = np.mean((x >= g.origin[0]) & (x <= g.origin[0] + cols * g.pixel_size)
-                                         & (y >= g.origin[1]) & (y <= g.origin[1] + rows * g.pixel_size))
-                        parts.append(f"{100 * inside:.0f}% of the locations fall on the image")
-            except Exception:
-                pass
-        self.extent_info.setText("\n".join(parts))
+        return self.alignment.image_grid()
 
     # -- spec ------------------------------------------------------------------------------------------------
     def to_spec(self, spec) -> None:
@@ -504,12 +433,13 @@ class DataPanel(QWidget):
             path = md.get("path")
             if not path:
                 raise ValueError(f"trajectory layer {layer.name!r} has no file: select it in the Data tab and "
-                                 "'Save as file…' first")
+                                 "'Save as…' first")
             fi = md.get("frame_interval")
             lp = md.get("localization_precision")
             files.append(DataFile(path=str(path), frame_interval=None if fi is None else float(fi),
                                   localization_precision=None if lp is None else float(lp),
-                                  reader=dict(md.get("reader") or {}), label=md.get("label") or None))
+                                  reader=dict(md.get("reader") or {}), label=md.get("label") or None,
+                                  labels=dict(md.get("labels") or {})))
         spec.files = files
 
     def layer_for_file(self, spec, file) -> object | None:
@@ -541,14 +471,24 @@ class DataPanel(QWidget):
                 if f.localization_precision is not None:
                     md["localization_precision"] = f.localization_precision
                 md["label"] = f.label
+                md["labels"] = dict(f.labels)
                 wanted.append(id(layer))
                 continue
             pending[0] += 1
             workers.append(self.open_file(str(spec.resolve_path(f)), dict(f.reader), f.frame_interval,
-                                          f.localization_precision, f.label, on_done=loaded))
+                                          f.localization_precision, f.label, on_done=_labelled(f.labels, loaded)))
         # use exactly the spec's files (those being read are added, and used, when they arrive)
         self._excluded = {id(layer) for layer in self.layers() if id(layer) not in wanted} if spec.files else set()
         self.refresh()
         if pending[0] == 0 and on_all_loaded is not None:
             on_all_loaded()
         return workers
+
+
+def _labelled(labels: dict, then):
+    """``on_done`` of a file opened from a spec: its labels into the new layer's metadata."""
+    def done(layer):
+        if layer is not None:
+            layer.metadata["labels"] = dict(labels)
+        then(layer)
+    return done

@@ -30,9 +30,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .common import if_alive, notify_error
+from .common import notify_error, start_worker, user_message
 from .dialogs import PromptBridge
 from .forms import ParameterForm
+from .layout import narrow, scrolling
 
 INPROCESS = "inprocess"
 LOCAL = "local"
@@ -94,7 +95,7 @@ class EnvironmentPanel(QWidget):
         self.main = main
         self._check_worker = None
         self.bridge = PromptBridge(self)  # the main widget withdraws questions of a cancelled run
-        layout = QVBoxLayout(self)
+        layout = scrolling(self)
 
         where = QGroupBox("Run on")
         wl = QFormLayout(where)
@@ -174,9 +175,10 @@ class EnvironmentPanel(QWidget):
             return None
         if entry.name not in self.forms:
             shown = dataclasses.replace(entry, parameters=tuple(p for p in entry.parameters if p.name not in OWN_WIDGET))
-            form = ParameterForm(shown)
+            form = ParameterForm.from_entry(shown)
             form.set_advanced(self.advanced.isChecked())
-            self.form_holder.addWidget(form)
+            narrow(form.native)
+            self.form_holder.addWidget(form.native)
             self.forms[entry.name] = form
         return self.forms[entry.name]
 
@@ -193,7 +195,7 @@ class EnvironmentPanel(QWidget):
         self.description.setText(text)
         form = self._site_form(name) if is_site else None
         for f in self.forms.values():
-            f.setVisible(f is form)
+            f.visible = f is form
         self.form = form
         self.site_box.setVisible(is_site)
 
@@ -251,8 +253,6 @@ class EnvironmentPanel(QWidget):
         """Run the site's checks in a background thread; list the results."""
         if self.name in (INPROCESS, LOCAL):
             return None
-        from napari.qt.threading import create_worker
-
         from ..analysis import check_site
 
         self.check_results.clear()
@@ -264,8 +264,6 @@ class EnvironmentPanel(QWidget):
         def work():
             return check_site(factory())
 
-        worker = create_worker(work)
-
         def done(results):
             self.check_results.clear()
             for r in results or []:  # CheckResult: the CLI's line, the whole message as tooltip
@@ -276,15 +274,15 @@ class EnvironmentPanel(QWidget):
         def failed(exc):
             self.check_results.clear()
             self.check_results.addItem(QListWidgetItem(f"✗ {type(exc).__name__}: {exc}"))
-            notify_error(f"napari-tramway: site check failed: {exc}")
+            notify_error(user_message("site check failed", exc, "check the site's settings and that you can log in "
+                                      "with ssh"))
 
-        worker.returned.connect(if_alive(done))
-        worker.errored.connect(if_alive(failed))
-        worker.finished.connect(if_alive(lambda: self.check_button.setEnabled(True)))
-        worker.finished.connect(lambda: setattr(self, "_check_worker", None))
-        self._check_worker = worker
-        worker.start()
-        return worker
+        def finished():
+            self.check_button.setEnabled(True)
+            self._check_worker = None
+
+        self._check_worker = start_worker(work, what="site check", returned=done, errored=failed, finished=finished)
+        return self._check_worker
 
     # -- spec ---------------------------------------------------------------------------------------------------------
     def to_spec(self, spec) -> None:

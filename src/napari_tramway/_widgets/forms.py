@@ -1,62 +1,49 @@
-"""Parameter forms generated from the mesh and model registries (one source of truth).
+"""Settings forms generated from parameter descriptions, with magicgui (one source of truth).
 
-Each :class:`~napari_tramway.core.parameters.Parameter` becomes one row: a label with its unit,
-an editor suited to its type and range, an "auto" box when it may be unset (``None``), and its
-one-line help as tooltip. Advanced parameters are hidden until "advanced" is ticked.
+:func:`form_for` turns :class:`~napari_tramway.core.parameters.Parameter` s — of the mesh, model,
+environment or data-file registries — into a magicgui :class:`ParameterForm`: one row per
+parameter, its label with its unit (``resolution (µm)``; ``(no unit)`` for a dimensionless number),
+an editor suited to its type and range, its help, range and default as tooltip, and advanced
+parameters hidden until :meth:`ParameterForm.set_advanced`. ``form.value`` is a dict of every
+value, ``form.set_value(dict)`` shows values (missing names take their default), ``form.values()``
+gives those that differ from the defaults (what a spec records), and problems (range, type) are
+listed under the form as the user types.
+
+A parameter that may be unset (``None``: derived from the data, or disabled) can never look set:
+
+* a text field (numbers, text, pairs, mappings) is empty when unset, with the grey hint ``auto``;
+* an integer has an ``auto`` box: ticked, the spin box is replaced by the word *unset*;
+* a choice offers ``auto`` among its choices.
+
+Numbers are edited as text (``1e-05``, ``0.025``): exactly what is typed is kept, in any
+magnitude, and a typo is named in the problems list rather than silently rounded — a spin box
+would round to its fixed decimals. Everything is magicgui but two Qt calls it has no API for:
+the grey hint of an empty text field and the colour of the problems line.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping, Sequence
 
-from qtpy.QtCore import Signal
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QSpinBox,
-    QWidget,
-)
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, SpinBox
+from magicgui.widgets.bases import ValuedContainerWidget
 
 INT_MAX = 2_147_483_647
+AUTO = "auto"
+UNSET_HINT = "auto"
+#: shown in place of an integer's spin box when its 'auto' box is ticked
+UNSET_WORD = "unset"
 
 
-class FloatSpinBox(QDoubleSpinBox):
-    """A spin box that shows floats compactly (``%g``) and keeps full precision."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setDecimals(12)
-        self.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-        self.setKeyboardTracking(False)
-
-    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt API)
-        return f"{value:.6g}"
-
-    def valueFromText(self, text: str) -> float:  # noqa: N802
-        try:
-            return float(text.replace(self.suffix(), "").strip())
-        except ValueError:
-            return self.value()
-
-    def validate(self, text, pos):
-        from qtpy.QtGui import QValidator
-
-        t = text.replace(self.suffix(), "").strip()
-        if t in ("", "-", "+", ".", "-.", "e", "E") or t.endswith(("e", "E", "e-", "E-", "e+", "E+")):
-            return QValidator.State.Intermediate, text, pos
-        try:
-            float(t)
-            return QValidator.State.Acceptable, text, pos
-        except ValueError:
-            return QValidator.State.Invalid, text, pos
+def label_of(p) -> str:
+    """The row label: the parameter's name with its unit; ``(no unit)`` for a dimensionless float."""
+    if p.type == "float" and not p.unit:
+        return f"{p.name.replace('_', ' ')} (no unit)"
+    return p.label
 
 
-def _tooltip(p) -> str:
+def tooltip_of(p) -> str:
+    """Help, valid range with unit, choices and default of a parameter."""
     parts = [p.help]
     rng = []
     if p.minimum is not None:
@@ -67,214 +54,195 @@ def _tooltip(p) -> str:
         parts.append("Range: " + ", ".join(rng) + (f" {p.unit}" if p.unit else ""))
     if p.choices:
         parts.append("One of: " + ", ".join(map(str, p.choices)))
-    parts.append("Default: " + ("auto (unset)" if p.default is None else f"{p.default!r}"))
+    if p.accepts_none:
+        parts.append("Leave it empty (auto) to leave it unset: see above what unset means.")
+    parts.append("Default: " + ("auto (unset)" if p.default is None else p.format(p.default)))
     return "\n".join(parts)
 
 
-class ParameterRow(QWidget):
-    """Editor of one parameter (value + optional 'auto' box)."""
+class ParameterField(ValuedContainerWidget):
+    """The editor of one parameter; ``value`` is the typed value, ``None`` when unset.
 
-    changed = Signal()
+    A text that does not parse is returned as typed (a ``str``): the form lists it as a problem,
+    and a spec built from it is refused with the parameter's name.
+    """
 
-    def __init__(self, parameter, parent=None):
-        super().__init__(parent)
-        self.parameter = p = parameter
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.editor = self._make_editor()
-        layout.addWidget(self.editor, 1)
-        self.auto = None
-        if p.accepts_none and p.type != "bool":
-            self.auto = QCheckBox("auto")
-            self.auto.setToolTip("Leave unset: derived from the data, or disabled (see the help)")
-            self.auto.toggled.connect(self._on_auto)
-            layout.addWidget(self.auto)
-        self.setToolTip(_tooltip(p))
-        self.editor.setToolTip(_tooltip(p))
+    def __init__(self, parameter, **kwargs):
+        p = self.parameter = parameter
+        self.editor = _editor(p)
+        self.auto: CheckBox | None = None
+        self.unset: Label | None = None
+        widgets = [self.editor]
+        if p.accepts_none and isinstance(self.editor, SpinBox):
+            self.unset = Label(value=f"<i>{UNSET_WORD}</i>", tooltip="Unset: see the parameter's help")
+            self.auto = CheckBox(text=AUTO, tooltip="Leave this parameter unset (see its help)")
+            widgets += [self.unset, self.auto]
+        super().__init__(widgets=widgets, layout="horizontal", labels=False, name=p.name, label=label_of(p),
+                         tooltip=tooltip_of(p), **kwargs)
+        self.margins = (0, 0, 0, 0)
+        self.editor.tooltip = tooltip_of(p)
+        if isinstance(self.editor, LineEdit) and p.accepts_none:
+            self.editor.native.setPlaceholderText(UNSET_HINT)  # magicgui has no placeholder API
+        self.editor.changed.connect(lambda *_: self.changed.emit(self.value))
+        if self.auto is not None:
+            self.auto.changed.connect(self._on_auto)
         self.set_value(p.default)
 
-    # -- editor -----------------------------------------------------------------------------------
-    def _make_editor(self):
-        p = self.parameter
-        if p.type == "bool":
-            w = QCheckBox()
-            w.toggled.connect(self.changed)
-            return w
-        if p.type == "str":
-            if p.choices:
-                w = QComboBox()
-                w.addItems([str(c) for c in p.choices])
-                w.currentIndexChanged.connect(self.changed)
-                return w
-            w = QLineEdit()
-            w.editingFinished.connect(self.changed)
-            return w
-        if p.type == "int":
-            w = QSpinBox()
-            lo = -INT_MAX if p.minimum is None else int(math.ceil(p.minimum + (1 if p.exclusive_minimum else 0)))
-            hi = INT_MAX if p.maximum is None else int(math.floor(p.maximum))
-            w.setRange(lo, hi)
-            w.setKeyboardTracking(False)
-            w.valueChanged.connect(self.changed)
-            return w
-        if p.type == "int_pair":
-            box = QWidget()
-            lay = QHBoxLayout(box)
-            lay.setContentsMargins(0, 0, 0, 0)
-            lo = 0 if p.minimum is None else int(p.minimum) - 1
-            self._pair = []
-            for text in ("min", "max"):
-                s = QSpinBox()
-                s.setRange(lo, INT_MAX)
-                s.setSpecialValueText("none")
-                s.setPrefix(f"{text} ")
-                s.valueChanged.connect(self.changed)
-                lay.addWidget(s)
-                self._pair.append(s)
-            return box
-        w = FloatSpinBox()
-        lo = -1e12 if p.minimum is None else float(p.minimum)
-        hi = 1e12 if p.maximum is None else float(p.maximum)
-        if p.exclusive_minimum and p.minimum is not None:
-            lo = float(p.minimum) + (1e-9 if p.minimum == 0 else abs(p.minimum) * 1e-9)
-        w.setRange(lo, hi)
-        if p.unit:
-            w.setSuffix(f" {p.unit}")
-        w.valueChanged.connect(self.changed)
-        return w
+    def _on_auto(self, *_):
+        unset = bool(self.auto.value)
+        self.editor.visible = not unset
+        self.unset.visible = unset
+        self.changed.emit(self.value)
 
-    def _on_auto(self, checked: bool):
-        self.editor.setEnabled(not checked)
-        self.changed.emit()
-
-    # -- values -------------------------------------------------------------------------------------
-    def value(self):
+    def get_value(self):
         p = self.parameter
-        if self.auto is not None and self.auto.isChecked():
+        if self.auto is not None and self.auto.value:
             return None
         w = self.editor
-        if p.type == "bool":
-            return bool(w.isChecked())
+        if not isinstance(w, LineEdit):
+            return w.value
+        text = w.value
         if p.type == "str":
-            return w.currentText() if isinstance(w, QComboBox) else w.text()
-        if p.type == "int":
-            return int(w.value())
-        if p.type == "int_pair":
-            vals = [s.value() for s in self._pair]
-            return tuple(None if v == s.minimum() else int(v) for v, s in zip(vals, self._pair))
-        return float(w.value())
+            return None if (p.accepts_none and not text.strip()) else text
+        try:
+            return p.parse(text)
+        except Exception:
+            return text  # named as a problem by the form, refused by the spec
 
     def set_value(self, value) -> None:
         p = self.parameter
-        blockers = [self.editor] + ([self.auto] if self.auto is not None else [])
-        for b in blockers:
-            b.blockSignals(True)
-        try:
-            if value is None:
-                if self.auto is not None:
-                    self.auto.setChecked(True)
-                    self.editor.setEnabled(False)
-                value = self._placeholder()
-            elif self.auto is not None:
-                self.auto.setChecked(False)
-                self.editor.setEnabled(True)
-            w = self.editor
-            if p.type == "bool":
-                w.setChecked(bool(value))
-            elif p.type == "str":
-                if isinstance(w, QComboBox):
-                    i = w.findText(str(value))
-                    w.setCurrentIndex(max(0, i))
-                else:
-                    w.setText("" if value is None else str(value))
-            elif p.type == "int":
-                w.setValue(int(value))
-            elif p.type == "int_pair":
-                if isinstance(value, (int, float)):
-                    value = (int(value), None)
-                for s, v in zip(self._pair, list(value) + [None, None]):
-                    s.blockSignals(True)
-                    s.setValue(s.minimum() if v is None else int(v))
-                    s.blockSignals(False)
+        w = self.editor
+        with self.changed.blocked():
+            if self.auto is not None:
+                self.auto.value = value is None
+                self._on_auto()
+                if value is None:
+                    return
+            if isinstance(w, ComboBox):
+                w.value = value if value in w.choices else w.choices[0]
+            elif isinstance(w, CheckBox):
+                w.value = bool(value)
+            elif isinstance(w, SpinBox):
+                w.value = int(value)
+            elif p.type == "str" or isinstance(value, str):
+                w.value = "" if value is None else str(value)  # a text typed earlier is kept as it was
             else:
-                w.setValue(float(value))
-        finally:
-            for b in blockers:
-                b.blockSignals(False)
-
-    def _placeholder(self):
-        """A sensible editor value to show when the parameter is unset (auto)."""
-        p = self.parameter
-        if p.type == "int_pair":
-            return (None, None)
-        if p.type in ("int", "float"):
-            lo = p.minimum if p.minimum is not None else 0
-            guess = {"resolution": 1.0, "ref_distance": 0.5, "avg_location_count": 80, "sigma": 0.02,
-                     "radius": 0.5, "prune": 2.5, "max_distance": 4.0, "pass_count": 3, "min_count": 20,
-                     "max_count": 200, "max_level": 8}.get(p.name)
-            if guess is None:
-                guess = lo + (1 if p.type == "int" else 1.0)
-            return int(guess) if p.type == "int" else float(guess)
-        if p.type == "bool":
-            return False
-        return p.choices[0] if p.choices else ""
+                w.value = p.format(value)
+        self.changed.emit(self.value)
 
 
-class ParameterForm(QWidget):
-    """A form for one registry entry; ``values()`` gives the non-default values, for a spec."""
+def _editor(p):
+    """The magicgui widget editing one parameter (see the module docstring)."""
+    if p.type == "bool" and not p.accepts_none:
+        return CheckBox(text="")
+    if p.choices or p.type == "bool":
+        choices = [(str(c), c) for c in (p.choices or (True, False))]
+        if p.accepts_none:
+            choices = [(AUTO, None)] + choices
+        return ComboBox(choices=choices)
+    if p.type == "int":
+        lo = -INT_MAX if p.minimum is None else int(p.minimum) + (1 if p.exclusive_minimum else 0)
+        hi = INT_MAX if p.maximum is None else int(p.maximum)
+        return SpinBox(min=lo, max=hi, value=max(lo, min(hi, 0 if p.default is None else int(p.default))))
+    return LineEdit()
 
-    changed = Signal()
 
-    def __init__(self, entry, parent=None):
-        super().__init__(parent)
+class ParameterForm(Container):
+    """A form for a set of parameters (a registry entry's, or any); see the module docstring.
+
+    Attributes
+    ----------
+    fields : dict
+        Parameter name → :class:`ParameterField`.
+    entry : RegistryEntry or None
+        The registry entry the form shows, if any (its ``problems`` then check the values).
+    """
+
+    def __init__(self, parameters: Sequence, entry=None, **kwargs):
+        self.parameters = tuple(parameters)
         self.entry = entry
-        self.form = QFormLayout(self)
-        self.form.setContentsMargins(0, 0, 0, 0)
-        self.rows: dict[str, ParameterRow] = {}
-        self.labels: dict[str, QLabel] = {}
-        for p in entry.parameters:
-            row = ParameterRow(p)
-            row.changed.connect(self._on_changed)
-            label = QLabel(p.label)
-            label.setToolTip(_tooltip(p))
-            self.form.addRow(label, row)
-            self.rows[p.name] = row
-            self.labels[p.name] = label
-        self.problems = QLabel("")
-        self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #e07070;")
-        self.form.addRow(self.problems)
+        self.fields: dict[str, ParameterField] = {p.name: ParameterField(p) for p in self.parameters}
+        self.problems_label = Label(value="")
+        super().__init__(widgets=list(self.fields.values()), labels=True, **kwargs)
+        self.append(self.problems_label)  # inserted once initialised: magicgui then aligns the labels
+        self.margins = (0, 0, 0, 0)
+        self.problems_label.native.setStyleSheet("color: #e07070;")  # magicgui has no colour API
+        self.problems_label.native.setWordWrap(True)
+        self.problems_label.visible = False
+        self._advanced = False
+        for f in self.fields.values():
+            f.changed.connect(self._on_changed)
         self.set_advanced(False)
 
-    def set_advanced(self, shown: bool) -> None:
-        for p in self.entry.parameters:
-            if p.advanced:
-                self.rows[p.name].setVisible(shown)
-                self.labels[p.name].setVisible(shown)
+    @classmethod
+    def from_entry(cls, entry, **kwargs) -> ParameterForm:
+        """The form of a registry entry (mesh method, model, environment kind...)."""
+        return cls(entry.parameters, entry=entry, **kwargs)
 
-    def _on_changed(self):
-        problems = self.entry.problems(self.all_values())
-        self.problems.setText("\n".join(str(e) for e in problems))
-        self.changed.emit()
+    # -- values ----------------------------------------------------------------------------------------
+    @property
+    def value(self) -> dict:
+        """Every parameter's value (``None``: unset)."""
+        return {name: f.value for name, f in self.fields.items()}
 
-    def all_values(self) -> dict:
-        return {name: row.value() for name, row in self.rows.items()}
+    @value.setter
+    def value(self, values: Mapping) -> None:
+        self.set_value(values)
+
+    def set_value(self, values: Mapping | None) -> None:
+        """Show ``values``; parameters not in it take their default."""
+        values = dict(values or {})
+        with self.changed.blocked():
+            for p in self.parameters:
+                self.fields[p.name].set_value(values.get(p.name, p.default))
+        self._on_changed()
 
     def values(self) -> dict:
-        """The values that differ from the registry defaults (what a spec records)."""
+        """The values that differ from the defaults (what a spec records)."""
         out = {}
-        for p in self.entry.parameters:
-            v = self.rows[p.name].value()
-            d = p.default
-            if isinstance(d, list):
-                d = tuple(d)
+        for p in self.parameters:
+            v = self.fields[p.name].value
+            d = tuple(p.default) if isinstance(p.default, list) else p.default
             if v != d:
                 out[p.name] = v
         return out
 
-    def set_values(self, values: dict | None) -> None:
-        """Show ``values`` (missing names take their defaults)."""
-        values = dict(values or {})
-        for p in self.entry.parameters:
-            self.rows[p.name].set_value(values.get(p.name, p.default))
-        self._on_changed()
+    def set_values(self, values: Mapping | None) -> None:
+        """Alias of :meth:`set_value`."""
+        self.set_value(values)
+
+    # -- display ---------------------------------------------------------------------------------------
+    def set_advanced(self, shown: bool) -> None:
+        """Show or hide the advanced parameters."""
+        self._advanced = bool(shown)
+        for p in self.parameters:
+            if p.advanced:
+                self.fields[p.name].visible = self._advanced
+
+    def problems(self) -> list:
+        """The problems of the values shown (``ParameterError`` s naming the parameter)."""
+        values = self.value
+        if self.entry is not None:
+            return list(self.entry.problems(values))
+        out = []
+        for p in self.parameters:
+            try:
+                p.validate(values[p.name])
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _on_changed(self, *_):
+        problems = self.problems()
+        text = "\n".join(str(e) for e in problems)
+        if self.problems_label.value != text:
+            self.problems_label.value = text
+        self.problems_label.visible = bool(text)
+        self.changed.emit(self)
+
+
+def form_for(parameters, **kwargs) -> ParameterForm:
+    """A :class:`ParameterForm` for ``parameters`` (a sequence of ``Parameter``, or a registry entry)."""
+    if hasattr(parameters, "parameters"):
+        return ParameterForm.from_entry(parameters, **kwargs)
+    return ParameterForm(parameters, **kwargs)

@@ -2,7 +2,9 @@
 
 ROIs live in napari Shapes layers (µm, 2D so they show at every time point). Each trajectory
 file is analysed in the ROIs of one Shapes layer (by default the same "ROIs" layer for every
-file: the same ROIs applied to several files), or over its whole field of view.
+file: the same ROIs applied to several files), or over its whole field of view. ROIs have names
+(double-click a name in the table to rename it), drawn on the canvas and used in the names of map
+layers and figure files; a ROI without a name is called by its index (roi000, roi001...).
 """
 
 from __future__ import annotations
@@ -27,34 +29,24 @@ from qtpy.QtWidgets import (
 from .._layers import (
     METADATA_KEY,
     ROI_STYLE,
+    ROI_TEXT,
     locations_of_layer,
-    rois_from_shapes,
+    roi_features,
     shapes_from_rois,
 )
-from .common import if_alive, notify_error, notify_info, notify_warning, shapes_layers
+from .common import (
+    notify_error,
+    notify_info,
+    notify_warning,
+    shapes_layers,
+    start_worker,
+    user_message,
+)
+from .layout import scrolling
+from .roi_layers import rename_roi, roi_names, rois_of_layer, step_counts, sync_roi_labels
 
 WHOLE_FIELD = "(whole field of view)"
 ROI_FILTER = "ROI files (*.json *.txt);;napari-tramway ROIs (*.json);;TRamWAy rectangles (*.txt)"
-
-
-def rois_of_layer(layer) -> tuple[list, list]:
-    """``(rois, skipped)`` of a Shapes layer, in world coordinates (µm)."""
-    import numpy as np
-
-    def to_world(v):
-        v = np.asarray(v, float)
-        nd = v.shape[1]
-        scale = np.asarray(layer.scale, float)[-nd:]
-        translate = np.asarray(layer.translate, float)[-nd:]
-        return v * scale + translate
-
-    names = None
-    try:
-        if "name" in layer.features.columns:
-            names = [None if (n is None or n != n) else str(n) for n in layer.features["name"]]
-    except Exception:
-        names = None
-    return rois_from_shapes(layer.data, layer.shape_type, to_world=to_world, names=names)
 
 
 class RoiPanel(QWidget):
@@ -71,9 +63,10 @@ class RoiPanel(QWidget):
         self._connected: set[int] = set()
         self._count_worker = None
         self._count_dirty = False
+        self._filling = False
         self.counts: dict[int, int] = {}
         self.region_counts: dict[str, int] = {}
-        layout = QVBoxLayout(self)
+        layout = scrolling(self)
 
         top = QGroupBox("ROI layer")
         tl = QVBoxLayout(top)
@@ -98,6 +91,9 @@ class RoiPanel(QWidget):
             b.clicked.connect(lambda _=False, m=mode: self.draw(m))
             row.addWidget(b)
             self.draw_buttons[mode] = b
+            if len(self.draw_buttons) == 2:  # two rows of two: the dock stays narrow
+                tl.addLayout(row)
+                row = QHBoxLayout()
         tl.addLayout(row)
         row = QHBoxLayout()
         self.import_button = QPushButton("Import…")
@@ -120,19 +116,23 @@ class RoiPanel(QWidget):
         self.count_file.currentIndexChanged.connect(self.schedule_counts)
         row.addWidget(self.count_file, 1)
         ll.addLayout(row)
-        self.group = QCheckBox("group overlapping ROIs into one region")
+        self.group = QCheckBox("group overlapping ROIs")
         self.group.setToolTip("Overlapping ROIs are analysed together as one support region (roi000-002...)")
         self.group.toggled.connect(self._on_group)
         ll.addWidget(self.group)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["ROI", "shape", "area (µm²)", "translocations", "region"])
+        self.table.setHorizontalHeaderLabels(["name", "shape", "area (µm²)", "translocations", "region"])
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setToolTip("Double-click a name to rename the ROI: the name is drawn on the canvas and "
+                              "used in the names of map layers and figure files")
         self.table.itemSelectionChanged.connect(self._select_shapes)
+        self.table.itemChanged.connect(self._on_name_edited)
         ll.addWidget(self.table)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -147,7 +147,8 @@ class RoiPanel(QWidget):
         self.files_table.verticalHeader().setVisible(False)
         self.files_table.setMaximumHeight(120)
         fl.addWidget(self.files_table)
-        self.apply_all = QPushButton("Use this ROI layer for every file")
+        self.apply_all = QPushButton("Use for every file")
+        self.apply_all.setToolTip("Analyse every trajectory file in the ROIs of the ROI layer chosen above")
         self.apply_all.clicked.connect(self._apply_to_all)
         fl.addWidget(self.apply_all)
         layout.addWidget(files)
@@ -181,6 +182,8 @@ class RoiPanel(QWidget):
         data, types = shapes_from_rois(rois or [])
         kwargs = dict(ROI_STYLE)
         layer = self.viewer.add_shapes(data or None, shape_type=types or "rectangle", name=name,
+                                       features=roi_features([r.name for r in rois or []]), text=dict(ROI_TEXT),
+                                       units=("µm", "µm"), axis_labels=("y", "x"),
                                        metadata={METADATA_KEY: {"kind": "rois"}}, **kwargs)
         layer.current_edge_color = ROI_STYLE["edge_color"]
         layer.current_face_color = ROI_STYLE["face_color"]
@@ -212,7 +215,8 @@ class RoiPanel(QWidget):
         names = [layer.name for layer in layers]
         for layer in layers:
             if id(layer) not in self._connected:
-                layer.events.data.connect(self.schedule_counts)
+                sync_roi_labels(layer)
+                layer.events.data.connect(self._on_shapes_changed(layer))
                 layer.events.name.connect(self.refresh)
                 self._connected.add(id(layer))
         current = self.layer_combo.currentText()
@@ -245,6 +249,30 @@ class RoiPanel(QWidget):
             combo.currentTextChanged.connect(self._assigner(id(lay)))
             self.files_table.setCellWidget(i, 1, combo)
         self.schedule_counts()
+
+    def _on_shapes_changed(self, layer):
+        def changed(event=None):
+            sync_roi_labels(layer)
+            self.schedule_counts()
+            self.rois_changed.emit()
+
+        return changed
+
+    def _on_name_edited(self, item):
+        if item.column() != 0 or self._filling:
+            return
+        layer = self.roi_layer()
+        if layer is None or item.row() >= len(layer.data):
+            return
+        rename_roi(layer, item.row(), item.text())
+        self._start_counts()
+        self.rois_changed.emit()
+
+    def rename(self, index: int, name: str, layer=None) -> None:
+        """Name ROI ``index`` of the ROI layer shown ('' removes the name)."""
+        rename_roi(layer or self.roi_layer(), index, name)
+        self._start_counts()
+        self.rois_changed.emit()
 
     def _assigner(self, layer_id):
         return lambda text: self._assign(layer_id, text)
@@ -306,18 +334,8 @@ class RoiPanel(QWidget):
             self.counts, self.region_counts = {}, {}
             self._fill_table()
             return
-        locations = locations_of_layer(traj)
-        from napari.qt.threading import create_worker
-
-        def work():
-            from ..core.roi import crop, group_overlapping
-
-            counts = {i: int(len(crop(locations, r))) for i, r in enumerate(rois)}
-            regions = {reg.label: int(len(crop(locations, reg))) for reg in group_overlapping(rois, group=group)}
-            return counts, regions
-
-        worker = create_worker(work)
-        self._count_worker = worker
+        analysis = getattr(self.main, "analysis", None)
+        discard = bool(analysis is not None and analysis.discard_static.isChecked())
 
         def done(result):
             self.counts, self.region_counts = result
@@ -329,10 +347,10 @@ class RoiPanel(QWidget):
                 self._count_dirty = False
                 self._start_counts()
 
-        worker.returned.connect(if_alive(done))
-        worker.errored.connect(if_alive(lambda exc: self.summary.setText(f"could not count: {exc}")))
-        worker.finished.connect(if_alive(finished))
-        worker.start()
+        self._count_worker = start_worker(
+            step_counts, locations_of_layer(traj), rois, group, discard, returned=done, finished=finished,
+            what="could not count the translocations in the ROIs",
+            errored=lambda exc: self.summary.setText(user_message("could not count", exc)))
 
     def _fill_table(self):
         from ..core.roi import group_overlapping, roi_label
@@ -343,6 +361,7 @@ class RoiPanel(QWidget):
         for reg in regions:
             for m in reg.members:
                 region_of[m] = reg.label
+        self._filling = True
         self.table.setRowCount(len(rois))
         for i, r in enumerate(rois):
             label = r.name or roi_label(i)
@@ -352,7 +371,12 @@ class RoiPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if j in (2, 3):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if j != 0:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                else:
+                    item.setToolTip(f"{label}: double-click to rename")
                 self.table.setItem(i, j, item)
+        self._filling = False
         parts = [f"{len(rois)} ROI(s) → {len(regions)} region(s)"]
         if self.region_counts:
             parts.append(", ".join(f"{k}: {v:,}" for k, v in self.region_counts.items()))
@@ -374,14 +398,20 @@ class RoiPanel(QWidget):
         try:
             rois = read_rois(path)
         except RoiFormatError as exc:
-            notify_error(f"napari-tramway could not read the ROIs: {exc}")
+            notify_error(user_message("could not read the ROIs", exc, "napari-tramway reads its own .json ROI "
+                                      "files and TRamWAy's tab-separated rectangles (.txt)"))
             return []
         layer = self.roi_layer()
         if layer is None:
             self.new_roi_layer(rois=rois)
         else:
+            names = roi_names(layer)
             data, types = shapes_from_rois(rois)
             layer.add(data, shape_type=types)
+            feats = layer.features.copy().reset_index(drop=True)
+            feats["name"] = names + [r.name or "" for r in rois]
+            layer.features = feats
+            sync_roi_labels(layer)
         notify_info(f"napari-tramway: {len(rois)} ROI(s) imported from {path}")
         return rois
 
@@ -459,6 +489,8 @@ class RoiPanel(QWidget):
             data, types = shapes_from_rois(rois)
             if data:
                 layer.add(data, shape_type=types)
+                layer.features = roi_features([r.name for r in rois])
+                sync_roi_labels(layer)
         else:
             self.new_roi_layer(name, rois, select=False)
         self.layer_combo.setCurrentText(name)

@@ -14,21 +14,31 @@ from pathlib import Path
 from .options import (
     CliError,
     add_environment_options,
+    add_file_options,
     add_registry_options,
     collect,
     collisions,
     environment_options,
+    file_problems,
+    file_settings,
     given,
     option_dest,
     parameter_names,
 )
+from .paths import writable_directory
 from .progress import ProgressBar, event_lines, print_summary
+from .summary import add_label_options, apply_label_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 #: commands whose options come from the mesh and model registries (the others start without them)
 REGISTRY_COMMANDS = ("analyze", "demo")
 HELPS = {"analyze": "run one analysis end to end on one trajectory file",
-         "demo": "the sample data: open napari with maps, or --headless PNG/CSV"}
+         "demo": "the sample data: open napari with maps, or --headless figures and CSV"}
+#: model parameters that are data-file settings on the command line: in a one-file analysis the
+#: model's σ is the file's (--localization-precision); a spec file may still set model.parameters.sigma
+MODEL_PARAMETERS_OF_THE_FILE = ("sigma",)
+FILE_OPTIONS = ("data-file settings (generated from the data-file settings, docs/formats.md; unset: from the "
+                "file, else the rules there)")
 
 
 # -- sub-commands ------------------------------------------------------------------------------
@@ -50,6 +60,7 @@ def cmd_analyze(args) -> int:
     path = Path(args.trajectory_file)
     if not path.exists():
         raise CliError(f"{path}: no such trajectory file")
+    out = writable_directory(args.output, "-o/--output")
     collide = collisions()
     mesh_params = collect(args, MESHES[args.mesh], "mesh", collide)
     model_params = collect(args, MODELS[args.model])
@@ -69,13 +80,16 @@ def cmd_analyze(args) -> int:
             return "--" + option_dest(name, "mesh" if kind == "mesh" else "", collide).replace("_", "-")
         raise CliError("; ".join(f"{flag(p)}: {m}" for p, m in exc.problems)) from None
     rois = read_rois(args.roi, size=args.roi_size) if args.roi else []
-    f = DataFile(path=str(path.resolve()), frame_interval=args.frame_interval,
-                 localization_precision=model_params.get("sigma"))
+    try:
+        f = DataFile(path=str(path.resolve()), **file_settings(args))
+    except SpecError as exc:
+        raise CliError(file_problems(exc)) from None
     spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
                         mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
-                        discard_static=not args.keep_static)
-    out = Path(args.output)
+                        discard_static=args.discard_static)
+    apply_label_options(spec, args)
     stem = spec.file_labels()[0]
+    writable_directory(out / stem, "-o/--output")
     analysis = Analysis(spec, store=out / stem / "results")
     summary = analysis.run(env="inprocess", events=event_lines(args.verbose, only_failures=True))
     results = analysis.results()
@@ -101,15 +115,21 @@ def _one_line(label, maps, meta) -> str:
     d = d[np.isfinite(d)]
     timings = meta.get("timings", {})
     n = int(t["n"].sum()) if "n" in t else meta.get("n_steps", 0)
+    fitted = int(maps.fitted.sum())
     dtext = f"D median {np.median(d):.3g} µm²/s" if d.size else "no D"
-    return (f"{label}: {len(t)} cells, {n} steps, {dtext}, fit {timings.get('fit', 0):.3g} s "
-            f"({getattr(maps, 'status', '?')})")
+    return (f"{label}: {len(t)} cells, {fitted} with steps (the CSV's rows), {n} steps, {dtext}, "
+            f"fit {timings.get('fit', 0):.3g} s ({getattr(maps, 'status', '?')})")
 
 
 def cmd_run(args) -> int:
     from ..analysis import Analysis, environment_kind, make_environment
 
     analysis = Analysis.load(args.spec, store=args.store)
+    overrides = file_settings(args)
+    if overrides:
+        analysis.spec.files = _with_settings(analysis.spec.files, overrides)
+    apply_label_options(analysis.spec, args)
+    writable_directory(analysis.store.root, "the result store (--store)")
     name = args.env or analysis.spec.environment.name
     options = dict(analysis.spec.environment.options) if name == analysis.spec.environment.name else {}
     kind = environment_kind(name)
@@ -136,7 +156,27 @@ def cmd_run(args) -> int:
     finally:
         bar.close()
     print_summary(summary)
+    if analysis.summary_error is not None:
+        print(f"the summary table could not be written: {analysis.summary_error}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _with_settings(files, overrides: dict) -> list:
+    """The spec's files with the data-file settings given on the command line (each file checked
+    again: a setting may conflict with one of the spec's)."""
+    from dataclasses import replace
+
+    from ..pipeline.spec import SpecError
+
+    out = []
+    for i, f in enumerate(files):
+        try:
+            out.append(replace(f, reader=None, **overrides))
+        except SpecError as exc:
+            raise CliError(f"the data-file options applied to files[{i}] ({f.path}): "
+                           f"{file_problems(exc, flags=False)}") from None
+    return out
 
 
 def cmd_results(args) -> int:
@@ -167,6 +207,7 @@ def cmd_results(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
+    writable_directory(args.output, "--output")
     return run_demo(headless=args.headless, output=args.output, model=args.model, env=args.env)
 
 
@@ -194,18 +235,21 @@ def _add_registry_commands(sub):
     p.add_argument("--group-overlapping", action="store_true", help="group overlapping ROIs into one region")
     p.add_argument("--mesh", required=True, choices=list(MESHES))
     p.add_argument("--model", required=True, choices=list(MODELS))
-    p.add_argument("--frame-interval", type=float, help="frame interval [s] (default: from the file or the data)")
-    p.add_argument("--keep-static", action="store_true", help="keep steps shorter than the localization precision")
+    p.add_argument("--discard-static", action="store_true",
+                   help="drop steps shorter than the localization precision (TRamWAy's filter; the models correct for it)")
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     p.add_argument("--verbose", "-v", action="store_true")
+    add_file_options(p, FILE_OPTIONS)
+    add_label_options(p)
     collide = collisions()
     add_registry_options(p, MESHES, "mesh parameters (a name shared with a model parameter gets a --mesh- prefix)",
                          prefix="mesh", collide=collide, aliases={"avg_location_count": ("--location-count",)})
-    add_registry_options(p, MODELS, "model parameters", aliases={"jeffreys_prior": ("--jeffreys",)})
+    add_registry_options(p, MODELS, "model parameters (σ is the file's: --localization-precision)",
+                         aliases={"jeffreys_prior": ("--jeffreys",)}, exclude=MODEL_PARAMETERS_OF_THE_FILE)
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("demo", help=HELPS["demo"])
-    p.add_argument("--headless", action="store_true", help="no display: write PNG and CSV files")
+    p.add_argument("--headless", action="store_true", help="no display: write the maps as CSV and as figures (PNG, PDF)")
     p.add_argument("--output", default="demo-output", help="output directory (default: ./demo-output)")
     p.add_argument("--model", default="dv", choices=list(MODELS))
     p.add_argument("--env", default="inprocess")
@@ -225,6 +269,9 @@ def _add_pipeline_commands(sub):
     p.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sbatch option for a cluster site, e.g. --sbatch gres=gpu:1 --sbatch "
                    "constraint=avx2 (repeatable; added to the site's own)")
+    add_file_options(p, "data-file settings for every file of the spec (replacing the spec's; generated from the "
+                        "data-file settings, docs/formats.md)")
+    add_label_options(p)
     add_environment_options(p)
     p.set_defaults(func=cmd_run)
 

@@ -1,5 +1,7 @@
 """Command-line options generated from the registries, so that each setting is described once:
-the mesh and model parameters of ``analyze`` (:data:`~napari_tramway.core.meshes.MESHES`,
+the data-file settings of ``analyze`` and ``run``
+(:data:`~napari_tramway.core.io.FILE_SETTINGS`: ``--pixel-size``, ``--columns``...), the mesh and
+model parameters of ``analyze`` (:data:`~napari_tramway.core.meshes.MESHES`,
 :data:`~napari_tramway.core.models.MODELS`) and the environment settings of ``run`` and
 ``check-site`` (the environment registry, through the façade).
 """
@@ -40,10 +42,11 @@ def _add_option(group, flags, dest, p, helptext):
 # -- mesh and model parameters (analyze) ---------------------------------------------------------
 
 
-def add_registry_options(parser, registry, group_title, prefix="", collide=(), aliases=None):
-    """Add one option per parameter of ``registry``; names in ``collide`` get ``--<prefix>-`` flags."""
+def add_registry_options(parser, registry, group_title, prefix="", collide=(), aliases=None, exclude=()):
+    """Add one option per parameter of ``registry`` (but ``exclude``); names in ``collide`` get
+    ``--<prefix>-`` flags."""
     group = parser.add_argument_group(group_title)
-    seen = set()
+    seen = set(exclude)
     for entry in registry.values():
         for p in entry.parameters:
             if p.name in seen:
@@ -89,6 +92,64 @@ def given(args, registry, prefix="", collide=()):
 
 def parameter_names(registry) -> set[str]:
     return {p.name for e in registry.values() for p in e.parameters}
+
+
+# -- data-file settings (analyze, run) ------------------------------------------------------------
+
+def _file_metavar(p) -> str:
+    if p.type == "mapping":
+        return "ROLE=COLUMN,..."
+    if p.choices:
+        return "{" + ",".join(p.choices) + "}"
+    return (p.unit or p.type.upper()).replace("%", "%%")
+
+
+def add_file_options(parser, title: str) -> None:
+    """One option per data-file setting of :data:`~napari_tramway.core.io.FILE_SETTINGS`
+    (``--pixel-size``, ``--space-unit``, ``--frame-interval``, ``--time-unit``, ``--columns``,
+    ``--localization-precision``...), kept as text and parsed by the registry
+    (:func:`file_settings`)."""
+    from ..core.io.settings import FILE_SETTINGS
+
+    group = parser.add_argument_group(title)
+    for p in FILE_SETTINGS.parameters:
+        extra = " (usual spellings accepted: um, micron, pixel, sec, msec...)" if p.aliases else ""
+        group.add_argument(p.cli_flag, dest=f"file_{p.name}", default=None, metavar=_file_metavar(p),
+                           help=_help(p, extra))
+
+
+def file_settings(args) -> dict:
+    """The data-file settings given on the command line, parsed by their parameters
+    (``Parameter.parse``): ``{name: value}``; :class:`CliError` naming every bad option."""
+    from ..core.errors import ParameterError
+    from ..core.io.settings import FILE_SETTINGS
+
+    values, problems = {}, []
+    for p in FILE_SETTINGS.parameters:
+        text = getattr(args, f"file_{p.name}", None)
+        if text is None:
+            continue
+        try:
+            values[p.name] = p.parse(text)
+        except ParameterError as exc:
+            problems.append(f"{p.cli_flag} {text}: {exc.message}")
+    if problems:
+        raise CliError("; ".join(problems))
+    return values
+
+
+def file_problems(exc, flags: bool = True) -> str:
+    """The problems of a :class:`~napari_tramway.pipeline.spec.SpecError` about data-file settings,
+    each named by its option (``--pixel-size: ...``) when ``flags``, on one line."""
+    from ..core.io.settings import FILE_SETTINGS
+
+    names = {p.name: p.cli_flag for p in FILE_SETTINGS.parameters}
+
+    def name(path):
+        field = path.rpartition(".")[2]
+        return names[field] if flags and field in names else path
+
+    return "; ".join(f"{name(path)}: {message}" for path, message in exc.problems)
 
 
 # -- environment settings (run, check-site) -----------------------------------------------------------

@@ -19,6 +19,8 @@ column                    unit         meaning
                                        prior reaches it and (dv) its potential and force are NaN
 ``incomplete gradient``   bool         grad1 found no neighbour on either side of one axis: that
                                        component of the gradient is 0 (dv force, grad1 priors)
+``few steps``             bool         fewer steps than the model's ``min_steps`` (default 20): still
+                                       estimated, but below the range where the intervals are validated
 ========================  ===========  =====================================================
 
 Cells without any step keep their row with ``n = 0`` and NaN estimates (so that
@@ -61,9 +63,9 @@ UNITS = {
 COLUMN_ORDER = (
     "x", "y", "n", "diffusivity", "drift x", "drift y", "force x", "force y", "potential",
     "diffusivity sd", "diffusivity ci low", "diffusivity ci high", "drift x sd", "drift y sd",
-    "force x sd", "force y sd", "potential sd", "isolated", "incomplete gradient",
+    "force x sd", "force y sd", "potential sd", "isolated", "incomplete gradient", "few steps",
 )
-FLAG_COLUMNS = ("isolated", "incomplete gradient")
+FLAG_COLUMNS = ("isolated", "incomplete gradient", "few steps")
 _GEOMETRY = ("x", "y", "n")
 
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .defaults import LOCALIZATION_PRECISION
+
 Array = np.ndarray
+
+#: Version of :func:`sample_field` / :func:`sample_dataset`: cached sample files carry it in their
+#: name, so that a changed sample is never read from an old cache.
+SAMPLE_VERSION = 2
 
 
 @dataclass
@@ -76,11 +82,14 @@ def standard_field() -> Field:
 def sample_field() -> Field:
     """A 25.6×25.6 µm field with three elliptical cells, used by napari's sample data.
 
-    Cell 1 (left): D 0.08 µm²/s with a 6 kT well; cell 2 (top right): 0.4 µm²/s;
-    cell 3 (bottom right): a D gradient from 0.05 to 0.3 µm²/s along x. 0.02 µm²/s outside.
+    Cell 1 (left): D 0.2 µm²/s with an 8 kT Gaussian well (width 1.5 µm) at (7.5, 13) µm;
+    cell 2 (top right): 0.4 µm²/s; cell 3 (bottom right): a D gradient from 0.05 to 0.3 µm²/s
+    along x. 0.02 µm²/s outside. No force outside cell 1: a correct potential map is flat in
+    cells 2 and 3. (The well carries ~40 nats of evidence in the sample's 60k locations — enough
+    for DV to resolve it; a weaker one would be indistinguishable from noise.)
     """
     cells = [(7.0, 12.0, 5.0, 7.5, 15.0), (18.5, 18.5, 5.0, 3.8, -20.0), (18.5, 7.0, 5.5, 4.0, 10.0)]
-    potential1, force1 = gaussian_well(6.0, (7.5, 13.0), 1.5)
+    potential1, force1 = gaussian_well(8.0, (7.5, 13.0), 1.5)
 
     def inside(x, y, cell):
         cx, cy, a, b, ang = cell
@@ -92,7 +101,7 @@ def sample_field() -> Field:
     def diffusivity(x, y):
         x, y = np.asarray(x, float), np.asarray(y, float)
         d = np.full(np.broadcast(x, y).shape, 0.02)
-        d = np.where(inside(x, y, cells[0]), 0.08, d)
+        d = np.where(inside(x, y, cells[0]), 0.2, d)
         d = np.where(inside(x, y, cells[1]), 0.4, d)
         grad = 0.05 + 0.25 * np.clip((x - 13.0) / 11.0, 0, 1)
         d = np.where(inside(x, y, cells[2]), grad, d)
@@ -247,6 +256,32 @@ def simulate_walks(
     return df
 
 
+def uniform_field(diffusivity: float, box=(0.0, 0.0, 10.0, 10.0)) -> Field:
+    """A box (µm) of uniform diffusivity D (µm²/s), no force."""
+    d = float(diffusivity)
+    return Field(box=tuple(box), diffusivity=lambda x, y: np.full(np.broadcast(np.asarray(x), np.asarray(y)).shape, d))
+
+
+def simulate_conditions(diffusivity: dict[str, float], files_per_condition: int = 6, n_locations: int = 4000, *,
+                        file_sd: float = 0.1, seed: int = 0, **kwargs) -> list[dict]:
+    """An experiment with several conditions: per condition ``files_per_condition`` cells (files),
+    each with its own uniform D drawn log-normally around the condition's D (µm²/s; ``file_sd``:
+    the SD of log D between cells, 0.1 ≈ 10 %), then walks in a 10×10 µm box.
+
+    Returns one dict per file, conditions interleaved (control, treated, control...): ``condition``,
+    ``replicate`` (0, 1...), ``diffusivity`` (the file's true D) and ``locations`` (as
+    :func:`simulate_walks`, to which ``kwargs`` go). The conditions' true D are the geometric
+    means of the population the files are drawn from: their ratio is the ratio of ``diffusivity``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(files_per_condition):
+        for condition, d in diffusivity.items():
+            d_file = float(d) * float(np.exp(rng.normal(0.0, file_sd)))
+            locations = simulate_walks(uniform_field(d_file), n_locations, seed=int(rng.integers(2**31)), **kwargs)
+            out.append({"condition": condition, "replicate": k, "diffusivity": d_file, "locations": locations})
+    return out
+
+
 def standard_dataset(n_locations: int = 100_000, seed: int = 0, **kwargs) -> tuple[pd.DataFrame, Field]:
     """Locations in :func:`standard_field` (dt 0.02 s, σ 0.02 µm, 10 points per trajectory)."""
     fld = standard_field()
@@ -287,9 +322,11 @@ def widefield_image(fld: Field, pixel_size: float = 0.1, seed: int | None = 0, l
 
 
 def sample_dataset(n_locations: int = 60_000, seed: int = 1) -> tuple[Array, float, pd.DataFrame, Field]:
-    """napari's sample: ``(image, pixel_size µm, locations, field)`` for :func:`sample_field`."""
+    """napari's sample: ``(image, pixel_size µm, locations, field)`` for :func:`sample_field`
+    (Δt 0.02 s, σ the default localization precision, 12 locations per trajectory on average)."""
     fld = sample_field()
-    locations = simulate_walks(fld, n_locations, dt=0.02, sigma=0.02, mean_length=12, duration=60.0, seed=seed)
+    locations = simulate_walks(fld, n_locations, dt=0.02, sigma=LOCALIZATION_PRECISION, mean_length=12,
+                               duration=60.0, seed=seed)
     pixel_size = 0.1
     image = widefield_image(fld, pixel_size=pixel_size, seed=seed)
     return image, pixel_size, locations, fld

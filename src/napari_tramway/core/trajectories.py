@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .defaults import LOCALIZATION_PRECISION
+
 SPATIAL = ("x", "y", "z")
 
 
@@ -28,14 +30,20 @@ ESTIMATE_BLOCK_ROWS = 20_000
 ESTIMATE_BLOCKS = 10
 
 
-def estimate_frame_interval(n: np.ndarray, t: np.ndarray) -> float | None:
+def estimate_frame_interval(n: np.ndarray | None, t: np.ndarray | None = None, *,
+                            dt: np.ndarray | None = None) -> float | None:
     """The frame interval (s) estimated as the median positive time step within trajectories.
 
     The one place where a missing frame interval is estimated: the readers call it when neither
-    the user nor the file gives one (and record the value as ``estimated``). ``n`` and ``t``
-    (s) are sorted by (n, t). Big tables are sampled in blocks spread over the table
-    (200,000 rows at most). ``None`` when no trajectory has two locations at different times.
+    the user nor the file gives one (and record the value as ``estimated``); the time windows
+    and :func:`frame_interval` call it for tables that do not come from a reader. ``n`` and
+    ``t`` (s) are sorted by (n, t); or ``dt`` (s) gives the steps themselves (a translocations
+    table). Big tables are sampled in blocks spread over the table (200,000 rows at most).
+    ``None`` when no trajectory has two locations at different times.
     """
+    if dt is not None:
+        dt = np.asarray(dt, dtype=np.float64)
+        return _median_step([dt[a:b] for a, b in _blocks(dt.size + 1)])
     n = np.asarray(n)
     t = np.asarray(t, dtype=np.float64)
     steps = []
@@ -62,18 +70,19 @@ def _blocks(size: int) -> list[tuple[int, int]]:
 
 
 def frame_interval(df: pd.DataFrame) -> float:
-    """The frame interval (s): ``attrs['frame_interval']``, else :func:`estimate_frame_interval`.
+    """The frame interval (s) of a table for scripts: ``attrs['frame_interval']``, else
+    :func:`estimate_frame_interval`.
 
-    Tables read by :func:`napari_tramway.core.io.read_trajectories` always carry the value the
-    reader decided (given, from the file, or estimated); for a translocations table without it,
-    the steps' ``dt`` give the estimate.
+    Tables read by :func:`napari_tramway.core.io.read_trajectories` carry the value the reader
+    decided (given, from the file, or estimated) in their ``attrs``; for a translocations table
+    without it, the steps' ``dt`` give the estimate. The pipeline does not use this: it carries
+    the reader's value (:class:`~napari_tramway.core.io.TrajectoryFile`) to where it is used.
     """
     value = df.attrs.get("frame_interval")
     if value:
         return float(value)
     if "dt" in df.columns:  # translocations: each row is a step within one trajectory
-        dt = df["dt"].to_numpy(dtype=np.float64)
-        estimate = _median_step([dt[a:b] for a, b in _blocks(dt.size + 1)])
+        estimate = estimate_frame_interval(None, dt=df["dt"].to_numpy())
     else:
         estimate = estimate_frame_interval(df["n"].to_numpy(), df["t"].to_numpy())
     if estimate is None:
@@ -151,23 +160,39 @@ def translocations(locations: pd.DataFrame, inside: np.ndarray | None = None) ->
 
 
 def discard_static(steps: pd.DataFrame, min_msd: float | None = None) -> pd.DataFrame:
-    """Drop steps whose mean squared displacement per axis is below ``min_msd`` (µm²).
+    """Drop steps whose mean squared displacement per axis, (dx² + dy²)/2, is not above ``min_msd`` (µm²).
 
-    ``min_msd`` defaults to σ² from ``attrs['localization_precision']``; with no σ known and no
-    ``min_msd`` the table is returned unchanged (a step of exactly zero length is always static).
+    TRamWAy's ``discard_static_trajectories`` (reference §1.6), as an **opt-in** filter: it removes
+    only 39 % of an immobile molecule's steps (‖Δr‖² is exponential with mean 4σ² there) and also
+    the short steps of mobile ones, so on its own it biases D upwards. The returned table records
+    the threshold on dx² + dy² in ``attrs['min_squared_step']`` = 2·``min_msd`` (µm²), from which
+    every model conditions its likelihood on the filter (``docs/models.md``), which removes that
+    bias. ``min_msd`` defaults to σ² with σ = ``attrs['localization_precision']``, else
+    :data:`~napari_tramway.core.defaults.LOCALIZATION_PRECISION`. Steps with an undefined length
+    are dropped too. Only dx, dy count (the models are 2D).
     """
     if min_msd is None:
         sigma = steps.attrs.get("localization_precision")
-        min_msd = float(sigma) ** 2 if sigma else 0.0
-    cols = ["d" + c for c in spatial_columns(steps)]
-    sq = np.zeros(len(steps))
-    for c in cols:
-        v = steps[c].to_numpy()
-        sq += v * v
-    msd = sq / max(len(cols), 1)
-    out = steps.loc[msd > max(min_msd, 0.0)].reset_index(drop=True)
+        sigma = LOCALIZATION_PRECISION if sigma is None else float(sigma)
+        min_msd = sigma * sigma
+    min_msd = max(float(min_msd), 0.0)
+    sq = steps["dx"].to_numpy(dtype=np.float64) ** 2 + steps["dy"].to_numpy(dtype=np.float64) ** 2
+    out = steps.loc[sq / 2.0 > min_msd].reset_index(drop=True)
     out.attrs.update(steps.attrs)
+    previous = float(steps.attrs.get("min_squared_step") or 0.0)
+    out.attrs["min_squared_step"] = max(previous, 2.0 * min_msd)
     return out
+
+
+def trajectory_ends(steps: pd.DataFrame) -> np.ndarray:
+    """(M, 2) end points (x + dx, y + dy of each trajectory's last step, µm): the locations that
+    start no step, which TRamWAy's ``min_location_count`` counts with the step origins."""
+    if len(steps) == 0:
+        return np.zeros((0, 2))
+    n = steps["n"].to_numpy()
+    last = np.ones(len(steps), dtype=bool)
+    last[:-1] = n[1:] != n[:-1]
+    return np.column_stack([(steps["x"] + steps["dx"]).to_numpy()[last], (steps["y"] + steps["dy"]).to_numpy()[last]])
 
 
 def locations_from_translocations(steps: pd.DataFrame) -> pd.DataFrame:

@@ -159,7 +159,8 @@ def add_inputs(writer: BundleWriter, spec, units) -> tuple[int, int, int, dict]:
                     mapping[u.label] = None  # read on the cluster
                 continue
             path = spec.resolve_path(f)
-            locations = DEFAULT_CACHE.read(path, f.read_options())
+            tf = DEFAULT_CACHE.trajectory_file(spec, i)
+            locations = tf.locations
             source += os.path.getsize(path)
             regions = support_regions(spec, i, locations)
             done: dict[str, str] = {}
@@ -167,13 +168,13 @@ def add_inputs(writer: BundleWriter, spec, units) -> tuple[int, int, int, dict]:
                 name = input_name(u)
                 if u.region_key not in done:
                     region = region_by_label(regions, u.region_label)
-                    steps = region_steps(spec, region, locations).copy(deep=False)
+                    steps = region_steps(spec, region, locations, tf.localization_precision).copy(deep=False)
                     attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in steps.attrs.items()}
                     if not spec.rois_for(i):
                         attrs["region_bounds"] = [float(b) for b in region.bounds]
                     steps.attrs = attrs
                     local = Path(tmp) / f"{count}.ntw"
-                    write_unit_input(local, steps)
+                    write_unit_input(local, steps, tf.provenance)
                     data = local.read_bytes()
                     writer.add(name, data)
                     total += len(data)

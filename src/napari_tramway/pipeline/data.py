@@ -1,4 +1,12 @@
-"""Reading a spec's data files once, and cutting them into the steps of each support region."""
+"""Reading a spec's data files once, and cutting them into the steps of each support region.
+
+A file is read with :func:`~napari_tramway.core.io.read_trajectory_file` and its settings (the
+spec's :class:`~napari_tramway.pipeline.spec.DataFile`); what the read decided travels as typed
+values — the :class:`~napari_tramway.core.io.TrajectoryFile` and its
+:class:`~napari_tramway.core.io.Provenance` (frame interval s, σ µm, units and factors) — to
+where they are used: σ to the static-step filter and the fit, the frame interval to time windows
+in frames, the provenance to each unit's result metadata.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +17,17 @@ from collections import OrderedDict
 import pandas as pd
 
 from ..core.roi import FullRegion, SupportRegion, crop, group_overlapping
-from ..core.trajectories import discard_static
+from ..core.trajectories import discard_static as drop_static_steps
 
 
 class DataCache:
     """Each data file read once, and what is derived from it computed once.
 
-    Locations tables are keyed by (path, reader options, mtime, size); a file's support regions,
-    region steps and region meshes are memoised with it and dropped with it (LRU over
-    ``max_files``), so planning a run, the units of every time window of a region, and the GUI's
-    mesh preview share one crop and one mesh per region.
+    Files are keyed by (path, settings, mtime, size); a file's support regions, region steps and
+    region meshes are memoised with it and dropped with it (LRU over ``max_files``), so planning a
+    run, the units of every time window of a region, and the GUI's mesh preview share one read,
+    one crop and one mesh per region. Reads do not emit :class:`~napari_tramway.core.io.UnitWarning`
+    (they are in the provenance; :func:`~napari_tramway.pipeline.units.plan_units` shows them).
     """
 
     def __init__(self, max_files: int = 2):
@@ -26,47 +35,57 @@ class DataCache:
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def _entry(self, path, options: dict) -> dict:
-        from ..core.io import read_trajectories
+    def _entry(self, path, settings) -> dict:
+        from ..core.io import FileSettings, read_trajectory_file
 
+        if not isinstance(settings, FileSettings):  # keywords of read_trajectories (scripts, tests)
+            settings = FileSettings.from_dict(settings)
         st = os.stat(path)
-        key = (str(path), repr(sorted(options.items())), st.st_mtime_ns, st.st_size)
+        key = (str(path), settings, st.st_mtime_ns, st.st_size)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        entry = {"locations": read_trajectories(path, **options), "derived": {}}
+        entry = {"file": read_trajectory_file(path, settings, warn=False), "derived": {}}
         with self._lock:
             entry = self._items.setdefault(key, entry)
             while len(self._items) > self.max_files:
                 self._items.popitem(last=False)
         return entry
 
-    def read(self, path, options: dict) -> pd.DataFrame:
-        """The locations table of a file (read once while it is unchanged)."""
-        return self._entry(path, options)["locations"]
+    def trajectory_file(self, spec, file_index: int):
+        """The :class:`~napari_tramway.core.io.TrajectoryFile` of a file of ``spec`` (read once
+        while it is unchanged): locations (µm, s), settings and provenance."""
+        f = spec.files[file_index]
+        return self._entry(spec.resolve_path(f), f.settings)["file"]
+
+    def read(self, path, settings) -> pd.DataFrame:
+        """The locations table of a file read with ``settings`` (a ``FileSettings``, or a dict of
+        them), read once while it is unchanged."""
+        return self._entry(path, settings)["file"].locations
 
     def memo(self, spec, file_index: int, key: tuple, compute):
-        """``compute()`` once per data file of ``spec`` and ``key`` (kept while the file is cached)."""
+        """``compute(trajectory file)`` once per data file of ``spec`` and ``key`` (kept while the
+        file is cached)."""
         f = spec.files[file_index]
-        entry = self._entry(spec.resolve_path(f), f.read_options())
+        entry = self._entry(spec.resolve_path(f), f.settings)
         derived = entry["derived"]
         if key not in derived:
-            derived[key] = compute(entry["locations"])
+            derived[key] = compute(entry["file"])
         return derived[key]
 
     def regions(self, spec, file_index: int) -> list:
         """The support regions of a file (see :func:`support_regions`)."""
         key = ("regions", _rois_key(spec, file_index), spec.group_overlapping_rois)
-        return self.memo(spec, file_index, key, lambda loc: support_regions(spec, file_index, loc))
+        return self.memo(spec, file_index, key, lambda tf: support_regions(spec, file_index, tf.locations))
 
     def region_steps(self, spec, file_index: int, label: str):
         """``(region, steps)`` of the support region ``label`` of a file (see :func:`region_steps`)."""
         key = ("steps", _rois_key(spec, file_index), spec.group_overlapping_rois, spec.discard_static, label)
 
-        def compute(locations):
+        def compute(tf):
             region = region_by_label(self.regions(spec, file_index), label)
-            return region, region_steps(spec, region, locations)
+            return region, region_steps(spec, region, tf.locations, tf.localization_precision)
 
         return self.memo(spec, file_index, key, compute)
 
@@ -80,7 +99,7 @@ class DataCache:
             raise ValueError(f"not a single step in region {label!r} of file {spec.files[file_index].path}")
         key = ("mesh", _rois_key(spec, file_index), spec.group_overlapping_rois, spec.discard_static, label,
                spec.fingerprint("mesh"))
-        return self.memo(spec, file_index, key, lambda _loc: build_mesh(
+        return self.memo(spec, file_index, key, lambda _tf: build_mesh(
             spec.mesh.parameters, steps[["x", "y"]].to_numpy(), steps=steps, region=region))
 
 
@@ -98,12 +117,27 @@ def support_regions(spec, file_index: int, locations: pd.DataFrame | None = None
     return group_overlapping(rois, group=spec.group_overlapping_rois)
 
 
-def region_steps(spec, region, locations: pd.DataFrame) -> pd.DataFrame:
-    """Steps whose origin is in ``region``, static steps removed when the spec says so (σ² threshold)."""
+def region_steps(spec, region, locations: pd.DataFrame, localization_precision: float | None = None) -> pd.DataFrame:
+    """Steps whose origin is in ``region``, static steps removed when the spec says so: steps whose
+    mean squared displacement per axis is below σ² (σ = ``localization_precision``, µm, the
+    file's as the reader decided it; ``None``: the table's ``attrs``, for scripts). The threshold
+    is recorded with the steps, so that the models account for the filter."""
+    return _steps_to_fit(locations, region, spec.discard_static, localization_precision)
+
+
+def _steps_to_fit(locations, region, discard_static: bool, localization_precision=None) -> pd.DataFrame:
     steps = crop(locations, region)
-    if spec.discard_static and len(steps):
-        steps = discard_static(steps)
+    if discard_static and len(steps):
+        sigma = localization_precision
+        steps = drop_static_steps(steps, None if sigma is None else float(sigma) ** 2)
     return steps
+
+
+def fit_step_count(locations: pd.DataFrame, region, *, discard_static: bool = False,
+                   localization_precision: float | None = None) -> int:
+    """How many steps the units of ``region`` fit: steps whose origin is in the region, after the
+    static filter when ``discard_static`` (the spec's setting); the count the ROI panel shows."""
+    return int(len(_steps_to_fit(locations, region, discard_static, localization_precision)))
 
 
 def region_by_label(regions, label: str):
@@ -115,4 +149,5 @@ def region_by_label(regions, label: str):
 
 DEFAULT_CACHE = DataCache()
 
-__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "region_by_label", "SupportRegion"]
+__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "fit_step_count", "region_by_label",
+           "SupportRegion"]

@@ -11,7 +11,12 @@ one of the field makers below, which hold the field's default (stated once) and 
   a model) and that entry's parameters, validated into
   :class:`~napari_tramway.core.parameters.Settings` with the entry's cross-parameter rules;
 * :func:`subsection`, :func:`subsections` — a nested section, a list of them;
-* :func:`roi_list` — a list of ROI shapes.
+* :func:`roi_list` — a list of ROI shapes;
+* :func:`grouped_setting` — a field of a settings class (``core.settings.settings_class``, e.g. the
+  data-file settings): the section holds all of its fields, checked together, once, by the class,
+  after the other fields; :func:`section_settings` gives them as an instance of the class;
+* :func:`flattened_options` — an object of grouped fields (an older layout: a data file's
+  ``reader``), merged into them, never written.
 
 The decorator gives the section ``__post_init__`` (every field checked and converted once, at
 construction: a :class:`SpecError` lists every problem with its field path), ``to_dict`` (see
@@ -26,7 +31,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..core.errors import ParameterError, RoiFormatError
+from ..core.errors import ParameterError, RoiFormatError, SettingsError
 from ..core.parameters import Parameter, RegistryEntry, Settings
 
 REQUIRED = dataclasses.MISSING
@@ -233,6 +238,60 @@ class RoisKind(Kind):
         return _OMIT if value is None else [r.to_dict() for r in value]
 
 
+class GroupedSettingKind(Kind):
+    """A field of the settings class ``group``, checked with the others by the class (:func:`check_fields`)."""
+
+    def __init__(self, group: type, name: str):
+        self.group = group
+        self.parameter = next(p for p in group.PARAMETERS if p.name == name)
+
+    def write(self, value):
+        if value is None:
+            return _OMIT
+        return dict(value) if isinstance(value, Mapping) else value
+
+
+class FlattenedOptionsKind(Kind):
+    """An object of fields of ``group`` (an older layout), merged into them; afterwards the settings
+    given without ``exclude`` (for code that reads it); never written."""
+
+    def __init__(self, group: type, exclude: tuple[str, ...]):
+        self.group = group
+        self.exclude = tuple(exclude)
+
+    def check(self, value, owner, problems):
+        if not value:
+            return None
+        if not isinstance(value, Mapping):
+            problems.append(("", "expected an object of data-file settings"))
+            return None
+        known = {p.name: p for p in self.group.PARAMETERS}
+        for key, given in value.items():
+            p = known.get(key)
+            if p is None:
+                problems.append((str(key), f"not a setting of the file; known: {', '.join(known)}"))
+                continue
+            current = getattr(owner, key)
+            if current is not None and not _same(p, current, given):
+                problems.append((key, f"{given!r} differs from {key} = {current!r}"))
+                continue
+            object.__setattr__(owner, key, given)
+        return None
+
+    def view(self, settings) -> dict:
+        return {k: v for k, v in settings.to_dict().items() if k not in self.exclude}
+
+    def write(self, value):
+        return _OMIT
+
+
+def _same(parameter: Parameter, current, given) -> bool:
+    try:
+        return parameter.validate(given) == parameter.validate(current)
+    except ParameterError:
+        return False
+
+
 # -- field makers --------------------------------------------------------------------------------
 
 def _field(kind: Kind, default=REQUIRED, default_factory=dataclasses.MISSING, **kw) -> Any:
@@ -278,6 +337,19 @@ def subsections(cls_ref: Callable[[], type], what: str) -> Any:
     return _field(SectionListKind(cls_ref, what), default_factory=list)
 
 
+def grouped_setting(group: type, name: str) -> Any:
+    """The field ``name`` of the settings class ``group`` (its default is the class's); the
+    section must declare every field of ``group``, which are checked together (see the module)."""
+    kind = GroupedSettingKind(group, name)
+    return _field(kind, default=kind.parameter.default)
+
+
+def flattened_options(group: type, exclude: tuple[str, ...] = ()) -> Any:
+    """An object of settings of ``group`` merged into the section's grouped fields (an older layout;
+    not written, never compared). After checking it holds the settings given, without ``exclude``."""
+    return _field(FlattenedOptionsKind(group, exclude), default=None, compare=False, repr=False)
+
+
 def roi_list(optional: bool = False) -> Any:
     """A list of ROI shapes (``optional``: None, the default, means "not given")."""
     if optional:
@@ -302,6 +374,10 @@ def spec_section(path: str, *, shorthand: str | None = None, frozen: bool = Fals
         for f in dataclasses.fields(cls):
             if "kind" in f.metadata:
                 f.metadata["kind"].bind(f)
+        for group, names in _groups(cls).items():
+            missing = [p.name for p in group.PARAMETERS if p.name not in names]
+            if missing:
+                raise TypeError(f"{cls.__name__} holds some fields of {group.__name__} but not {', '.join(missing)}")
         if "to_dict" not in cls.__dict__:
             cls.to_dict = section_dict
         if "from_dict" not in cls.__dict__:
@@ -314,15 +390,59 @@ def schema_fields(cls) -> list[tuple[dataclasses.Field, Kind]]:
     return [(f, f.metadata["kind"]) for f in dataclasses.fields(cls) if "kind" in f.metadata]
 
 
+def _groups(cls) -> dict[type, list[str]]:
+    """``{settings class: [its field names in the section]}`` of a section class."""
+    out: dict = {}
+    for f, kind in schema_fields(cls):
+        if isinstance(kind, GroupedSettingKind):
+            out.setdefault(kind.group, []).append(f.name)
+    return out
+
+
 def check_fields(obj) -> list[tuple[str, str]]:
-    """Check and convert every field of a section in place; the problems, with relative paths."""
+    """Check and convert every field of a section in place; the problems, with relative paths.
+
+    Grouped settings are checked last, together, by their settings class (once); the instance is
+    kept for :func:`section_settings`, and flattened options then show its values."""
     out = []
     for f, kind in schema_fields(type(obj)):
         problems: list = []
         value = kind.check(getattr(obj, f.name), obj, problems)
         object.__setattr__(obj, f.name, value)
         out += [(join(f.name, rel), msg) for rel, msg in problems]
+    for group, names in _groups(type(obj)).items():
+        try:
+            settings = group.from_dict({n: getattr(obj, n) for n in names})
+        except SettingsError as exc:
+            out += [(p.field, p.message) for p in exc.problems]
+            continue
+        _keep(obj, group, settings)
+        for f, kind in schema_fields(type(obj)):
+            if isinstance(kind, FlattenedOptionsKind) and kind.group is group:
+                object.__setattr__(obj, f.name, kind.view(settings))
     return out
+
+
+def _keep(obj, group: type, settings) -> None:
+    """Set the grouped fields of ``obj`` to the values of ``settings`` and keep the instance."""
+    for p in group.PARAMETERS:
+        value = getattr(settings, p.name)
+        object.__setattr__(obj, p.name, dict(value) if isinstance(value, Mapping) else value)
+    cache = obj.__dict__.setdefault("_settings_of_groups", {})
+    cache[group] = settings
+
+
+def section_settings(obj, group: type):
+    """The grouped fields of ``obj`` as an instance of ``group``: the one made when ``obj`` was
+    checked, or, when a field was changed since, a new one (checked: raises
+    :class:`~napari_tramway.core.errors.SettingsError` with every problem)."""
+    kept = obj.__dict__.get("_settings_of_groups", {}).get(group)
+    values = {p.name: getattr(obj, p.name) for p in group.PARAMETERS}
+    if kept is not None and kept.to_dict(defaults=True) == values:
+        return kept
+    settings = group.from_dict(values, where=getattr(obj, "SECTION_PATH", ""))
+    _keep(obj, group, settings)
+    return settings
 
 
 def _post_init(self):
@@ -376,4 +496,5 @@ def section_dict(self) -> dict:
 
 
 __all__ = ["REQUIRED", "SpecError", "spec_section", "setting", "options", "registry_name", "registry_settings",
-           "subsection", "subsections", "roi_list", "build", "check_fields", "join", "section_dict"]
+           "subsection", "subsections", "roi_list", "grouped_setting", "flattened_options", "build", "check_fields",
+           "join", "section_dict", "section_settings"]

@@ -1,7 +1,8 @@
 """The analysis spec: everything needed to re-run an analysis, as one serialisable object.
 
-A spec holds the data files with their metadata (frame interval s, localization precision σ µm,
-column mapping and reader options), the ROIs (per file or shared), whether overlapping ROIs are
+A spec holds the data files with the settings that describe them (the data-file settings of
+:data:`~napari_tramway.core.io.FILE_SETTINGS`: format, column mapping, space unit and pixel size
+µm, time unit and frame interval s, localization precision σ µm), the ROIs (per file or shared), whether overlapping ROIs are
 grouped, the mesh and its parameters, optional time windows, the model and its parameters, the
 stage, and the environment. It is saved as JSON (``napari-tramway/spec``, versioned) and loaded
 from JSON or TOML.
@@ -24,18 +25,22 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from ..core.io.settings import FileSettings
 from ..core.parameters import Settings
 from ..core.roi import Roi
+from .labels import labelled_roi_list, labels_field
 from .schema import (
     REQUIRED,
     SpecError,
     build,
     check_fields,
+    flattened_options,
+    grouped_setting,
     options,
     registry_name,
     registry_settings,
-    roi_list,
     section_dict,
+    section_settings,
     setting,
     spec_section,
     subsection,
@@ -59,32 +64,52 @@ def _models():
     return MODELS
 
 
+def _file_setting(name: str):
+    return grouped_setting(FileSettings, name)
+
+
 @spec_section("file", shorthand="path")
 class DataFile:
     """One trajectory file and how to read it.
 
-    ``path`` may be relative to the spec file. ``rois`` = None means "use the spec's shared ROIs".
-    ``reader`` holds extra options of :func:`napari_tramway.read_trajectories` (``columns``,
-    ``space_unit``, ``pixel_size`` µm, ``format``...).
+    ``path`` may be relative to the spec file. The settings of
+    :data:`~napari_tramway.core.io.FILE_SETTINGS` (one field each, same names and defaults:
+    ``frame_interval`` s, ``localization_precision`` σ µm, ``format``, ``columns``,
+    ``space_unit``, ``pixel_size`` µm, ``time_unit``, ``space_scale``, ``time_scale``) are
+    checked together, once, when the file is made; :attr:`settings` gives them as the
+    :class:`~napari_tramway.core.io.FileSettings` the reader takes. ``rois`` = None means "use the
+    spec's shared ROIs".
+
+    ``reader`` is the older layout (a spec file's ``"reader": {"columns": ..., "space_unit": ...}``,
+    or ``DataFile(..., reader={...})``): its keys are merged into the fields above and it is
+    never written; afterwards it shows the settings given other than the frame interval and σ.
+    ``labels`` (``{"condition": "treated"}``, :mod:`.labels`) are in no fingerprint.
     """
 
     path: str = setting("str", REQUIRED, "Trajectory file; relative to the spec file's folder")
-    frame_interval: float | None = setting("float", None, "Time between frames", unit="s", minimum=0.0,
-                                           exclusive_minimum=True)
-    localization_precision: float | None = setting("float", None, "Localization precision σ", unit="µm",
-                                                   minimum=0.0)
-    reader: dict = options("reader options")
-    rois: list[Roi] | None = roi_list(optional=True)
+    frame_interval: float | None = _file_setting("frame_interval")
+    localization_precision: float | None = _file_setting("localization_precision")
+    format: str | None = _file_setting("format")
+    columns: dict | None = _file_setting("columns")
+    space_unit: str | None = _file_setting("space_unit")
+    pixel_size: float | None = _file_setting("pixel_size")
+    time_unit: str | None = _file_setting("time_unit")
+    space_scale: float | None = _file_setting("space_scale")
+    time_scale: float | None = _file_setting("time_scale")
+    rois: list[Roi] | None = labelled_roi_list(optional=True)
     label: str | None = setting("str", None, "Label of the file in unit labels (default: its name)")
     remote_path: str | None = setting("str", None, "The file's path on a cluster, when it is already there")
+    labels: dict[str, str] = labels_field()
+    reader: dict | None = flattened_options(FileSettings, exclude=("frame_interval", "localization_precision"))
+
+    @property
+    def settings(self) -> FileSettings:
+        """The data-file settings, as the reader takes them (checked when the file was made)."""
+        return section_settings(self, FileSettings)
 
     def read_options(self) -> dict:
-        opts = dict(self.reader)
-        if self.frame_interval is not None:
-            opts["frame_interval"] = self.frame_interval
-        if self.localization_precision is not None:
-            opts["localization_precision"] = self.localization_precision
-        return opts
+        """The settings given, as keywords of :func:`napari_tramway.read_trajectories`."""
+        return self.settings.to_dict()
 
 
 @spec_section("mesh", frozen=True)
@@ -129,14 +154,14 @@ class AnalysisSpec:
     """One analysis: data files × support regions × time windows, a mesh, a model, an environment."""
 
     files: list[DataFile] = subsections(lambda: DataFile, "data files")
-    rois: list[Roi] = roi_list()
+    rois: list[Roi] = labelled_roi_list()
     group_overlapping_rois: bool = setting("bool", False, "Merge overlapping ROIs into one support region")
     mesh: MeshSpec = subsection(lambda: MeshSpec)
     time_windows: TimeWindowSpec | None = subsection(lambda: TimeWindowSpec, optional=True)
     model: ModelSpec = subsection(lambda: ModelSpec)
     environment: EnvironmentSpec = subsection(lambda: EnvironmentSpec)
     stage: str = setting("str", "tessellate_and_infer", "What each unit does", choices=STAGES)
-    discard_static: bool = setting("bool", True, "Remove static steps (shorter than σ)")
+    discard_static: bool = setting("bool", False, "Remove static steps (mean squared step per axis below σ²); the models then condition their likelihood on the filter")
     name: str | None = setting("str", None, "Name of the analysis")
     base_dir: str | None = field(default=None, compare=False)
     """Directory that relative file paths are relative to (the spec file's directory); not saved."""
@@ -239,22 +264,27 @@ class AnalysisSpec:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def unit_fingerprint(self, unit, part: str = "analysis") -> str:
-        """What determines one unit's result: :meth:`fingerprint` plus its file's metadata (frame
-        interval, σ, reader options), the shapes of its region's ROIs and the content of its data
-        file (``unit.data_digest``, see :mod:`.digests`).
+        """What determines one unit's result: :meth:`fingerprint` plus its file's settings (every
+        data-file setting given: units, pixel size, frame interval, σ, columns...), the shapes of
+        its region's ROIs and the content of its data file (``unit.data_digest``, see
+        :mod:`.digests`).
 
-        Editing an ROI, or the localization precision of a file, or replacing the file's content,
-        makes that file's affected units stale; the data path is left out (the same file may live
-        elsewhere on a cluster).
+        Editing an ROI, or a setting of a file, or replacing the file's content, makes that file's
+        affected units stale and no other; the data path and labels are left out (the same file may
+        live elsewhere on a cluster). The record keeps the layout of earlier versions (frame
+        interval, σ, then the other settings under ``reader``), so results computed before this
+        layout stay valid; a unit's content digest is added under ``data`` (results written before
+        units carried one are computed again once).
         """
         f = self.files[unit.file_index]
         rois = self.rois_for(unit.file_index)
         members = region_members(unit.region_label)
+        given = f.settings.to_dict()
         keep = {
             "analysis": self.fingerprint(part),
-            "file": {"frame_interval": f.frame_interval, "localization_precision": f.localization_precision,
-                     "reader": f.reader},
-            "rois": [rois[m].to_dict() for m in members if m < len(rois)],
+            "file": {"frame_interval": given.pop("frame_interval", None),
+                     "localization_precision": given.pop("localization_precision", None), "reader": given},
+            "rois": [{k: v for k, v in rois[m].to_dict().items() if k != "labels"} for m in members if m < len(rois)],
         }
         if getattr(unit, "data_digest", None):
             keep["data"] = unit.data_digest

@@ -20,6 +20,7 @@ import pandas as pd
 from .._version import __version__
 from ..core.archive import read_archive
 from ..core.errors import ArchiveError
+from ..core.io.provenance import Provenance
 from .data import DEFAULT_CACHE, region_by_label, support_regions
 from .spec import AnalysisSpec
 from .store import TESSELLATION_FORMAT, UNIT_FORMAT, ResultStore
@@ -51,26 +52,41 @@ def stage_units(stage: str, units: list[Unit]) -> list[Unit]:
     return out
 
 
-def unit_steps(spec: AnalysisSpec, unit: Unit, cache=None, region_steps_table: pd.DataFrame | None = None):
-    """``(region, all steps of the region, steps of the unit's segment)`` for ``unit``.
+def unit_steps(spec: AnalysisSpec, unit: Unit, cache=None, region_steps_table: pd.DataFrame | None = None,
+               reading: Provenance | None = None):
+    """``(region, all steps of the region, steps of the unit's segment, reading)`` for ``unit``.
 
     The region's steps come from ``cache`` (cropped once per file × region, shared by the units of
-    every time window); ``region_steps_table``, when given (pre-cropped inputs uploaded to a
-    cluster), replaces reading and cropping the data file.
+    every time window), ``reading`` from the file's read (its
+    :class:`~napari_tramway.core.io.Provenance`: frame interval s, σ µm, units). A pre-cropped
+    ``region_steps_table`` (an input uploaded to a cluster) replaces reading and cropping the
+    data file; it comes with the ``reading`` of the file it was cut from.
     """
     cache = cache or DEFAULT_CACHE
     if region_steps_table is None:
+        reading = cache.trajectory_file(spec, unit.file_index).provenance
         region, steps = cache.region_steps(spec, unit.file_index, unit.region_label)
     else:
+        if reading is None:
+            raise ValueError(f"unit {unit.label}: a pre-cropped input needs the reading record of its file")
         steps = region_steps_table
         region = _region_from_steps(spec, unit, steps)
     if unit.segment is None:
-        return region, steps, steps
-    segs = time_segments(spec, steps)
+        return region, steps, steps, reading
+    segs = time_segments(spec, steps, reading.frame_interval)
     last = segs is not None and unit.segment_index == len(segs) - 1
     seg = steps.loc[segment_mask(steps["t"].to_numpy(), unit.segment, last)].reset_index(drop=True)
     seg.attrs.update(steps.attrs)
-    return region, steps, seg
+    return region, steps, seg, reading
+
+
+def model_parameters(spec: AnalysisSpec, reading: Provenance) -> dict:
+    """The model's parameters for a unit: the spec's, with ``sigma`` = the file's σ (µm, given, from
+    the file or the default, as its reader decided) unless the model's parameters set one."""
+    params = dict(spec.model.parameters)
+    if "sigma" in params and params["sigma"] is None:
+        params["sigma"] = reading.localization_precision
+    return params
 
 
 def _region_from_steps(spec, unit, steps):
@@ -135,17 +151,24 @@ def run_unit(
     stage: str | None = None,
     cache=None,
     steps: pd.DataFrame | None = None,
+    reading: Provenance | None = None,
     progress: Callable[[float | None, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     environment: str = "inprocess",
 ):
     """Compute one unit and write its result to ``store`` (when given); return ``(maps, meta)``.
 
+    ``steps``: the unit's region's pre-cropped steps (a cluster task), with ``reading``, the
+    provenance of the file they were cut from; otherwise the file is read (through ``cache``).
+    The file's σ goes to the fit as its ``sigma`` unless the model's parameters set one; the
+    result metadata records the reading under ``provenance``.
+
     ``progress(fraction or None, message)`` is called at each step and at least once per optimizer
     iteration; ``cancel()`` returning True stops the unit (raises :class:`Cancelled`, nothing written).
     """
     from ..core.meshes import assign, save_mesh
     from ..core.models import fit
+    from ..core.trajectories import trajectory_ends
 
     stage = stage or spec.stage
     if stage in CHAINS:
@@ -165,16 +188,18 @@ def run_unit(
     cache = cache or DEFAULT_CACHE
     report(0.0, "reading data")
     t0 = time.perf_counter()
-    region, all_steps, seg_steps = unit_steps(spec, unit, cache, steps)
+    region, all_steps, seg_steps, reading = unit_steps(spec, unit, cache, steps, reading)
     timings["read_crop"] = time.perf_counter() - t0
     report(0.05, f"{len(seg_steps)} steps; building mesh")
     mesh = _mesh_for(spec, store, unit, region, all_steps, stage, timings, cache, steps is not None)
     base_meta = {"unit": unit.to_dict(), "stage": stage, "spec": spec.to_dict(), "environment": environment,
-                 "software": f"napari-tramway {__version__}", "started": started, "data_sha256": unit.data_digest}
+                 "software": f"napari-tramway {__version__}", "started": started,
+                 "data_sha256": unit.data_digest, "provenance": reading.to_dict()}
 
     if stage == "tessellate":
         t0 = time.perf_counter()
-        assignment = assign(mesh, all_steps[["x", "y"]].to_numpy(), region=region, settings=spec.mesh.parameters)
+        assignment = assign(mesh, all_steps[["x", "y"]].to_numpy(), region=region, ends=trajectory_ends(all_steps),
+                            settings=spec.mesh.parameters)
         timings["assign"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
         if store is not None:
@@ -189,7 +214,8 @@ def run_unit(
 
     report(0.15, f"{mesh.n_cells} cells; assigning")
     t0 = time.perf_counter()
-    assignment = assign(mesh, seg_steps[["x", "y"]].to_numpy(), region=region, settings=spec.mesh.parameters)
+    assignment = assign(mesh, seg_steps[["x", "y"]].to_numpy(), region=region, ends=trajectory_ends(seg_steps),
+                        settings=spec.mesh.parameters)   # min_location_count counts locations, as TRamWAy
     timings["assign"] = time.perf_counter() - t0
     if assignment.point.size == 0:
         raise ValueError(f"unit {unit.label}: no step falls in a cell of the mesh ({len(seg_steps)} steps in the segment)")
@@ -201,13 +227,15 @@ def run_unit(
     report(0.2, f"fitting {spec.model.name.upper()} on {mesh.n_cells} cells")
     t0 = time.perf_counter()
     maps = fit(spec.model.name, mesh, assignment, seg_steps, progress=fit_progress, cancel=cancel,
-               **spec.model.parameters)
+               **model_parameters(spec, reading))
     timings["fit"] = time.perf_counter() - t0
     if getattr(maps, "status", None) == "interrupted" and cancel():
         raise Cancelled(unit.label)
     timings["total"] = time.perf_counter() - t_all
     meta = {**base_meta, "fingerprint": spec.unit_fingerprint(unit), "timings": timings, "n_steps": int(len(seg_steps)),
-            "n_cells": int(mesh.n_cells), "finished": time.time(), "model_status": getattr(maps, "status", None)}
+            "n_trajectories": int(seg_steps["n"].nunique()) if "n" in seg_steps else None,
+            "n_cells": int(mesh.n_cells), "n_cells_with_steps": int(maps.fitted.sum()), "finished": time.time(),
+            "model_status": getattr(maps, "status", None)}
     if store is not None:
         arrays, maps_meta = maps.to_arrays()
         meta["maps"] = maps_meta

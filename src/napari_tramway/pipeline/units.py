@@ -62,8 +62,11 @@ class Unit:
                    n_steps=d.get("n_steps"), data_digest=d.get("data_digest"))
 
 
-def time_segments(spec: AnalysisSpec, steps) -> np.ndarray | None:
-    """The (S, 2) windows [t0, t1) (s) of a region's steps, or None without time windows."""
+def time_segments(spec: AnalysisSpec, steps, frame_interval: float | None) -> np.ndarray | None:
+    """The (S, 2) windows [t0, t1) (s) of a region's steps, or None without time windows.
+
+    ``frame_interval`` (s) is the file's, as its reader decided it (windows counted in frames).
+    """
     if spec.time_windows is None:
         return None
     from ..core.meshes.time import SlidingWindows
@@ -73,27 +76,30 @@ def time_segments(spec: AnalysisSpec, steps) -> np.ndarray | None:
     t = steps["t"].to_numpy()
     if len(t) == 0:
         return np.zeros((0, 2))
-    return np.asarray(windows.segments(t, frame_interval=steps.attrs.get("frame_interval")), dtype=float)
+    return np.asarray(windows.segments(t, frame_interval=frame_interval), dtype=float)
 
 
 def plan_units(spec: AnalysisSpec, cache=None, on_file=None) -> list[Unit]:
     """Enumerate the units of ``spec``; reads and hashes each data file once (through ``cache``
     and :func:`~.digests.file_digest`).
 
-    Units come in a stable order: files in spec order, regions by smallest ROI index, segments by time.
+    The :class:`~napari_tramway.core.errors.UnitWarning` s of each file's reading (units assumed
+    against the values' appearance) are emitted here, once per plan. ``on_file(index, trajectory
+    file)`` is called after each file is read. Units come in a stable order: files in spec order,
+    regions by smallest ROI index, segments by time.
     """
     cache = cache or DEFAULT_CACHE
     labels = spec.file_labels()
     units: list[Unit] = []
     for i, f in enumerate(spec.files):
-        path = spec.resolve_path(f)
-        locations = cache.read(path, f.read_options())
-        digest = file_digest(path)
+        tf = cache.trajectory_file(spec, i)
+        _warn(tf.provenance.warnings)
+        digest = file_digest(spec.resolve_path(f))
         if on_file is not None:
-            on_file(i, locations)
+            on_file(i, tf)
         for region in cache.regions(spec, i):
             _, steps = cache.region_steps(spec, i, region.label)
-            segs = time_segments(spec, steps)
+            segs = time_segments(spec, steps, tf.frame_interval)
             if segs is None:
                 units.append(Unit(i, labels[i], region.label, n_steps=len(steps), data_digest=digest))
                 continue
@@ -103,6 +109,15 @@ def plan_units(spec: AnalysisSpec, cache=None, on_file=None) -> list[Unit]:
                 units.append(Unit(i, labels[i], region.label, k, (float(t0), float(t1)), n_steps=int(mask.sum()),
                                   data_digest=digest))
     return units
+
+
+def _warn(messages) -> None:
+    import warnings
+
+    from ..core.errors import UnitWarning
+
+    for message in messages:
+        warnings.warn(message, UnitWarning, stacklevel=3)
 
 
 def segment_mask(t: np.ndarray, segment, last: bool) -> np.ndarray:

@@ -45,32 +45,44 @@ def _load(store_dir):
     return store, spec
 
 
-def _read_input(path):
-    """A pre-cropped steps table (written by :func:`write_unit_input`)."""
+def read_unit_input(path):
+    """``(steps, reading)``: a pre-cropped steps table and the provenance of the file it was cut
+    from (written by :func:`write_unit_input`)."""
     import pandas as pd
 
     from ..core.archive import read_archive
+    from ..core.io.provenance import Provenance
 
     arrays, meta, _ = read_archive(path, "napari-tramway/steps")
     df = pd.DataFrame({k: arrays[k] for k in meta["columns"]})
     df.attrs.update(meta.get("attrs", {}))
-    return df
+    if "reading" not in meta:
+        raise ValueError(f"{path}: a unit input without the reading record of its file")
+    return df, Provenance.from_dict(meta["reading"])
 
 
-def write_unit_input(path, steps) -> None:
-    """Write a region's steps table (n, x, y, t, dx, dy, dt + attrs) for remote workers."""
+def _read_input(path):
+    """The steps table of a unit input (see :func:`read_unit_input`)."""
+    return read_unit_input(path)[0]
+
+
+def write_unit_input(path, steps, reading) -> None:
+    """Write a region's steps table (n, x, y, t, dx, dy, dt + the attrs the core set) and the
+    reading of its file (``reading``, a :class:`~napari_tramway.core.io.Provenance`: frame
+    interval s, σ µm, units) for remote workers."""
     from ..core.archive import write_archive
 
     attrs = {k: v for k, v in steps.attrs.items() if isinstance(v, (int, float, str, list, type(None)))}
     write_archive(path, "napari-tramway/steps", 1, {c: steps[c].to_numpy() for c in steps.columns},
-                  {"columns": list(steps.columns), "attrs": attrs})
+                  {"columns": list(steps.columns), "attrs": attrs, "reading": reading.to_dict()})
 
 
 def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, environment="worker") -> str:
     """Run ``unit``; report through ``emit(dict)``; return the final kind (done/failed/cancelled).
 
-    ``steps`` is a pre-cropped steps table, or a callable returning one (so that failing to read a
-    unit's input is recorded like any failure of the unit), or None to read the data file.
+    ``steps`` is ``(pre-cropped steps table, reading)``, or a callable returning them (so that
+    failing to read a unit's input is recorded like any failure of the unit), or None to read the
+    data file.
     """
     from .stages import Cancelled, run_unit
 
@@ -87,7 +99,8 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
     try:
         if callable(steps):
             steps = steps()
-        maps, meta = run_unit(spec, unit, store, stage=stage, steps=steps, progress=progress,
+        table, reading = steps if steps is not None else (None, None)
+        maps, meta = run_unit(spec, unit, store, stage=stage, steps=table, reading=reading, progress=progress,
                               cancel=cancel, environment=environment)
     except Cancelled:
         emit({"kind": "cancelled", "unit": unit.label, "message": "cancelled"})
@@ -107,7 +120,8 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
         emit({"kind": "failed", "unit": unit.label, "error": error, "traceback": tb, "where": where})
         return "failed"
     timings = meta.get("timings", {}) if meta else {}
-    emit({"kind": "done", "unit": unit.label, "message": f"{meta.get('n_cells', '?')} cells in "
+    with_steps = f" ({meta['n_cells_with_steps']} with steps)" if "n_cells_with_steps" in meta else ""
+    emit({"kind": "done", "unit": unit.label, "message": f"{meta.get('n_cells', '?')} cells{with_steps} in "
           f"{timings.get('total', 0):.2f} s"})
     return "done"
 
@@ -117,7 +131,7 @@ def _cmd_run(args) -> int:
 
     store, spec = _load(args.store)
     unit = Unit.from_dict(json.loads(args.unit_json))
-    steps = (lambda: _read_input(args.input)) if args.input else None
+    steps = (lambda: read_unit_input(args.input)) if args.input else None
     kind = run_one(store, spec, unit, stage=args.stage, steps=steps, emit=_print_event, environment=args.env)
     return EXIT_STATUS[kind]
 
@@ -138,7 +152,7 @@ def _cmd_array(args) -> int:
     steps = None
     if entry.get("input"):
         path = os.path.join(os.path.dirname(os.path.abspath(args.units)), entry["input"])
-        steps = lambda: _read_input(path)  # noqa: E731
+        steps = lambda: read_unit_input(path)  # noqa: E731
     kind = run_one(store, spec, unit, stage=plan.get("stage"), steps=steps, emit=_print_event,
                    environment=plan.get("environment", "slurm"))
     return EXIT_STATUS[kind]

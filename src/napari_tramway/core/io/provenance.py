@@ -91,6 +91,13 @@ class Provenance:
         d["notes"], d["warnings"] = list(self.notes), list(self.warnings)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Provenance:
+        """The record written by :meth:`to_dict` (a unit's input sent to a cluster)."""
+        d = dict(d)
+        d["notes"], d["warnings"] = tuple(d.get("notes") or ()), tuple(d.get("warnings") or ())
+        return cls(**d)
+
     def describe(self) -> list[str]:
         """One line per conversion, for a log or a tooltip."""
         lines = [f"{self.path} ({self.format})"]

@@ -4,7 +4,11 @@ Base rule: a step belongs to the cell of its **origin** — the nearest centre (
 arithmetic; k-means, GWR: KD-tree), or the leaf box (kd-tree) — when the origin lies in the
 region. Then, in TRamWAy's order:
 
-1. ``min_location_count``: cells with fewer steps than this lose them all.
+1. ``min_location_count``: cells with fewer **locations** than this lose their steps. As in TRamWAy
+   (which assigns locations, reference §3.4), every location counts: the origin of each step, plus
+   the trajectory end points (the last location of each trajectory starts no step) when ``ends``
+   is given — the pipeline passes them, so a spec's ``min_location_count`` keeps the cells TRamWAy
+   keeps for the same number. Without ``ends`` only the steps are counted.
 2. ``knn`` max (``knn=(min, max)``): a cell with more than ``max`` steps keeps the ``max``
    nearest to its centre.
 3. ``knn`` min: a cell with fewer than ``min`` steps (but at least one, see below) also takes the
@@ -108,16 +112,17 @@ def _validate(min_location_count, knn, radius):
 
 
 def refine(mesh, points, base: np.ndarray, *, min_location_count=0, knn=None, radius=None,
-           index: np.ndarray | None = None) -> Assignment:
+           index: np.ndarray | None = None, end_cells: np.ndarray | None = None) -> Assignment:
     """Apply ``radius``, ``min_location_count`` and ``knn`` to a base cell index (see module doc).
 
     ``index`` maps the rows of ``points`` to the returned point indices (default: identity).
+    ``end_cells`` are the cells (−1: none) of trajectory end points, counted for ``min_location_count``.
     """
     mlc, knn, radius = _validate(min_location_count, knn, radius)
-    return _refine(mesh, _as_xy(points), base, mlc, knn, radius, index)
+    return _refine(mesh, _as_xy(points), base, mlc, knn, radius, index, end_cells)
 
 
-def _refine(mesh, xy, base, mlc, knn, radius, index) -> Assignment:
+def _refine(mesh, xy, base, mlc, knn, radius, index, end_cells=None) -> Assignment:
     """:func:`refine` on validated values."""
     base = np.asarray(base, np.int64)
     k = mesh.n_cells
@@ -137,7 +142,11 @@ def _refine(mesh, xy, base, mlc, knn, radius, index) -> Assignment:
         point, cell = eligible, base[eligible]
     counts = np.bincount(cell, minlength=k)
     if mlc > 0:
-        ok = counts[cell] >= mlc
+        locations = counts
+        if end_cells is not None:
+            e = np.asarray(end_cells, np.int64)
+            locations = counts + np.bincount(e[e >= 0], minlength=k)
+        ok = locations[cell] >= mlc
         point, cell = point[ok], cell[ok]
         counts = np.bincount(cell, minlength=k)
     min_nn, max_nn = knn if knn is not None else (None, None)
@@ -175,7 +184,7 @@ def _refine(mesh, xy, base, mlc, knn, radius, index) -> Assignment:
     return _sort_pairs(point.astype(np.int64), cell.astype(np.int64), k)
 
 
-def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=None,
+def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=None, ends=None,
            settings: Settings | None = None) -> Assignment:
     """Assign points (step origins, (N, 2) µm) to the cells of ``mesh``.
 
@@ -191,11 +200,14 @@ def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=
         ``False`` disables the test. Pass the ROI object itself for an exact test of an ellipse
         or of a group of ROIs.
     min_location_count : int
-        Cells with fewer steps lose them (0: off).
+        Cells with fewer locations lose their steps (0: off); see ``ends``.
     knn : int or (min, max)
         See the module docstring; ``knn=10`` means ``(10, None)``.
     radius : float, optional
         Ball assignment (µm) instead of nearest centre.
+    ends : (M, 2) array, optional
+        Trajectory end points (µm; :func:`napari_tramway.core.trajectories.trajectory_ends`):
+        counted with the step origins for ``min_location_count``, never assigned.
     settings : Settings, optional
         Validated mesh settings (a spec's ``mesh.parameters``) whose ``min_location_count``,
         ``knn`` and ``radius`` are used as they are, instead of the three keywords.
@@ -208,7 +220,10 @@ def assign(mesh, points, *, region=None, min_location_count=0, knn=None, radius=
     else:
         rule = _validate(min_location_count, knn, radius)
     base = nearest_cells(mesh, xy, region=region)
-    return _refine(mesh, xy, base, *rule, None)
+    end_cells = None
+    if ends is not None and rule[0]:
+        end_cells = nearest_cells(mesh, _as_xy(ends), region=region) if len(ends) else np.zeros(0, np.int64)
+    return _refine(mesh, xy, base, *rule, None, end_cells)
 
 
 # -- rasterisation ------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ AVG_LOCATION_COUNT = Parameter(
     "4 × min_location_count, or 80.", minimum=1)
 MIN_LOCATION_COUNT = Parameter(
     "min_location_count", "int", 0,
-    "Cells with fewer steps than this are left out of the assignment (0: keep every cell).",
+    "Cells with fewer locations (step origins and trajectory ends, as TRamWAy counts) than this are "
+    "left out of the assignment (0: keep every cell).",
     minimum=0)
 KNN = Parameter(
     "knn", "int_pair", None,

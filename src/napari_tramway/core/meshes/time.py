@@ -36,11 +36,17 @@ def segment_label(t0: float, t1: float) -> str:
 
 
 def median_frame_interval(t: np.ndarray) -> float:
-    """Median of the differences between the distinct times (TRamWAy's frame interval estimate)."""
+    """Median of the differences between the distinct times (TRamWAy's frame interval estimate),
+    by :func:`~napari_tramway.core.trajectories.estimate_frame_interval` (the one estimate) over
+    the distinct times as one sequence. For scripts that give no frame interval: the pipeline
+    passes the one its reader decided."""
+    from ..trajectories import estimate_frame_interval
+
     u = np.unique(np.asarray(t, float))
-    if u.size < 2:
+    value = estimate_frame_interval(np.zeros(u.size, dtype=np.int64), u) if u.size >= 2 else None
+    if value is None:
         raise ParameterError("frame_interval", "cannot infer the frame interval from fewer than two distinct times")
-    return float(np.median(np.diff(u)))
+    return value
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from .registry import MODELS
 
 #: Names imported on first use (the fits need scipy.optimize, pandas...; the registry does not).
 _LAZY = {
-    **dict.fromkeys(("fit", "Progress", "DEFAULT_SIGMA", "DEFAULT_MIN_DIFFUSIVITY"), "fitting"),
+    **dict.fromkeys(("fit", "Progress", "DEFAULT_MIN_DIFFUSIVITY"), "fitting"),
     **dict.fromkeys(("GradientOperator", "grad1_operator", "delta0_operator", "penalty_matrix"), "operators"),
     **dict.fromkeys(("StepStatistics", "step_statistics"), "statistics"),
 }
 
 __all__ = [
     "MODELS", "fit", "Progress", "StepStatistics", "step_statistics", "GradientOperator", "grad1_operator",
-    "delta0_operator", "penalty_matrix", "DEFAULT_SIGMA", "DEFAULT_MIN_DIFFUSIVITY",
+    "delta0_operator", "penalty_matrix", "DEFAULT_MIN_DIFFUSIVITY",
 ]
 
 

@@ -1,27 +1,29 @@
-"""``fit``: from a mesh, an assignment and a steps table to :class:`~napari_tramway.core.maps.Maps`."""
+"""``fit``: from a mesh, an assignment and a steps table to :class:`~napari_tramway.core.maps.Maps`.
+
+``fit`` validates the parameters through :data:`.registry.MODELS`, builds the sufficient
+statistics and the likelihood once, and hands a :class:`.runners.Context` to the model's runner.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
+from napari_tramway.core.defaults import LOCALIZATION_PRECISION
 from napari_tramway.core.errors import ParameterError
 from napari_tramway.core.maps import COLUMN_ORDER, Maps
 
-from .joint import JointProblem, laplace_covariance, minimize
 from .likelihood import CellLikelihood
-from .operators import GradientOperator, grad1_operator, penalty_matrix, safe_areas
-from .percell import fit_per_cell
+from .operators import safe_areas
+from .registry import MODELS
+from .runners import Context, Output
 from .statistics import step_statistics
 
-#: σ (µm) used when neither the parameter nor the data give one (TRamWAy's default, reference §4.2).
-DEFAULT_SIGMA = 0.03
 #: D lower bound (µm²/s) when ``min_diffusivity`` is unset (TRamWAy lets D go negative, §9.2).
 DEFAULT_MIN_DIFFUSIVITY = 1e-8
 
@@ -34,8 +36,8 @@ class Progress:
     ----------
     model : str
     stage : str
-        ``'statistics'`` (start), ``'optimize'`` (after each optimizer iteration),
-        ``'uncertainty'``, ``'done'``.
+        ``'statistics'`` (start), ``'priors'`` (DV's default priors: after each fit of the
+        search), ``'optimize'`` (after each optimizer iteration), ``'uncertainty'``, ``'done'``.
     fraction : float
         Estimated completion in [0, 1] (for iterations: from the decrease of the gradient towards
         the tolerance; monotone enough for a progress bar, 1.0 only at ``'done'``).
@@ -57,178 +59,6 @@ class Progress:
         return asdict(self)
 
 
-@dataclass
-class _Context:
-    """Everything a model runner needs, prepared once by :func:`fit`."""
-
-    model: str
-    mesh: object
-    params: dict
-    lik: CellLikelihood
-    cells: np.ndarray          # fitted mesh cells (with ≥ 1 step)
-    adjacency: sp.csr_matrix   # neighbour graph restricted to the fitted cells
-    isolated: np.ndarray
-    areas: np.ndarray
-    lower: float
-    report: object
-    cancel: object
-    _gradient: GradientOperator | None = field(default=None, repr=False)
-    _penalty: sp.csr_matrix | None = field(default=None, repr=False)
-
-    def gradient(self) -> GradientOperator:
-        """grad1 on the fitted cells (built once per fit)."""
-        if self._gradient is None:
-            self._gradient = grad1_operator(self.mesh.centres[self.cells], self.adjacency,
-                                            self.params["grad_selection_angle"])
-        return self._gradient
-
-    def penalty(self, weight):
-        """``weight`` × the smoothing matrix of ``rgrad`` (built once per fit), or None without weight."""
-        if not weight:
-            return None
-        if self._penalty is None:
-            kind = self.params["rgrad"]
-            self._penalty = penalty_matrix(kind, self.mesh.centres[self.cells], self.adjacency, self.areas,
-                                           gradient=self.gradient() if kind == "grad1" else None)
-        return weight * self._penalty
-
-
-@dataclass
-class _Output:
-    columns: dict
-    status: str = "converged"
-    iterations: int = 0
-    objective: float = math.nan
-    message: str = ""
-    info: dict = None
-    incomplete: np.ndarray | None = None
-
-
-# -- runners, one per model ------------------------------------------------------------------
-
-def _per_cell(kind, ctx: _Context) -> _Output:
-    cols = fit_per_cell(kind, ctx.lik, ctx.lower, ctx.params["jeffreys_prior"])
-    objective = cols.pop("objective")
-    return _Output(cols, objective=objective, message="per cell: closed form or vectorised 1-D solve",
-                   info={"solver": "per cell (closed form / vectorised bisection)",
-                         "uncertainty": "laplace per cell" + (", exact credible interval" if kind == "d" else "")})
-
-
-def _joint(kind, ctx: _Context, problem: JointProblem, theta0: np.ndarray) -> _Output:
-    p = ctx.params
-    max_iter = p["max_iter"]
-
-    done = [0.0]
-
-    def progress(iteration, objective, fraction):
-        done[0] = max(done[0], fraction)   # monotone for progress bars
-        ctx.report("optimize", 0.05 + 0.9 * done[0], iteration, max_iter, objective)
-
-    res = minimize(problem, theta0, ctx.lower, max_iter=max_iter, tolerance=p["tolerance"],
-                   progress=progress, cancel=ctx.cancel)
-    ctx.report("uncertainty", 0.96, res.iterations, max_iter, res.objective)
-    theta = res.theta
-    k = problem.k
-    parts = problem.split(theta)
-    cols = {}
-    names = problem.blocks
-    # uncertainties from the exact Hessian (natural variables)
-    h = problem.hessian(theta)
-    gauges = []
-    keep = np.ones(problem.n, bool)
-    comps = None
-    if kind == "dv":
-        v_idx = np.arange(k, 2 * k)
-        keep[v_idx[ctx.isolated]] = False
-        _, comps = connected_components(ctx.adjacency, directed=False)
-        for c in np.unique(comps[~ctx.isolated]):
-            members = np.flatnonzero((comps == c) & ~ctx.isolated)
-            gauges.append(members + k)
-    kept = np.flatnonzero(keep)
-    remap = np.full(problem.n, -1)
-    remap[kept] = np.arange(kept.size)
-    var_kept, cov, method = laplace_covariance(h[kept][:, kept], [remap[g] for g in gauges])
-    var = np.full(problem.n, np.nan)
-    var[kept] = var_kept
-    sd = np.sqrt(var)
-    for i, name in enumerate(names):
-        cols[name] = parts[i].copy()
-        cols[name + " sd"] = sd[i * k:(i + 1) * k]
-    incomplete = None
-    if kind == "dv":
-        g = problem.gradient
-        v = parts[1].copy()
-        for c in np.unique(comps[~ctx.isolated]):
-            members = (comps == c) & ~ctx.isolated
-            v[members] -= v[members].min()
-        v[ctx.isolated] = np.nan
-        cols["potential"] = v
-        cols["potential sd"] = np.where(ctx.isolated, np.nan, cols["potential sd"])
-        force = -g.apply(np.where(ctx.isolated, 0.0, v))
-        cols["force x"] = np.where(ctx.isolated, np.nan, force[:, 0])
-        cols["force y"] = np.where(ctx.isolated, np.nan, force[:, 1])
-        if cov is not None:
-            vv = remap[np.arange(k, 2 * k)]
-            ok = vv >= 0
-            cov_v = np.zeros((k, k))
-            cov_v[np.ix_(ok, ok)] = cov[np.ix_(vv[ok], vv[ok])]
-            for axis, gm in (("x", g.gx), ("y", g.gy)):
-                fvar = np.asarray(gm.multiply(gm @ cov_v).sum(axis=1)).ravel()
-                cols[f"force {axis} sd"] = np.where(ctx.isolated, np.nan, np.sqrt(np.maximum(fvar, 0.0)))
-        incomplete = g.missing.any(axis=1) & ~ctx.isolated
-    elif ctx.params["rgrad"] == "grad1" and problem.p_d is not None:
-        incomplete = ctx.gradient().missing.any(axis=1) & ~ctx.isolated
-    info = {"solver": "L-BFGS-B (scaled variables, analytic gradient)", "uncertainty": f"laplace {method}",
-            "evaluations": res.evaluations, "gradient_norm": res.gradient_norm,
-            "optimizer_runtime": res.runtime}
-    return _Output(cols, status=res.status, iterations=res.iterations, objective=res.objective,
-                   message=res.message, info=info, incomplete=incomplete)
-
-
-def _run_d(ctx: _Context) -> _Output:
-    mu = ctx.params["diffusivity_prior"]
-    if not mu:
-        return _per_cell("d", ctx)
-    problem = JointProblem("d", ctx.lik, p_d=ctx.penalty(mu), jeffreys=ctx.params["jeffreys_prior"])
-    return _joint("d", ctx, problem, ctx.lik.initial_diffusivity())
-
-
-def _run_drift(kind, prior_name, ctx: _Context) -> _Output:
-    mu = ctx.params["diffusivity_prior"]
-    lam = ctx.params[prior_name]
-    if not mu and not lam:
-        return _per_cell(kind, ctx)
-    problem = JointProblem(kind, ctx.lik, p_d=ctx.penalty(mu), ridge=(lam * ctx.areas) if lam else None,
-                           jeffreys=ctx.params["jeffreys_prior"])
-    k = ctx.lik.k
-    theta0 = np.concatenate([ctx.lik.initial_diffusivity(), np.zeros(2 * k)])
-    return _joint(kind, ctx, problem, theta0)
-
-
-def _run_dd(ctx):
-    return _run_drift("dd", "drift_prior", ctx)
-
-
-def _run_df(ctx):
-    return _run_drift("df", "force_prior", ctx)
-
-
-def _run_dv(ctx: _Context) -> _Output:
-    p = ctx.params
-    g = ctx.gradient()
-    mu, lam = p["diffusivity_prior"], p["potential_prior"]
-    problem = JointProblem("dv", ctx.lik, p_d=ctx.penalty(mu), p_v=ctx.penalty(lam), gradient=g,
-                           jeffreys=p["jeffreys_prior"])
-    # V⁰_i = ln(max ρ) − ln ρ_i, ρ = n/A (reference §4.7)
-    rho = ctx.lik.n / ctx.areas
-    v0 = np.log(rho.max()) - np.log(rho)
-    theta0 = np.concatenate([ctx.lik.initial_diffusivity(), v0])
-    return _joint("dv", ctx, problem, theta0)
-
-
-RUNNERS = {"d": _run_d, "dd": _run_dd, "df": _run_df, "dv": _run_dv}
-
-
 # -- the entry point ---------------------------------------------------------------------------
 
 def _resolve_sigma(params, steps):
@@ -242,7 +72,21 @@ def _resolve_sigma(params, steps):
             value = None
         if value is not None and math.isfinite(value) and value >= 0:
             return value, "data"
-    return DEFAULT_SIGMA, "default"
+    return LOCALIZATION_PRECISION, "default"
+
+
+def _min_squared_step(steps) -> float:
+    """The static filter's threshold u₀ (µm², 0 without filter) recorded by ``discard_static``."""
+    value = steps.attrs.get("min_squared_step") if hasattr(steps, "attrs") else None
+    if value is None:
+        return 0.0
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"steps.attrs['min_squared_step'] must be a number of µm², got {value!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"steps.attrs['min_squared_step'] must be ≥ 0 µm², got {value!r}")
+    return value
 
 
 def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, cancel=None, **parameters) -> Maps:
@@ -258,7 +102,9 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
         Pairs (row of ``steps`` by position, cell); a step may be in several cells.
     steps : DataFrame
         Translocations with columns ``dx``, ``dy`` (µm) and ``dt`` (s); ``attrs`` may give
-        ``localization_precision`` (σ, µm) and ``frame_interval`` (s).
+        ``localization_precision`` (σ, µm), ``frame_interval`` (s) and ``min_squared_step``
+        (µm², set by :func:`~napari_tramway.core.trajectories.discard_static`: only steps with
+        dx² + dy² above it were kept, and the likelihood accounts for it).
     progress : callable, optional
         ``progress(Progress)``: at the start, after every optimizer iteration, and at the end.
     cancel : callable, optional
@@ -271,8 +117,6 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
     -------
     Maps
     """
-    from .registry import MODELS
-
     t0 = time.perf_counter()
     if model not in MODELS:
         raise ParameterError("model", f"unknown model {model!r}; known: {', '.join(MODELS)}")
@@ -285,6 +129,7 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
     lower = params["min_diffusivity"] if params["min_diffusivity"] is not None else DEFAULT_MIN_DIFFUSIVITY
     params["sigma"] = sigma
     params["min_diffusivity"] = lower
+    u0 = _min_squared_step(steps)
     if int(assignment.n_cells) != mesh.n_cells:
         raise ValueError(f"assignment is for {assignment.n_cells} cells, mesh has {mesh.n_cells}")
 
@@ -299,12 +144,13 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
     k_all = mesh.n_cells
     info = {"sigma_source": sigma_source, "frame_interval": stats.frame_interval,
             "dt_groups": int(stats.n_entries), "steps": int(stats.n.sum()), "steps_dropped": stats.n_dropped,
-            "steps_reversed": stats.n_flipped, "fitted_cells": int(cells.size)}
+            "steps_reversed": stats.n_flipped, "fitted_cells": int(cells.size),
+            "static_filter": {"min_squared_step": u0} if u0 > 0 else None}
     table = pd.DataFrame({"x": mesh.centres[:, 0].astype(float), "y": mesh.centres[:, 1].astype(float),
                           "n": stats.n.astype(np.int64)}, index=pd.Index(np.arange(k_all), name="cell"))
     columns = entry.extra["columns"]
 
-    def finish(out: _Output | None, status, iterations=0, objective=math.nan, message=""):
+    def finish(out: Output | None, status, iterations=0, objective=math.nan, message=""):
         full = {name: np.full(k_all, np.nan) for name in columns}
         if out is not None:
             for name, values in out.columns.items():
@@ -318,6 +164,7 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
         if out is not None and out.incomplete is not None:
             inc[cells] = out.incomplete
         full["incomplete gradient"] = inc
+        full["few steps"] = (stats.n > 0) & (stats.n < params["min_steps"])
         for name in COLUMN_ORDER:
             if name in full:
                 table[name] = full[name]
@@ -339,8 +186,8 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
         return finish(None, "empty", message="no step in any cell")
     if cancel is not None and cancel():
         return finish(None, "interrupted", message="cancelled before start")
-    lik = CellLikelihood(stats, cells, sigma)
-    ctx = _Context(model, mesh, params, lik, cells, adjacency, isolated, safe_areas(mesh.areas[cells], cells.size),
+    lik = CellLikelihood(stats, cells, sigma, u0)
+    ctx = Context(model, mesh, params, lik, cells, adjacency, isolated, safe_areas(mesh.areas[cells], cells.size),
                    lower, report, cancel)
     out = entry.factory(ctx)
     return finish(out, out.status, out.iterations, out.objective, out.message)

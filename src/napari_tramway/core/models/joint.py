@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 from scipy.optimize import minimize as _scipy_minimize
 
+from .hessian import DVHessian
 from .likelihood import CellLikelihood, df_curvature
 from .operators import GradientOperator
 from .percell import jeffreys_terms
@@ -77,6 +78,9 @@ class JointProblem:
             self.gxt, self.gyt = sp.csr_matrix(gradient.gx.T), sp.csr_matrix(gradient.gy.T)
         self.jeffreys = jeffreys
         self.evaluations = 0
+        self._dv_hessian = None
+        #: no coupling between cells (no smoothing prior, no gradient operator)
+        self.separable = self.p_d is None and self.p_v is None and kind != "dv"
 
     # -- helpers -------------------------------------------------------------------------
     def split(self, theta):
@@ -168,28 +172,26 @@ class JointProblem:
         if kind == "d":
             return sp.csr_matrix(diag(ev.h_dd + jh) + pd2)
         ridge2 = 2.0 * self.ridge if self.ridge is not None else 0.0
+        xx, xy, yy = ev.h_cc
         if kind == "dd":
             blocks = [[diag(ev.h_dd + jh) + pd2, diag(ev.h_dc[0]), diag(ev.h_dc[1])],
-                      [diag(ev.h_dc[0]), diag(ev.gamma + ridge2), None],
-                      [diag(ev.h_dc[1]), None, diag(ev.gamma + ridge2)]]
+                      [diag(ev.h_dc[0]), diag(xx + ridge2), diag(xy)],
+                      [diag(ev.h_dc[1]), diag(xy), diag(yy + ridge2)]]
         elif kind == "df":
-            hdd, hx, hy, hff = df_curvature(ev, d, parts[1], parts[2])
+            hdd, hx, hy, (fxx, fxy, fyy) = df_curvature(ev, d, parts[1], parts[2])
             hdd = hdd + jh
-            hff = hff + ridge2
             blocks = [[diag(hdd) + pd2, diag(hx), diag(hy)],
-                      [diag(hx), diag(hff), None],
-                      [diag(hy), None, diag(hff)]]
+                      [diag(hx), diag(fxx + ridge2), diag(fxy)],
+                      [diag(hy), diag(fxy), diag(fyy + ridge2)]]
         else:
             wx, wy = w
-            hdd = ev.h_dd - 2 * (ev.h_dc[0] * wx + ev.h_dc[1] * wy) + ev.gamma * (wx * wx + wy * wy) + jh
-            kx = -(d * (ev.h_dc[0] - ev.gamma * wx) + ev.g_c[0])
-            ky = -(d * (ev.h_dc[1] - ev.gamma * wy) + ev.g_c[1])
-            hdv = diag(kx) @ self.gx + diag(ky) @ self.gy
-            gd2 = diag(ev.gamma * d * d)
-            hvv = self.gxt @ gd2 @ self.gx + self.gyt @ gd2 @ self.gy
-            if self.p_v is not None:
-                hvv = hvv + 2.0 * self.p_v
-            blocks = [[diag(hdd) + pd2, hdv], [hdv.T, hvv]]
+            hdd = ev.h_dd - 2 * (ev.h_dc[0] * wx + ev.h_dc[1] * wy) + ev.quad_cc(wx, wy, wx, wy) + jh
+            kx = -(d * (ev.h_dc[0] - (xx * wx + xy * wy)) + ev.g_c[0])
+            ky = -(d * (ev.h_dc[1] - (xy * wx + yy * wy)) + ev.g_c[1])
+            if self._dv_hessian is None:
+                self._dv_hessian = DVHessian(k, self.gx, self.gy, self.p_d, self.p_v)
+            d2 = d * d
+            return self._dv_hessian.assemble(hdd, kx, ky, d2 * xx, d2 * xy, d2 * yy)
         return sp.csr_matrix(sp.bmat(blocks, format="csr"))
 
     def information(self, theta) -> np.ndarray:

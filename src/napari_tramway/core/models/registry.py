@@ -6,11 +6,16 @@ The CLI options, the napari forms, spec validation and the docs table are genera
 
 from __future__ import annotations
 
+from napari_tramway.core.defaults import LOCALIZATION_PRECISION
 from napari_tramway.core.parameters import Parameter, Registry, RegistryEntry
 
 SIGMA = Parameter(
     "sigma", "float", None, unit="µm", minimum=0.0,
-    help="Localization precision σ; unset: the data's localization precision, else 0.03 µm (TRamWAy's default)",
+    help=f"Localization precision σ; unset: the data's localization precision, else {LOCALIZATION_PRECISION} µm",
+)
+MIN_STEPS = Parameter(
+    "min_steps", "int", 20, minimum=1, advanced=True,
+    help="Cells with fewer steps are flagged 'few steps' (still estimated; intervals are validated from 20 steps)",
 )
 JEFFREYS = Parameter("jeffreys_prior", "bool", False, help="Add the Jeffreys prior on D (TRamWAy's form for this model)")
 MIN_D = Parameter(
@@ -39,13 +44,22 @@ def _prior(name, unit, what):
 D_PRIOR = _prior("diffusivity_prior", "s²/µm⁴", "Weight μ of the D smoothing prior μ Σ A‖∇D‖²")
 DRIFT_PRIOR = _prior("drift_prior", "s²/µm⁴", "Weight λ of the per-cell drift prior λ Σ A‖a‖²")
 FORCE_PRIOR = _prior("force_prior", "", "Weight λ of the per-cell force prior λ Σ A‖F‖²")
-V_PRIOR = _prior("potential_prior", "", "Weight λ of the potential smoothing prior λ Σ A‖∇V‖²")
+V_PRIOR = Parameter(
+    "potential_prior", "float", None, unit="1/kT²", minimum=0.0,
+    help="Weight λ of the potential prior λ(½∫‖∇V‖² + ½ℓ²∫(ΔV)²); unset: chosen with smoothing_length "
+         "by marginal likelihood (reported in the maps' parameters); 0: none",
+)
+SMOOTHING_LENGTH = Parameter(
+    "smoothing_length", "float", None, unit="µm", minimum=0.0,
+    help="Length ℓ of the potential prior's curvature term; unset: chosen by marginal likelihood when "
+         "potential_prior is unset, else 0 (TRamWAy's prior)",
+)
 
 def _runner(name):
-    """The runner of model ``name``; :mod:`.fitting` (scipy.optimize...) is imported on first use,
+    """The runner of model ``name``; :mod:`.runners` (scipy.optimize...) is imported on first use,
     so that reading the registry (spec validation, forms, CLI help) stays light."""
     def run(ctx):
-        from .fitting import RUNNERS
+        from .runners import RUNNERS
 
         return RUNNERS[name](ctx)
 
@@ -58,7 +72,7 @@ MODELS = Registry("model")
 MODELS.register(RegistryEntry(
     name="d", title="D (diffusivity)",
     help="Diffusivity per cell; closed form without smoothing, joint smoothed fit with diffusivity_prior",
-    parameters=(SIGMA, D_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
+    parameters=(SIGMA, D_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE, MIN_STEPS),
     factory=_runner("d"),
     extra={"columns": ("diffusivity",),
            "uncertainty": ("diffusivity sd", "diffusivity ci low", "diffusivity ci high"),
@@ -67,7 +81,7 @@ MODELS.register(RegistryEntry(
 MODELS.register(RegistryEntry(
     name="dd", title="DD (diffusivity and drift)",
     help="Diffusivity and drift per cell; joint fit when a prior is given",
-    parameters=(SIGMA, D_PRIOR, DRIFT_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
+    parameters=(SIGMA, D_PRIOR, DRIFT_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE, MIN_STEPS),
     factory=_runner("dd"),
     extra={"columns": ("diffusivity", "drift x", "drift y"),
            "uncertainty": ("diffusivity sd", "drift x sd", "drift y sd"),
@@ -76,7 +90,7 @@ MODELS.register(RegistryEntry(
 MODELS.register(RegistryEntry(
     name="df", title="DF (diffusivity and force)",
     help="Diffusivity and force per cell; joint fit when a prior is given",
-    parameters=(SIGMA, D_PRIOR, FORCE_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE),
+    parameters=(SIGMA, D_PRIOR, FORCE_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD, ANGLE, MIN_STEPS),
     factory=_runner("df"),
     extra={"columns": ("diffusivity", "force x", "force y"),
            "uncertainty": ("diffusivity sd", "force x sd", "force y sd"),
@@ -85,7 +99,8 @@ MODELS.register(RegistryEntry(
 MODELS.register(RegistryEntry(
     name="dv", title="DV (diffusivity and potential)",
     help="Diffusivity and effective potential, jointly over each connected group of cells; force = −∇V",
-    parameters=(SIGMA, D_PRIOR, V_PRIOR, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD_DV, ANGLE),
+    parameters=(SIGMA, D_PRIOR, V_PRIOR, SMOOTHING_LENGTH, JEFFREYS, MIN_D, MAX_ITER, TOLERANCE, RGRAD_DV,
+                ANGLE, MIN_STEPS),
     factory=_runner("dv"),
     extra={"columns": ("diffusivity", "potential", "force x", "force y"),
            "uncertainty": ("diffusivity sd", "potential sd", "force x sd", "force y sd"),

@@ -53,6 +53,11 @@ class StepStatistics:
         Assigned steps ignored because dx, dy or dt was not finite or dt was 0.
     n_flipped : int
         Steps with negative dt, whose displacement was reversed (as TRamWAy does).
+    pairs : (K,) int64
+        Consecutive steps of one trajectory that are both in the cell (the first's destination is
+        the second's origin). Their displacements share a localization error, so their squared
+        lengths are correlated (covariance 4σ⁴): :mod:`.percell` widens D's intervals for it.
+        Zero when ``steps`` has no ``n`` and ``t`` columns.
     """
 
     n_cells: int
@@ -66,6 +71,7 @@ class StepStatistics:
     frame_interval: float
     n_dropped: int = 0
     n_flipped: int = 0
+    pairs: np.ndarray | None = None
 
     @property
     def n_entries(self) -> int:
@@ -116,6 +122,7 @@ def step_statistics(assignment, steps: pd.DataFrame, frame_interval: float | Non
     dx = _column(steps, "dx")[point]
     dy = _column(steps, "dy")[point]
     dt = _column(steps, "dt")[point]
+    pairs = _consecutive_pairs(steps, point, cell, k)
     ok = np.isfinite(dx) & np.isfinite(dy) & np.isfinite(dt) & (dt != 0)
     n_dropped = int(ok.size - np.count_nonzero(ok))
     if n_dropped:
@@ -141,7 +148,8 @@ def step_statistics(assignment, steps: pd.DataFrame, frame_interval: float | Non
     if dt.size == 0:
         empty = np.zeros(0)
         return StepStatistics(k, np.zeros(0, np.int64), empty, empty, np.zeros((0, 2)), empty,
-                              np.zeros(k, np.int64), np.full(k, np.nan), frame_interval, n_dropped, n_flipped)
+                              np.zeros(k, np.int64), np.full(k, np.nan), frame_interval, n_dropped, n_flipped,
+                              pairs)
 
     # Δt groups: quantise dt in units of DT_RTOL·frame interval, then renumber the present keys
     q = np.rint(dt / (DT_RTOL * frame_interval)).astype(np.int64)
@@ -190,4 +198,28 @@ def step_statistics(assignment, steps: pd.DataFrame, frame_interval: float | Non
     return StepStatistics(
         n_cells=k, cell=ecell.astype(np.int64), tau=sdt / cnt, count=cnt, sum_dr=np.column_stack([sx, sy]),
         sum_sq=sq, n=n, dt_mean=dt_mean, frame_interval=frame_interval, n_dropped=n_dropped, n_flipped=n_flipped,
+        pairs=pairs,
     )
+
+
+def _consecutive_pairs(steps: pd.DataFrame, point: np.ndarray, cell: np.ndarray, k: int) -> np.ndarray:
+    """(K,) number of assigned steps whose successor (next row, same trajectory, starting where it
+    ends) is assigned to the same cell; zeros without ``n`` and ``t`` columns."""
+    if point.size == 0 or "n" not in steps.columns or "t" not in steps.columns:
+        return np.zeros(k, np.int64)
+    traj = steps["n"].to_numpy()
+    t = steps["t"].to_numpy(dtype=np.float64)
+    dt = steps["dt"].to_numpy(dtype=np.float64)
+    last = len(steps) - 1
+    nxt = np.minimum(point + 1, last)
+    chained = (point < last) & (traj[nxt] == traj[point])
+    with np.errstate(invalid="ignore"):
+        chained &= np.abs(t[nxt] - (t[point] + dt[point])) <= 1e-6 * np.maximum(np.abs(dt[point]), 1e-12)
+    if not chained.any():
+        return np.zeros(k, np.int64)
+    n_rows = np.int64(len(steps))
+    keys = np.sort(cell.astype(np.int64) * n_rows + point)
+    want = cell[chained].astype(np.int64) * n_rows + nxt[chained]
+    pos = np.minimum(np.searchsorted(keys, want), keys.size - 1)
+    found = keys[pos] == want
+    return np.bincount(cell[chained][found], minlength=k).astype(np.int64)

@@ -23,10 +23,14 @@ if TYPE_CHECKING:  # annotations only: the meshes import the shapes without pand
 
 @dataclass
 class Roi:
-    """Base class of the ROI shapes; ``time`` optionally restricts the ROI to [t0, t1] (s)."""
+    """Base class of the ROI shapes; ``time`` optionally restricts the ROI to [t0, t1] (s).
+
+    ``labels`` (``{"compartment": "nucleus"}``) say what the ROI is, for a run's summary; they do
+    not change what is computed."""
 
     time: tuple[float, float] | None = field(default=None, kw_only=True)
     name: str | None = field(default=None, kw_only=True)
+    labels: dict[str, str] | None = field(default=None, kw_only=True)
 
     kind = "roi"
 
@@ -64,6 +68,8 @@ class Roi:
             d["time"] = [float(self.time[0]), float(self.time[1])]
         if self.name:
             d["name"] = self.name
+        if self.labels:
+            d["labels"] = dict(self.labels)
         return d
 
     def overlaps(self, other: Roi) -> bool:
@@ -233,6 +239,11 @@ def roi_from_dict(d: dict, where: str = "roi") -> Roi:
         kw["time"] = (float(t[0]), float(t[1]))
     if d.get("name"):
         kw["name"] = str(d["name"])
+    if d.get("labels"):
+        labels = d["labels"]
+        if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            raise RoiFormatError(f"{where}.labels: expected an object of KEY: \"value\" strings")
+        kw["labels"] = dict(labels)
     try:
         if kind == "rectangle":
             b = d["bounds"]

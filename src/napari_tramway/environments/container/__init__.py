@@ -27,8 +27,9 @@ from ..._version import __version__
 from ...pipeline.requirements import WORKER_PACKAGES
 
 TEMPLATE = Path(__file__).with_name("napari-tramway.def")
-#: the distribution names of the worker's packages (the import names of WORKER_PACKAGES)
-DISTRIBUTIONS = {"numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "shapely": "shapely"}
+#: the distribution name of a worker package whose import name (in WORKER_PACKAGES) differs from it;
+#: the packages themselves are listed once, in WORKER_PACKAGES
+DISTRIBUTIONS: dict[str, str] = {"skimage": "scikit-image"}
 
 
 class ContainerError(RuntimeError):
