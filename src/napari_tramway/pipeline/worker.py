@@ -114,7 +114,7 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
         where = _where(exc)
         tb = traceback.format_exc()
         try:
-            store.write_failure(unit, error, tb, where)
+            store.write_failure(unit, error, tb, where, stage=stage or spec.stage)
         except Exception:
             pass
         emit({"kind": "failed", "unit": unit.label, "error": error, "traceback": tb, "where": where})
