@@ -77,6 +77,15 @@ def write_unit_input(path, steps, reading) -> None:
                   {"columns": list(steps.columns), "attrs": attrs, "reading": reading.to_dict()})
 
 
+_TERMINATING = threading.Event()
+"""Set when this process received SIGTERM (a cancel, or Slurm's scancel)."""
+
+
+def _on_sigterm(*_):
+    _TERMINATING.set()
+    sys.exit(143)
+
+
 def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, environment="worker") -> str:
     """Run ``unit``; report through ``emit(dict)``; return the final kind (done/failed/cancelled).
 
@@ -110,6 +119,11 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
         emit({"kind": "cancelled", "unit": unit.label, "message": "interrupted"})
         raise
     except Exception as exc:  # every failure is reported, nothing escapes unrecorded
+        if _TERMINATING.is_set():
+            # the stop turned into another exception on its way out (a cleanup that failed
+            # half-way): it is the cancel, not a failure of the unit; nothing written
+            emit({"kind": "cancelled", "unit": unit.label, "message": "interrupted"})
+            raise SystemExit(143) from exc
         error = f"{type(exc).__name__}: {exc}"
         where = _where(exc)
         tb = traceback.format_exc()
@@ -214,7 +228,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("serve", help="long-lived worker speaking JSON lines")
     p.add_argument("--store", required=True)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if args.command == "run":
         return _cmd_run(args)
     if args.command == "array":
