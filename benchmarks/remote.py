@@ -6,9 +6,13 @@ Slurm + sshd on 127.0.0.1, jobs as ``hpcuser`` in the STAND-IN singularity. Subm
 (``sbatch --hold``) and cancelled unless ``--run`` is given, so nothing heavy runs by default.
 
     python benchmarks/remote.py [--units 100] [--locations 20000] [--coverage 0.2] [--run]
+                                [--stage tessellate_then_infer]
 
 ``--coverage`` is the fraction of the field of view covered by the ROIs: only each region's cropped
-steps are uploaded, so the upload shrinks with it, whatever the size of the data files.
+steps are uploaded, so the upload shrinks with it, whatever the size of the data files. More units
+than the site's MaxArraySize (101 on the test cluster) are split into several array jobs, at the same
+cost in round trips; a chained stage submits its two stages in the same command. It also prints what
+keying units by their data file's content costs: one SHA-256 per file while it is unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--locations", type=int, default=20_000, help="locations in the simulated file")
     p.add_argument("--coverage", type=float, default=0.2, help="fraction of the 10×10 µm field covered by ROIs")
     p.add_argument("--run", action="store_true", help="let the jobs run and collect them (otherwise held, then cancelled)")
+    p.add_argument("--stage", default=None, help="e.g. tessellate_then_infer (default: the spec's, tessellate_and_infer)")
     args = p.parse_args(argv)
 
     try:
@@ -60,12 +65,21 @@ def main(argv=None) -> int:
         spec = AnalysisSpec(files=[DataFile(str(path), frame_interval=0.02, localization_precision=0.02)],
                             rois=rois, mesh=MeshSpec("hexagon", {"resolution": 1.0}), model=ModelSpec("d", {}))
         a = Analysis(spec, store=tmp / "store")
+        from napari_tramway.pipeline import digests
+
         t0 = time.perf_counter()
         units = a.units()
         t_plan = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        Analysis(spec, store=tmp / "store").units()
+        t_replan = time.perf_counter() - t0
+        digests._CACHE.clear()
+        t0 = time.perf_counter()
+        digests.file_digest(path)
+        t_hash = time.perf_counter() - t0
         env = TestCluster(username=info["NTW_SSH_USER"], look_for_keys=False, allow_agent=False, poll_interval=0.5,
                           max_poll_interval=2.0, sbatch_options={} if args.run else {"hold": True})
-        job = a._job(None, False, units)
+        job = a._job(args.stage, False, units)
         t0 = time.perf_counter()
         record = env.submit(job)
         t_submit = time.perf_counter() - t0
@@ -74,8 +88,16 @@ def main(argv=None) -> int:
         print(f"site: {env.describe()} (singularity is the test cluster's STAND-IN)")
         print(f"units: {len(units)} ROIs of {side:.2f} µm on one file of {args.locations} locations "
               f"({100 * len(units) * side * side / 100:.0f}% of the field); planned in {t_plan:.2f} s")
+        size = path.stat().st_size
+        print(f"content digest of the data file ({size / 1e6:.2f} MB): {t_hash * 1000:.1f} ms "
+              f"({size / 1e6 / max(t_hash, 1e-9):.0f} MB/s), {100 * t_hash / max(t_plan, 1e-9):.1f}% of planning; "
+              f"planning again with the file unchanged: {t_replan:.2f} s (hashed once per process)")
         print(f"submit: {record['round_trips']['submit']} SSH round trips (1 check + 1 upload/extract/verify/sbatch), "
               f"{t_submit:.2f} s")
+        print(f"array jobs: {len(record['jobs'])} (site limit {record['limits']['max_array_size']} task ids): "
+              + "; ".join(f"{j['stage']} --array={j['array']} offset {j['offset']}"
+                          + (f" after {'ok' if j['after_ok'] else 'any'}" if j["after_ok"] or j["after_any"] else "")
+                          for j in record["jobs"]))
         print(f"uploaded: {s.bytes_uploaded} B in one tar.gz = cropped inputs {up['input_bytes']} B "
               f"({up['inputs']} regions) + worker code {up['worker_zip_bytes']} B"
               f"{' (cached on the cluster: not sent)' if up.get('worker_cached') else ''} + spec/scripts; "
@@ -92,8 +114,9 @@ def main(argv=None) -> int:
         env.follow(record)
         elapsed = time.perf_counter() - t0
         counts = {}
-        for st in record["states"].values():
-            counts[st["kind"]] = counts.get(st["kind"], 0) + 1
+        for key, st in record["states"].items():
+            kind = ("mesh " if key.startswith("mesh:") else "") + st["kind"]
+            counts[kind] = counts.get(kind, 0) + 1
         print(f"follow + collect: {elapsed:.1f} s, {s.round_trips - before} SSH round trips "
               f"(polls + one download per batch of results + clean-up); units: {counts}")
         env.close()

@@ -18,9 +18,14 @@ While a run goes, the store's summary (``summary.csv``, :mod:`napari_tramway.pip
 refreshed as units finish, whatever the environment (a cluster's results when they are collected).
 
 Environments: :func:`make_environment` (the one factory), :func:`list_sites`,
-:func:`environment_kinds` (the registry), :func:`check_site`. Runs recorded on a cluster (they
-outlive the process that submitted them): :func:`list_runs`, :func:`run_record`,
-:func:`start_attach`, :func:`attach`, :func:`cancel_run`, :func:`resubmit`, :func:`clean_run`.
+:func:`environment_kinds` (the registry), :func:`check_site`; the worker's container image:
+:func:`container_recipe`, :func:`build_container`. Runs recorded on a cluster (they outlive the
+process that submitted them): :func:`list_runs`, :func:`run_record`, :func:`start_attach`,
+:func:`attach`, :func:`cancel_run`, :func:`resubmit`, :func:`clean_run`.
+
+``stage="tessellate_then_infer"`` runs the meshes of every region first, then the maps on them:
+on a cluster, the maps' array job waits for the meshes' (``--dependency=afterok``), so the run
+goes on with the laptop closed.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Analysis:
             store = (spec_path.with_suffix("").as_posix() + ".results") if spec_path else "napari-tramway-results"
         self.store = ResultStore(store)
         self._units: list[Unit] | None = None
+        self._units_state: list | None = None
         self.summary_error: BaseException | None = None
         """Why the last run's summary could not be written (None when it was)."""
 
@@ -72,11 +78,15 @@ class Analysis:
         return cls(Path(path), store)
 
     def units(self, refresh: bool = False) -> list[Unit]:
-        """Every unit (file × support region × time segment); reads each data file once."""
+        """Every unit (file × support region × time segment); reads and hashes each data file once,
+        and again when it changed (its size or modification time) since."""
+        from .pipeline.digests import file_state
         from .pipeline.units import plan_units
 
-        if self._units is None or refresh:
+        state = [file_state(self.spec.resolve_path(f)) for f in self.spec.files]
+        if self._units is None or refresh or state != self._units_state:
             self._units = plan_units(self.spec)
+            self._units_state = state
         return list(self._units)
 
     def status(self) -> dict[str, str]:
@@ -263,6 +273,27 @@ def check_site(env) -> list | None:
         env.close()
 
 
+def container_recipe(wheel: str | None = None, base: str | None = None) -> str:
+    """The Apptainer/Singularity definition file of the worker's image for this version of
+    napari-tramway: installing ``wheel`` (a file name next to it) or, without one, the released
+    version from PyPI; ``base``: the base image (default: Debian's slim Python of this computer)."""
+    from .environments.container import recipe
+
+    return recipe(wheel, base)
+
+
+def build_container(directory="napari-tramway-container", wheel=None, from_pypi: bool = False,
+                    base: str | None = None, run: bool = True):
+    """Write the worker's wheel and definition file into ``directory`` and build the image with
+    apptainer/singularity when installed (``run``); a
+    :class:`~napari_tramway.environments.container.ContainerBuild` with the commands that build it
+    on another machine. ``wheel``: this version's wheel; ``from_pypi``: the released version;
+    otherwise the wheel is built from the source checkout."""
+    from .environments.container import build
+
+    return build(directory, wheel=wheel, from_pypi=from_pypi, base=base, run=run)
+
+
 # -- runs recorded in the ledger (cluster runs) -------------------------------------------------
 
 def list_runs(active: bool = False) -> list[dict]:
@@ -355,7 +386,7 @@ def __getattr__(name):  # the pipeline's result readers, imported when first use
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Analysis", "RunHandle", "RunSummary", "UnitEvent", "attach", "cancel_run", "check_site",
-           "clean_run", "environment_kind", "environment_kinds", "list_runs", "list_sites", "make_environment",
+__all__ = ["Analysis", "RunHandle", "RunSummary", "UnitEvent", "attach", "build_container", "cancel_run",
+           "check_site", "clean_run", "container_recipe", "environment_kind", "environment_kinds", "list_runs", "list_sites", "make_environment",
            "resubmit", "run_record", "run_states_text", "runs_dir", "set_default_callbacks",
            "site_sources", "start_attach"]

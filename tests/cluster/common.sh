@@ -5,6 +5,13 @@ NTW_USER="${NTW_USER:-hpcuser}"
 NTW_OPT="${NTW_OPT:-/opt/napari-tramway-cluster}"
 STATE="${NTW_CLUSTER_DIR:-/tmp/napari-tramway-cluster}"
 NTW_SSH_PORT="${NTW_SSH_PORT:-2222}"
+NTW_BASTION_PORT="${NTW_BASTION_PORT:-2223}"     # a second sshd acting as a jump host (bastion)
+# Site limits and accounts, as on an institute's cluster: arrays are limited to MaxArraySize task ids
+# (101: indices 0-100, so a 100-unit run still fits in one array and larger ones must be split), jobs
+# need an association (AccountingStorageEnforce), hpcuser's account is ntwlab with the QoS ntwqos.
+NTW_MAX_ARRAY_SIZE="${NTW_MAX_ARRAY_SIZE:-101}"
+NTW_ACCOUNT="${NTW_ACCOUNT:-ntwlab}"
+NTW_QOS="${NTW_QOS:-ntwqos}"
 NTW_SLURMCTLD_PORT="${NTW_SLURMCTLD_PORT:-6817}"
 NTW_SLURMD_PORT="${NTW_SLURMD_PORT:-6818}"
 NTW_SLURMDBD_PORT="${NTW_SLURMDBD_PORT:-6819}"
@@ -19,6 +26,8 @@ MYSQL_SOCK="$MYSQL_DIR/mysqld.sock"
 CLIENT_DIR="$STATE/client"
 CLIENT_KEY="$CLIENT_DIR/id_ed25519"
 KNOWN_HOSTS="$CLIENT_DIR/known_hosts"
+BASTION_KNOWN_HOSTS="$CLIENT_DIR/known_hosts_bastion"
+CLIENT_SSH_CONFIG="$CLIENT_DIR/ssh_config"
 STANDIN_DIR="$STATE/standin"
 STANDIN_LOG="$STANDIN_DIR/calls.jsonl"
 CLUSTER_PYTHON="$NTW_OPT/venv/bin/python"
@@ -30,18 +39,21 @@ PID_SLURMDBD="$RUN/slurmdbd.pid"
 PID_SLURMCTLD="$RUN/slurmctld.pid"
 PID_SLURMD="$RUN/slurmd.pid"
 PID_SSHD="$RUN/sshd.pid"
+PID_BASTION="$RUN/bastion.pid"
 LOG_MUNGED="$LOGDIR/munged.log"
 LOG_MARIADB="$LOGDIR/mariadb.log"
 LOG_SLURMDBD="$LOGDIR/slurmdbd.log"
 LOG_SLURMCTLD="$LOGDIR/slurmctld.log"
 LOG_SLURMD="$LOGDIR/slurmd.log"
 LOG_SSHD="$LOGDIR/sshd.log"
-DAEMONS=(munged mariadb slurmdbd slurmctld slurmd sshd)   # start order; stop in reverse
+LOG_BASTION="$LOGDIR/bastion.log"
+DAEMONS=(munged mariadb slurmdbd slurmctld slurmd sshd bastion)   # start order; stop in reverse
 
 daemon_pidfile() {
     case "$1" in
         munged) echo "$PID_MUNGED" ;; mariadb) echo "$PID_MARIADB" ;; slurmdbd) echo "$PID_SLURMDBD" ;;
         slurmctld) echo "$PID_SLURMCTLD" ;; slurmd) echo "$PID_SLURMD" ;; sshd) echo "$PID_SSHD" ;;
+        bastion) echo "$PID_BASTION" ;;
         *) return 1 ;;
     esac
 }
@@ -49,7 +61,7 @@ daemon_exe() {
     case "$1" in
         munged) echo /usr/sbin/munged ;; mariadb) echo /usr/sbin/mariadbd ;;
         slurmdbd) echo /usr/sbin/slurmdbd ;; slurmctld) echo /usr/sbin/slurmctld ;;
-        slurmd) echo /usr/sbin/slurmd ;; sshd) echo /usr/sbin/sshd ;;
+        slurmd) echo /usr/sbin/slurmd ;; sshd|bastion) echo /usr/sbin/sshd ;;
         *) return 1 ;;
     esac
 }
@@ -57,6 +69,7 @@ daemon_log() {
     case "$1" in
         munged) echo "$LOG_MUNGED" ;; mariadb) echo "$LOG_MARIADB" ;; slurmdbd) echo "$LOG_SLURMDBD" ;;
         slurmctld) echo "$LOG_SLURMCTLD" ;; slurmd) echo "$LOG_SLURMD" ;; sshd) echo "$LOG_SSHD" ;;
+        bastion) echo "$LOG_BASTION" ;;
         *) return 1 ;;
     esac
 }
@@ -133,7 +146,7 @@ stop_daemon() {
     t0=$(date +%s.%N)
     if pid="$(pid_of "$name")"; then
         local kids=()
-        if [ "$name" = sshd ]; then
+        if [ "$name" = sshd ] || [ "$name" = bastion ]; then
             # The listener's per-connection children would keep open sessions alive: end them too,
             # so that "sshd stopped" looks like a host that went away.
             mapfile -t kids < <(descendants "$pid")
@@ -203,7 +216,7 @@ make_dirs() {
     # Log files exist before their daemon, owned by the user it runs as.
     local f
     for f in "$LOG_MUNGED:munge" "$LOG_MARIADB:mysql" "$LOG_SLURMDBD:slurm" "$LOG_SLURMCTLD:slurm" \
-             "$LOG_SLURMD:root" "$LOG_SSHD:root"; do
+             "$LOG_SLURMD:root" "$LOG_SSHD:root" "$LOG_BASTION:root"; do
         [ -e "${f%%:*}" ] || install -m 640 -o "${f##*:}" -g "${f##*:}" /dev/null "${f%%:*}"
     done
     # The stand-in's call log: every user appends one JSON line per call.
@@ -229,6 +242,9 @@ accounting_lines() {
         echo "AccountingStorageType=accounting_storage/slurmdbd"
         echo "AccountingStorageHost=127.0.0.1"
         echo "AccountingStoragePort=$NTW_SLURMDBD_PORT"
+        echo "# Jobs need an association (user + account) and a QoS it allows, as on most sites: an"
+        echo "# unknown account or QoS is refused by sbatch (ensure_accounts creates hpcuser's)."
+        echo "AccountingStorageEnforce=associations,qos"
     fi
 }
 
@@ -265,6 +281,8 @@ SelectTypeParameters=CR_Core
 ReturnToService=2
 # Finished jobs stay visible to scontrol / squeue -t all for an hour.
 MinJobAge=3600
+# The largest array task id + 1 (default 1001): larger runs are split into several arrays.
+MaxArraySize=$NTW_MAX_ARRAY_SIZE
 # Short time limits end quickly: no grace, short SIGTERM -> SIGKILL delay.
 OverTimeLimit=0
 KillWait=2
@@ -282,8 +300,16 @@ SlurmctldDebug=info
 SlurmdDebug=info
 $node_line NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+# A second partition on the same node, to choose one from a site adapter, a spec or the CLI.
+PartitionName=ntwlong Nodes=ALL Default=NO MaxTime=INFINITE State=UP
 EOF
-    mv -f "$SLURM_CONF_FILE.tmp" "$SLURM_CONF_FILE"
+    if cmp -s "$SLURM_CONF_FILE.tmp" "$SLURM_CONF_FILE"; then
+        SLURM_CONF_CHANGED=0
+        rm -f "$SLURM_CONF_FILE.tmp"
+    else
+        SLURM_CONF_CHANGED=1
+        mv -f "$SLURM_CONF_FILE.tmp" "$SLURM_CONF_FILE"
+    fi
     chmod 644 "$SLURM_CONF_FILE"
 
     # Clients (sbatch, sacct... run by hpcuser over ssh, and by the tests) read /etc/slurm/slurm.conf.
@@ -362,6 +388,46 @@ EOF
     /usr/sbin/sshd -t -f "$ETC/sshd_config" || die "sshd -t rejected $ETC/sshd_config" sshd
 }
 
+# The bastion: a second sshd on another loopback port with its own host key, for the same test user,
+# that only forwards to the login sshd (PermitOpen) and gives no shell (ForceCommand): what
+# `ProxyJump bastion` and `ProxyCommand ssh -W %h:%p bastion` go through.
+write_bastion_conf() {
+    local key="$STATE/ssh/bastion_host_ed25519_key"
+    [ -s "$key" ] || ssh-keygen -q -t ed25519 -N '' -C "napari-tramway-test-bastion" -f "$key"
+    chmod 600 "$key"
+    cat > "$ETC/bastion_sshd_config" <<EOF
+# Generated by napari-tramway tests/cluster/start.sh: a jump host (bastion) on loopback only.
+Port $NTW_BASTION_PORT
+ListenAddress 127.0.0.1
+AddressFamily inet
+HostKey $key
+PidFile $PID_BASTION
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+PermitRootLogin no
+AllowUsers $NTW_USER
+UsePAM no
+StrictModes yes
+X11Forwarding no
+AllowAgentForwarding no
+AllowTcpForwarding yes
+PermitOpen 127.0.0.1:$NTW_SSH_PORT
+PermitTTY no
+ForceCommand echo 'napari-tramway test bastion: it forwards to 127.0.0.1:$NTW_SSH_PORT only, no shell'
+PrintMotd no
+PrintLastLog no
+MaxStartups 100:30:200
+MaxSessions 50
+LoginGraceTime 30
+LogLevel INFO
+EOF
+    chmod 644 "$ETC/bastion_sshd_config"
+    install -d -m 755 /run/sshd
+    /usr/sbin/sshd -t -f "$ETC/bastion_sshd_config" || die "sshd -t rejected $ETC/bastion_sshd_config" bastion
+}
+
 setup_client_key() {
     local home ssh_dir
     home="$(getent passwd "$NTW_USER" | cut -d: -f6)"
@@ -382,6 +448,36 @@ setup_client_key() {
     hostkey="$(awk '{print $1" "$2}' "$STATE/ssh/ssh_host_ed25519_key.pub")"
     printf '[127.0.0.1]:%s %s\n' "$NTW_SSH_PORT" "$hostkey" > "$KNOWN_HOSTS"
     chmod 644 "$KNOWN_HOSTS"
+    # The bastion's key, in a file of its own: tests choose which hops are known.
+    hostkey="$(awk '{print $1" "$2}' "$STATE/ssh/bastion_host_ed25519_key.pub")"
+    printf '[127.0.0.1]:%s %s\n' "$NTW_BASTION_PORT" "$hostkey" > "$BASTION_KNOWN_HOSTS"
+    chmod 644 "$BASTION_KNOWN_HOSTS"
+    # An OpenSSH client config for both hosts (ssh -F: the jump host's ssh reads it too).
+    cat > "$CLIENT_SSH_CONFIG" <<EOF
+# Generated by napari-tramway tests/cluster/start.sh: ssh -F $CLIENT_SSH_CONFIG ntw-login-via-bastion
+Host ntw-bastion
+  HostName 127.0.0.1
+  Port $NTW_BASTION_PORT
+  UserKnownHostsFile $BASTION_KNOWN_HOSTS
+Host ntw-login
+  HostName 127.0.0.1
+  Port $NTW_SSH_PORT
+  UserKnownHostsFile $KNOWN_HOSTS
+Host ntw-login-via-bastion
+  HostName 127.0.0.1
+  Port $NTW_SSH_PORT
+  UserKnownHostsFile $KNOWN_HOSTS
+  ProxyJump ntw-bastion
+Host ntw-*
+  User $NTW_USER
+  IdentityFile $CLIENT_KEY
+  IdentitiesOnly yes
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  LogLevel ERROR
+EOF
+    chmod 644 "$CLIENT_SSH_CONFIG"
 }
 
 ssh_cmd() {   # ssh_cmd COMMAND...: run a command as the test user over the test sshd
@@ -513,9 +609,44 @@ start_sshd() {
     log "sshd up (pid $(pid_of sshd), 127.0.0.1:$NTW_SSH_PORT)"
 }
 
+start_bastion() {
+    if is_running bastion; then log "bastion already running"; return; fi
+    rm -f "$PID_BASTION"
+    install -d -m 755 /run/sshd
+    /usr/sbin/sshd -f "$ETC/bastion_sshd_config" -E "$LOG_BASTION" || die "the bastion sshd did not start" bastion
+    wait_for 10 "bastion pid file" is_running bastion || die "the bastion sshd wrote no pid file" bastion
+    wait_daemon bastion 15 bastion_ok || die "cannot reach the login sshd through the bastion" bastion sshd
+    log "bastion up (pid $(pid_of bastion), 127.0.0.1:$NTW_BASTION_PORT -> 127.0.0.1:$NTW_SSH_PORT)"
+}
+bastion_ok() {   # ssh to the login host through the bastion, both host keys verified
+    ssh -F "$CLIENT_SSH_CONFIG" -o ConnectTimeout=5 ntw-login-via-bastion true
+}
+
+# ensure_accounts: the account, QoS and association of the test user (sacctmgr; idempotent). Needs
+# slurmdbd and a registered cluster (slurmctld started once).
+ensure_accounts() {
+    local sam=(slurm_env sacctmgr -i -Q)
+    if [ -z "$(slurm_env sacctmgr -n -P show qos "$NTW_QOS" format=name 2>/dev/null)" ]; then
+        "${sam[@]}" add qos "$NTW_QOS" >/dev/null || die "sacctmgr: cannot add the QoS $NTW_QOS" slurmdbd
+    fi
+    if [ -z "$(slurm_env sacctmgr -n -P show account "$NTW_ACCOUNT" format=account 2>/dev/null)" ]; then
+        "${sam[@]}" add account "$NTW_ACCOUNT" Cluster="$NTW_CLUSTER_NAME" Description="napari-tramway tests" \
+            Organization=napari-tramway >/dev/null || die "sacctmgr: cannot add the account $NTW_ACCOUNT" slurmdbd
+    fi
+    if [ -z "$(slurm_env sacctmgr -n -P show assoc user="$NTW_USER" account="$NTW_ACCOUNT" format=user 2>/dev/null)" ]; then
+        "${sam[@]}" add user "$NTW_USER" Account="$NTW_ACCOUNT" DefaultAccount="$NTW_ACCOUNT" \
+            Cluster="$NTW_CLUSTER_NAME" >/dev/null || die "sacctmgr: cannot add the user $NTW_USER" slurmdbd
+    fi
+    "${sam[@]}" modify user "$NTW_USER" set QOS=normal,"$NTW_QOS" DefaultQOS=normal >/dev/null 2>&1 || true
+}
+accounts_ok() {   # slurmctld knows hpcuser's association (pushed by slurmdbd)
+    slurm_env scontrol show assoc_mgr users="$NTW_USER" flags=assoc 2>/dev/null | grep -q "Account=$NTW_ACCOUNT"
+}
+
 node_idle() {
     local s
     s="$(slurm_env sinfo -h -N -o '%t' 2>/dev/null | head -n 1)"
     [ "$s" = idle ] || [ "$s" = mix ] || [ "$s" = alloc ]
 }
 accounting_ok() { timeout 10 env SLURM_CONF="$SLURM_CONF_FILE" sacct -n -X -a -S now-1minute -o JobID >/dev/null 2>&1; }
+cluster_registered() { [ -n "$(slurm_env sacctmgr -n -P show cluster "$NTW_CLUSTER_NAME" format=cluster 2>/dev/null)" ]; }

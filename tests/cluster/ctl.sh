@@ -3,8 +3,8 @@
 #
 #   ctl.sh status                 one line per daemon (running/stopped, pid) and the listening sockets
 #   ctl.sh stop-NAME              stop one daemon by its pid file (NAME: munged mariadb slurmdbd
-#                                 slurmctld slurmd sshd); stop-sshd also ends the open ssh sessions,
-#                                 as if the host went away
+#                                 slurmctld slurmd sshd bastion); stop-sshd (stop-bastion) also ends
+#                                 the open ssh sessions, as if the host went away
 #   ctl.sh start-NAME             start it again with the config start.sh wrote
 #   ctl.sh restart-NAME           both
 #   ctl.sh pause-NAME             SIGSTOP a daemon (a hung daemon: clients wait for their timeouts)

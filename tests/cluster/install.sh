@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the napari-tramway test cluster needs (run as root; idempotent).
 #
-#   - Debian packages: munge, Slurm (slurmctld, slurmd, client, slurmdbd), MariaDB, OpenSSH server,
-#     bubblewrap, python3-venv. No daemon is started by apt (temporary policy-rc.d).
+#   - Debian packages: munge, Slurm (slurmctld, slurmd, client, slurmdbd), MariaDB, OpenSSH server and
+#     client, socat, bubblewrap, python3-venv. No daemon is started by apt (temporary policy-rc.d).
 #   - The test user `hpcuser` (key login only), its scratch and container directories.
 #   - The cluster-side Python: a venv from Debian's /usr/bin/python3 with numpy, scipy, pandas, shapely,
 #     in a world-readable place (jobs run as hpcuser).
@@ -21,8 +21,9 @@ require_root
 t0=$(date +%s.%N)
 
 # --- Debian packages ----------------------------------------------------------------------------
-PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server openssh-server bubblewrap
-          python3 python3-venv ca-certificates procps iproute2)
+# openssh-client and socat: the ProxyCommand of the jump-host tests (ssh -W through the bastion, socat)
+PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server openssh-server openssh-client socat
+          bubblewrap python3 python3-venv ca-certificates procps iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
     if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the napari-tramway test cluster: munged, MariaDB, slurmdbd, slurmctld, slurmd and a dedicated
-# sshd, all on 127.0.0.1 only, with configs, pid files and logs in $NTW_CLUSTER_DIR
-# (default /tmp/napari-tramway-cluster). Idempotent: running daemons are left as they are.
+# sshd (plus a second sshd acting as a bastion), all on 127.0.0.1 only, with configs, pid files and logs
+# in $NTW_CLUSTER_DIR (default /tmp/napari-tramway-cluster). Idempotent: running daemons are left as
+# they are, except slurmctld and slurmd, restarted when slurm.conf changed (a new version of this script).
 # Needs install.sh first. Writes $STATE/cluster.env and $STATE/cluster.json for the tests.
 set -euo pipefail
 
@@ -29,7 +30,14 @@ if [ -e "$ACCOUNTING_OFF_FLAG" ]; then
     stop_daemon slurmctld 30
 fi
 write_slurm_conf
+if [ "$SLURM_CONF_CHANGED" = 1 ] && { is_running slurmctld || is_running slurmd; }; then
+    # Some settings (AccountingStorageEnforce...) need a restart of slurmctld; jobs survive it.
+    log "slurm.conf changed: restarting slurmctld and slurmd"
+    stop_daemon slurmd 30
+    stop_daemon slurmctld 30
+fi
 write_sshd_conf
+write_bastion_conf
 setup_client_key
 
 start_munged
@@ -38,6 +46,14 @@ start_slurmdbd
 start_slurmctld
 start_slurmd
 start_sshd
+start_bastion
+
+if [ ! -e "$ACCOUNTING_OFF_FLAG" ]; then
+    wait_for 60 "cluster registered" cluster_registered || die "slurmctld did not register the cluster in slurmdbd" slurmdbd slurmctld
+    ensure_accounts
+    wait_for 30 "association pushed" accounts_ok || die "slurmctld does not know $NTW_USER's association" slurmdbd slurmctld
+    log "account $NTW_ACCOUNT (QoS normal, $NTW_QOS) for $NTW_USER"
+fi
 
 wait_for 60 "node idle" node_idle || die "node $(hostname -s) is not idle: $(slurm_env sinfo -h -N 2>&1)" slurmd slurmctld
 log "node $(hostname -s) idle"
@@ -60,6 +76,10 @@ write_env() {
         echo "NTW_SSH_USER=$NTW_USER"
         echo "NTW_SSH_KEY=$CLIENT_KEY"
         echo "NTW_KNOWN_HOSTS=$KNOWN_HOSTS"
+        echo "NTW_BASTION_PORT=$NTW_BASTION_PORT"
+        echo "NTW_BASTION_KNOWN_HOSTS=$BASTION_KNOWN_HOSTS"
+        echo "NTW_BASTION_HOST_KEY_PUB=$STATE/ssh/bastion_host_ed25519_key.pub"
+        echo "NTW_SSH_CONFIG=$CLIENT_SSH_CONFIG"
         echo "NTW_SSH_HOST_KEY_PUB=$STATE/ssh/ssh_host_ed25519_key.pub"
         echo "NTW_CLUSTER_PYTHON=$CLUSTER_PYTHON"
         echo "NTW_CONTAINER=$CONTAINER"
@@ -68,6 +88,10 @@ write_env() {
         echo "NTW_SCRATCH=$SCRATCH"
         echo "NTW_STANDIN_LOG=$STANDIN_LOG"
         echo "NTW_SLURM_PARTITION=debug"
+        echo "NTW_SLURM_PARTITIONS=debug,ntwlong"
+        echo "NTW_SLURM_ACCOUNT=$NTW_ACCOUNT"
+        echo "NTW_SLURM_QOS=$NTW_QOS"
+        echo "NTW_MAX_ARRAY_SIZE=$NTW_MAX_ARRAY_SIZE"
         echo "NTW_SLURM_CLUSTER=$NTW_CLUSTER_NAME"
         echo "NTW_SLURM_NODE=$(hostname -s)"
         echo "SLURM_CONF=$SLURM_CONF_FILE"
@@ -89,7 +113,8 @@ for line in open(src):
     line = line.strip()
     if line and not line.startswith("#"):
         k, v = line.split("=", 1)
-        data[k] = int(v) if k in ("NTW_SSH_PORT", "NTW_SINGULARITY_IS_STANDIN") else v
+        data[k] = int(v) if k in ("NTW_SSH_PORT", "NTW_BASTION_PORT", "NTW_MAX_ARRAY_SIZE",
+                                  "NTW_SINGULARITY_IS_STANDIN") else v
 tmp = dst + ".tmp"
 with open(tmp, "w") as f:
     json.dump(data, f, indent=2, sort_keys=True)

@@ -24,7 +24,7 @@ REPO = HERE.parents[1]
 CTL = REPO / "tests" / "cluster" / "ctl.sh"
 sys.path.insert(0, str(HERE))
 
-CLUSTER_TEST_NAMES = ("cluster", "site", "dataset_spec")
+CLUSTER_TEST_NAMES = ("cluster", "site", "dataset_spec", "site_setup")
 
 
 def cluster_dir() -> Path:
@@ -107,6 +107,44 @@ def _clean_leftover_runs(runs_dir: Path) -> None:
         rdir = rec.get("remote_dir") or ""
         if "/napari-tramway/" in rdir and rdir.rstrip("/").endswith(rec.get("run_id", "?")) and os.path.isdir(rdir):
             shutil.rmtree(rdir, ignore_errors=True)
+
+
+def _site_setup_problem(info) -> str:
+    """What differs from the site set up by this checkout's tests/cluster scripts, or ''."""
+    env = dict(os.environ, SLURM_CONF=info.get("SLURM_CONF", ""))
+    want = str(info.get("NTW_MAX_ARRAY_SIZE", ""))
+    r = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30, env=env)
+    conf = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    conf = {k.strip(): v.strip() for k, v in conf.items()}
+    if not want or conf.get("MaxArraySize") != want:
+        return f"MaxArraySize is {conf.get('MaxArraySize')}, not {want or '(not in cluster.json)'}"
+    if "associations" not in conf.get("AccountingStorageEnforce", ""):
+        return "associations are not enforced"
+    r = subprocess.run(["sinfo", "-h", "-p", "ntwlong", "-o", "%P"], capture_output=True, text=True, timeout=30, env=env)
+    if "ntwlong" not in r.stdout:
+        return "no partition ntwlong"
+    if not daemon_running("bastion"):
+        return "the bastion sshd is not running"
+    return ""
+
+
+@pytest.fixture
+def site_setup(cluster):
+    """The test cluster as this checkout's ``tests/cluster`` scripts set it up: MaxArraySize 101,
+    associations enforced (hpcuser's account ntwlab, QoS ntwqos), partition ntwlong, the bastion.
+    The cluster is shared: when another version of the scripts rewrote its configuration,
+    ``start.sh`` (idempotent) sets it up again."""
+    problem = _site_setup_problem(cluster)
+    if problem:
+        r = subprocess.run(["bash", str(REPO / "tests" / "cluster" / "start.sh")], capture_output=True, text=True,
+                           timeout=300)
+        info, _ = _cluster_problem()
+        problem = _site_setup_problem(info or cluster)
+        if problem:
+            pytest.fail(f"the test cluster is not set up as tests/cluster/start.sh does ({problem}): "
+                        f"{r.stderr[-2000:]}", pytrace=False)
+        return info
+    return cluster
 
 
 # -- helpers on the cluster side (as root, on this machine) ---------------------------------------

@@ -20,7 +20,8 @@ from napari_tramway.environments.ssh import fingerprint
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
-CHECKS = ["connection", "dependencies", "slurm", "container-executable", "container-image", "python", "scratch"]
+CHECKS = ["connection", "dependencies", "slurm", "container-executable", "container-image", "python",
+          "container-version", "scratch"]
 
 
 def test_all_checks_pass_in_one_command(cluster, site):

@@ -125,11 +125,12 @@ def test_failures_reported_with_traceback_and_resubmitted_alone(cluster, site, d
     summary = resubmit(run_id, ["cell0/roi001"], events=rec2.append, sbatch_options={})  # no --hold now
     assert summary.states["cell0/roi001"] == "done", summary.errors
     record = ledger.load(run_id)
-    assert len(record["jobs"]) == 2 and record["jobs"][1]["indices"] == [1]
+    # one task (id 0) running the unit 1 of the units file (offset 1)
+    assert len(record["jobs"]) == 2 and (record["jobs"][1]["offset"], record["jobs"][1]["tasks"]) == (1, "0")
     assert record["remote_dir"] == str(rdir)
     job2 = record["jobs"][1]["job_id"]
     # (sacct shows a placeholder record without the task index for a few seconds)
-    wait_sacct(cluster, job2, lambda r: [(x["JobID"], x["State"]) for x in r] == [(f"{job2}_1", "COMPLETED")], 30)
+    wait_sacct(cluster, job2, lambda r: [(x["JobID"], x["State"]) for x in r] == [(f"{job2}_0", "COMPLETED")], 30)
     assert a.store.status(a.units()[1]).state == "done"
     assert record["states"]["cell0/roi003"]["kind"] == "failed" and record["status"] == "failed"
     from napari_tramway.environments.slurm import clean_run
@@ -294,7 +295,7 @@ def test_refused_submission_leaves_nothing_on_scratch(cluster, site, data_files,
 
     env = site(preflight=False, sbatch_options={"partition": "nosuch"})
     a = Analysis(make_spec(data_files[:1], rois=[(1.0, 1.0, 4.0, 4.0)]), store=tmp_path / "store")
-    with pytest.raises(SiteError, match="invalid partition"):
+    with pytest.raises(SiteError, match=r"sbatch refused the job: Invalid partition name specified \(--partition=nosuch\)$"):
         env.submit(a._job(None, False, None), emit=recorder)
     (record,) = ledger.list_runs()
     assert record["status"] == "submit-failed" and record["remote_removed"]

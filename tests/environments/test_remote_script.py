@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from napari_tramway.environments.slurm import arrays, states
 from napari_tramway.environments.slurm import commands as rs
-from napari_tramway.environments.slurm import states
 from napari_tramway.pipeline.events import CANCELLED, DONE, FAILED, PENDING, STARTED
 
 EXPECTED = {
@@ -48,6 +48,11 @@ def test_task_ids_and_array_specs():
     assert rs.indices_spec(None, 1, None) == "0"
     assert rs.indices_spec([9, 3, 4, 5, 7], 10, None) == "3-5,7,9"
     assert rs.indices_spec([1], 10, 2) == "1%2"
+
+
+def one_job(script="job-s-1.sh", name="s-1-0"):
+    """One array job of one task (what ``submit_script`` submits)."""
+    return [arrays.ArrayJob(name, "s", script, 0, "0")]
 
 
 def test_parsers_and_merge():
@@ -151,11 +156,11 @@ def test_submit_script_is_idempotent(tmp_path):
     assert set(files) == {"job-s-1.sh", "store/store.json", "SHA256SUMS-1"}
     run = tmp_path / "scratch dir" / "napari-tramway" / "20250101-000000-abcdef"
     script = f'export PATH={fake}:$PATH\n' + rs.submit_script(run_dir=str(run), checksums="SHA256SUMS-1",
-                                                             job_file="job-s-1.sh.id", script="job-s-1.sh", deps="")
+                                                             jobs=one_job(), deps="")
     for _ in range(2):
         rc, out, err = _bash(script, data)
         secs = {n: a for n, a, _ in states.sections(out)}
-        assert rc == 0 and secs["JOB"] == "4242", out + err
+        assert rc == 0 and secs["JOB"] == "s-1-0 4242", out + err
         assert secs["RUNDIR"] == str(run)
     assert (fake / "calls").read_text().count("--parsable") == 1
     # a damaged upload is refused before sbatch
@@ -168,7 +173,7 @@ def test_submit_script_is_idempotent(tmp_path):
             ti.size = len(content)
             tf.addfile(ti, io.BytesIO(content))
     rc, out, _ = _bash(f'export PATH={fake}:$PATH\n' + rs.submit_script(
-        run_dir=str(run), checksums="SHA256SUMS-2", job_file="job-s-2.sh.id", script="job-s-2.sh", deps=""),
+        run_dir=str(run), checksums="SHA256SUMS-2", jobs=one_job("job-s-2.sh", "s-2-0"), deps=""),
         buf.getvalue())
     assert rc == 23 and "@@ERROR upload damaged" in out
     assert (fake / "calls").read_text().count("--parsable") == 1
@@ -205,16 +210,16 @@ def test_worker_code_cache_on_the_cluster(tmp_path):
             w.expect("napari_tramway.zip", sha)
         bundle, _ = w.pack("S")
         script = f"export PATH={fake}:$PATH\n" + rs.submit_script(
-            run_dir=str(tmp_path / "scratch" / "napari-tramway" / run), checksums="S", job_file="j", script="s.sh",
+            run_dir=str(tmp_path / "scratch" / "napari-tramway" / run), checksums="S", jobs=one_job("s.sh"),
             deps="", worker_cache=cache, worker_uploaded=uploaded)
         return _bash(script, bundle)
 
     rc, out, err = submit("20250101-000000-aaaaaa", True)
-    assert rc == 0 and "@@JOB 77" in out, out + err
+    assert rc == 0 and "@@JOB s-1-0 77" in out, out + err
     assert Path(cache).read_bytes() == zip_data
     assert len(list(cache_dir.glob("worker-*.zip"))) == 5  # the oldest pruned
     rc, out, _ = submit("20250101-000000-bbbbbb", False)
-    assert rc == 0 and "@@JOB 77" in out
+    assert rc == 0 and "@@JOB s-1-0 77" in out
     assert (tmp_path / "scratch" / "napari-tramway" / "20250101-000000-bbbbbb" / "napari_tramway.zip").read_bytes() == zip_data
     Path(cache).write_bytes(b"tampered")
     rc, out, _ = submit("20250101-000000-cccccc", False)
@@ -246,8 +251,7 @@ def test_failed_submission_leaves_nothing_on_scratch(tmp_path):
 
     def submit(**kw):
         return _bash(f"export PATH={fake}:$PATH\n" + rs.submit_script(
-            run_dir=str(run), checksums="SHA256SUMS-1", job_file="job-s-1.sh.id", script="job-s-1.sh", deps="",
-            **kw), data)
+            run_dir=str(run), checksums="SHA256SUMS-1", jobs=one_job(), deps="", **kw), data)
 
     rc, out, _ = submit()
     secs = {n: a for n, a, _ in states.sections(out)}
@@ -273,9 +277,9 @@ def test_resubmission_removes_stale_markers_before_sbatch(tmp_path):
     w.add("job-s-2.sh", "#!/bin/bash\ntrue\n")
     data, _ = w.pack("SHA256SUMS-2")
     rc, out, _ = _bash(f"export PATH={fake}:$PATH\n" + rs.submit_script(
-        run_dir=str(run), checksums="SHA256SUMS-2", job_file="job-s-2.sh.id", script="job-s-2.sh", deps="",
+        run_dir=str(run), checksums="SHA256SUMS-2", jobs=one_job("job-s-2.sh", "s-2-0"), deps="",
         existing=True, remove_first=["store/units/c/roi000.failed.json", "store/units/c/roi001.done.json"]), data)
-    assert rc == 0 and "@@JOB 9" in out
+    assert rc == 0 and "@@JOB s-2-0 9" in out
     assert (fake / "seen").read_text().split() == ["roi001.ntw", "roi002.done.json"]
 
 

@@ -53,7 +53,7 @@ def test_terminal_prompts(monkeypatch, capsys):
 def test_check_site_exit_codes(cluster):
     r = run_cli("check-site", SITE, "--user", cluster["NTW_SSH_USER"])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("✓") == 7 and "all checks passed" in r.stdout
+    assert r.stdout.count("✓") == 8 and "all checks passed" in r.stdout  # with the napari-tramway of the image
     r = run_cli("check-site", SITE, "--user", cluster["NTW_SSH_USER"], "--container", "/nowhere/x.sif")
     assert r.returncode == 1
     assert "✗ container image: no such file: /nowhere/x.sif" in r.stdout

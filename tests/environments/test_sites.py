@@ -147,7 +147,7 @@ def test_hooks_defaults_and_instance_overrides():
     assert env.worker_count == 8
     assert env.sbatch_options == {"partition": "common", "time": "01:00:00"}
     script = job_script_of(env, 100)
-    assert "#SBATCH --array=0-99%8" in script
+    assert "# submitted as: sbatch --array=0-99%8 " in script  # the throttle (on the command line)
     assert "#SBATCH --partition=common" in script and "#SBATCH --time=01:00:00" in script
     assert 'apptainer exec -H "$HOME" "$HOME"/containers/ntw.sif python3 -s' in script
 
@@ -157,7 +157,7 @@ def test_hooks_defaults_and_instance_overrides():
     assert env.sbatch_options == {"partition": "common", "time": "0:10:00", "mem": "4G", "qos": "fast",
                                   "cpus-per-task": 2, "account": "lab"}
     script = job_script_of(env, 5)
-    assert "#SBATCH --array=0-4%3" in script and "#SBATCH --mem=4G" in script
+    assert "sbatch --array=0-4%3 " in script and "#SBATCH --mem=4G" in script
     assert "#SBATCH --cpus-per-task=2" in script and "#SBATCH --account=lab" in script
     assert 'apptainer exec -H "$HOME" -B /data /other.sif python3.12 -s' in script
     assert env.keep_remote is True

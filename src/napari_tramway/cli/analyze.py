@@ -262,7 +262,10 @@ def _add_pipeline_commands(sub):
     p.add_argument("spec")
     p.add_argument("--env", default=None, help="inprocess, local, local:N, or a site name (default: the spec's)")
     p.add_argument("--store", default=None, help="result store directory (default: <spec>.results)")
-    p.add_argument("--stage", default=None, choices=["tessellate_and_infer", "tessellate", "infer"])
+    p.add_argument("--stage", default=None,
+                   choices=["tessellate_and_infer", "tessellate", "infer", "tessellate_then_infer"],
+                   help="default: the spec's; tessellate_then_infer: every mesh, then the maps on them (on a "
+                   "cluster the maps' array job waits for the meshes', --dependency=afterok)")
     p.add_argument("--overwrite", action="store_true", help="recompute units that are already done")
     p.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sbatch option for a cluster site, e.g. --sbatch gres=gpu:1 --sbatch "

@@ -1,6 +1,6 @@
-"""The cluster commands of ``napari-tramway``: sites, check-site, runs, attach, cancel, resubmit,
-clean. They use the scripting façade (:mod:`napari_tramway.analysis`) like a script would; a
-site's questions (host keys, passwords) are asked on the terminal (:mod:`.prompts`).
+"""The cluster commands of ``napari-tramway``: sites, check-site, container, runs, attach, cancel,
+resubmit, clean. They use the scripting façade (:mod:`napari_tramway.analysis`) like a script
+would; a site's questions (host keys, passwords) are asked on the terminal (:mod:`.prompts`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,29 @@ def cmd_check_site(args) -> int:
         return EXIT_FAILED
     print("all checks passed")
     return EXIT_OK
+
+
+def cmd_container(args) -> int:
+    from ..analysis import build_container, container_recipe
+
+    try:
+        if args.action == "recipe":
+            print(container_recipe(args.wheel, args.base), end="")
+            return EXIT_OK
+        result = build_container(args.directory, wheel=args.wheel, from_pypi=args.from_pypi, base=args.base,
+                                 run=not args.dry_run)
+    except RuntimeError as exc:  # ContainerError: no source checkout, pip failed...
+        raise CliError(str(exc)) from None
+    for line in result.messages:
+        print(line)
+    if not result.built:
+        print("\nbuild the image on a machine with apptainer (or singularity):")
+        for cmd in result.commands:
+            print(f"    {cmd}")
+    print("\nthen copy it to the cluster, give it to the site and check it:")
+    print(f"    scp {result.image} LOGIN:containers/")
+    print(f"    napari-tramway check-site SITE --container containers/{result.image.name}")
+    return EXIT_FAILED if result.error else EXIT_OK
 
 
 def cmd_runs(args) -> int:
@@ -156,6 +179,20 @@ def add_commands(subparsers) -> None:
                    "or path/to/file.py:Class")
     add_environment_options(p, sites_only=True)
     p.set_defaults(func=cmd_check_site)
+
+    p = subparsers.add_parser("container", help="the worker's Apptainer/Singularity image: write its recipe, "
+                              "build it", description="build: write the wheel of this napari-tramway and the "
+                              "definition file napari-tramway-VERSION.def into DIRECTORY, and build the image "
+                              "when apptainer (or singularity) is installed; otherwise print the commands that "
+                              "build it on a machine that has it. recipe: print the definition file.")
+    p.add_argument("action", choices=["build", "recipe"])
+    p.add_argument("directory", nargs="?", default="napari-tramway-container",
+                   help="build: where the wheel, the recipe and the image go (default: ./napari-tramway-container)")
+    p.add_argument("--wheel", help="a wheel of this version to install (default: built from the source checkout)")
+    p.add_argument("--from-pypi", action="store_true", help="install the released version from PyPI instead")
+    p.add_argument("--base", help="the base image (default: docker://python:X.Y-slim-bookworm, this computer's Python)")
+    p.add_argument("--dry-run", action="store_true", help="write the wheel and the recipe, do not run apptainer")
+    p.set_defaults(func=cmd_container)
 
     p = subparsers.add_parser("runs", help="list the remote runs of the ledger")
     p.add_argument("--active", action="store_true", help="only runs not finished (or whose remote directory is kept)")

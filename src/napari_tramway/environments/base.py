@@ -11,9 +11,20 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from ..pipeline.events import CANCELLED, FAILED, FINAL, QUEUED, RUN, SKIPPED, RunSummary, UnitEvent
+from ..pipeline.events import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINAL,
+    QUEUED,
+    RUN,
+    SKIPPED,
+    RunSummary,
+    UnitEvent,
+)
 
 
 @dataclass
@@ -141,28 +152,120 @@ class RunHandle:
             return RunSummary(dict(self._states), dict(self._errors), self._cancel.is_set(), self.job.run_id, elapsed)
 
 
+def unit_status(job: RunJob, unit, stage: str | None = None):
+    """What the store holds for ``unit`` in ``stage`` (default: the job's): its mesh for
+    ``tessellate``, its result otherwise, compared with the unit's own fingerprint (settings,
+    ROIs, file metadata and the content of its data file)."""
+    store, spec = job.store, job.spec
+    if (stage or job.stage) == "tessellate":
+        return store.status(unit, spec.unit_fingerprint(unit, "mesh"), path=store.tessellation_path(unit))
+    return store.status(unit, spec.unit_fingerprint(unit))
+
+
 def skip_done(job: RunJob, emit, fingerprint=None) -> list:
     """Emit ``skipped`` for units already done with the same settings; return the units to run.
 
     Each unit is compared with its own :meth:`AnalysisSpec.unit_fingerprint` (mesh, model, time
-    windows, its file's metadata and its region's ROIs); ``fingerprint`` is ignored (it was the
-    spec-wide one). With ``job.overwrite`` every unit is cleared and run again.
+    windows, its file's metadata, its region's ROIs and its data file's content); ``fingerprint``
+    is ignored (it was the spec-wide one). Stale units are run again and said so, in one message
+    per cause ("3 units stale: input cell1.txt changed since the run of ..."). With
+    ``job.overwrite`` every unit is cleared and run again.
     """
-    todo = []
-    store, spec = job.store, job.spec
+    todo, stale = [], []
     for unit in job.units:
         if job.overwrite:
-            store.clear(unit)
+            job.store.clear(unit)
             todo.append(unit)
             continue
-        if job.stage == "tessellate":
-            st = store.status(unit, spec.unit_fingerprint(unit, "mesh"), path=store.tessellation_path(unit))
-            reason = "mesh already computed"
-        else:
-            st = store.status(unit, spec.unit_fingerprint(unit))
-            reason = "already done"
+        st = unit_status(job, unit)
         if st.state == "done":
-            emit(UnitEvent(SKIPPED, unit.label, message=reason))
-        else:
-            todo.append(unit)
+            emit(UnitEvent(SKIPPED, unit.label, message="mesh already computed" if job.stage == "tessellate"
+                           else "already done"))
+            continue
+        if st.state == "stale":
+            stale.append((unit, st))
+        todo.append(unit)
+    for message in stale_messages(job, stale):
+        emit(UnitEvent(RUN, None, message=message))
     return todo
+
+
+def stale_messages(job: RunJob, stale: list) -> list[str]:
+    """One line per cause of staleness: a changed data file (named, with the time of the run the
+    results came from), or other settings."""
+    what = "mesh(es)" if job.stage == "tessellate" else "unit(s)"
+    by_file: dict[int, list] = {}
+    settings = 0
+    for unit, st in stale:
+        if st.detail.startswith("input changed"):
+            by_file.setdefault(unit.file_index, []).append((st.meta or {}).get("written", "?"))
+        else:
+            settings += 1
+    out = []
+    for index, times in sorted(by_file.items()):
+        name = Path(job.spec.files[index].path).name
+        out.append(f"{len(times)} {what} stale: input {name} changed since the run of {max(times)}; "
+                   "computing them again")
+    if settings:
+        out.append(f"{settings} {what} stale: computed with other settings (mesh, model, ROI or file "
+                   "metadata); computing them again")
+    return out
+
+
+def run_stages(job: RunJob, emit, cancel: threading.Event, run_stage) -> None:
+    """Run ``job`` stage after stage: a single stage directly, a chain (``tessellate_then_infer``)
+    as the meshes of the regions its units need, then the units on them.
+
+    ``run_stage(job, emit, cancel)`` runs one stage's units (skipping those done). In a chain the
+    mesh stage is reported as run-level messages (the run's units are the last stage's); a unit
+    whose region's mesh failed fails with that mesh's error, without running.
+    """
+    from ..pipeline.stages import stage_chain, stage_units
+
+    stages = stage_chain(job.stage)
+    if len(stages) == 1:
+        run_stage(job, emit, cancel)
+        return
+    final = replace(job, stage=stages[-1])
+    for u in job.units:
+        emit(UnitEvent(QUEUED, u.label))
+    todo = skip_done(final, emit)
+    if not todo:
+        return
+    meshes = replace(job, stage=stages[0], units=stage_units(stages[0], todo))
+    failed: dict[str, UnitEvent] = {}
+    run_stage(meshes, MeshStageEvents(emit, failed), cancel)
+    for u in todo:
+        ev = failed.get(u.region_key)
+        if ev is not None and ev.kind == CANCELLED:
+            emit(UnitEvent(CANCELLED, u.label, message="run cancelled before the mesh of its region was computed"))
+        elif ev is not None:
+            emit(UnitEvent(FAILED, u.label, error=f"not computed: the mesh of its region {u.region_key} failed: "
+                           f"{ev.error or ev.message}", traceback=ev.traceback, where=ev.where))
+    rest = [u for u in todo if u.region_key not in failed]
+    if cancel.is_set():
+        for u in rest:
+            emit(UnitEvent(CANCELLED, u.label, message="run cancelled before this unit started"))
+        return
+    if rest:
+        run_stage(replace(final, units=rest, overwrite=False), emit, cancel)
+
+
+class MeshStageEvents:
+    """The events of a chain's mesh stage, passed on as run-level messages (``mesh cell0/roi000:
+    done``); failed and cancelled meshes are remembered by region, for the units that need them."""
+
+    def __init__(self, emit, failed: dict):
+        self.emit = emit
+        self.failed = failed
+
+    def __call__(self, ev: UnitEvent) -> None:
+        if ev.unit is None:
+            self.emit(ev)
+            return
+        if ev.kind in (FAILED, CANCELLED):
+            self.failed[ev.unit] = ev
+        if ev.kind in (DONE, SKIPPED, FAILED, CANCELLED):
+            text = ev.message or ev.error or ""
+            self.emit(UnitEvent(RUN, None, message=f"mesh {ev.unit}: {ev.kind}" + (f" ({text})" if text else ""),
+                                error=None))

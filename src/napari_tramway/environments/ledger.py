@@ -22,6 +22,9 @@ from pathlib import Path
 
 RUN_FORMAT = "napari-tramway/run"
 RUN_VERSION = 1
+#: the key of a chain's mesh (first stage) in a record's ``states``: ``mesh:<file>/<region>``
+#: (unit labels never contain ':')
+MESH = "mesh:"
 
 
 class LedgerError(RuntimeError):
@@ -129,19 +132,25 @@ def delete(run_id: str) -> None:
             pass
 
 
-def state_counts(record: dict) -> dict[str, int]:
+def state_counts(record: dict, meshes: bool = False) -> dict[str, int]:
+    """How many units (``meshes``: a chain's meshes) are in each state."""
     counts: dict[str, int] = {}
-    for st in record.get("states", {}).values():
+    for key, st in record.get("states", {}).items():
+        if key.startswith(MESH) != meshes:
+            continue
         kind = st.get("kind", "queued")
         counts[kind] = counts.get(kind, 0) + 1
     return counts
 
 
 def summary_text(record: dict) -> str:
-    counts = state_counts(record)
     order = ("done", "failed", "cancelled", "started", "pending", "queued", "skipped")
-    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
-    return ", ".join(parts) or "no unit"
+    counts = state_counts(record)
+    text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no unit"
+    meshes = state_counts(record, meshes=True)
+    if meshes:
+        text += "; meshes: " + ", ".join(f"{meshes[k]} {k}" for k in order if meshes.get(k))
+    return text
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import sys
 import threading
 
 from ..pipeline.events import CANCELLED, DONE, FAILED, QUEUED, UnitEvent
-from .base import Environment, RunJob, skip_done
+from .base import Environment, RunJob, run_stages, skip_done, unit_status
 
 
 def _one_blas_thread():
@@ -35,6 +35,9 @@ class InProcess(Environment):
     name = "inprocess"
 
     def execute(self, job: RunJob, emit, cancel: threading.Event) -> None:
+        run_stages(job, emit, cancel, self._execute_stage)
+
+    def _execute_stage(self, job: RunJob, emit, cancel: threading.Event) -> None:
         for u in job.units:
             emit(UnitEvent(QUEUED, u.label))
         todo = skip_done(job, emit)
@@ -158,6 +161,9 @@ class LocalHost(Environment):
         return env
 
     def execute(self, job: RunJob, emit, cancel: threading.Event) -> None:
+        run_stages(job, emit, cancel, self._execute_stage)
+
+    def _execute_stage(self, job: RunJob, emit, cancel: threading.Event) -> None:
         for u in job.units:
             emit(UnitEvent(QUEUED, u.label))
         todo = list(skip_done(job, emit))
@@ -252,7 +258,7 @@ class LocalHost(Environment):
                     if unit.label in finished:
                         continue
                     # a unit may have finished between the cancel and the workers' stop
-                    if job.store.status(unit, job.spec.unit_fingerprint(unit)).state == "done":
+                    if unit_status(job, unit).state == "done":
                         emit(UnitEvent(DONE, unit.label, message="finished before the cancel took effect"))
                     else:
                         emit(UnitEvent(CANCELLED, unit.label, message="run cancelled"))

@@ -1,4 +1,4 @@
-# size: one idea, one SSH connection: where to connect (~/.ssh/config, ProxyJump), whom to trust (host
+# size: one idea, one SSH connection: where to connect (~/.ssh/config, ProxyJump, ProxyCommand), whom to trust (host
 # keys), how to log in (keys, agent, secrets asked through a callback) and running commands on it share
 # one transport and its lock; split, they would pass the transport around.
 """The SSH layer of remote environments (paramiko): verified host keys, callbacks for secrets,
@@ -14,6 +14,10 @@ Security rules, all enforced here:
 - Keys and the SSH agent are tried first; passwords and one-time codes are asked through the
   ``ask_secret(prompt, echo)`` callback and never stored (not even in memory beyond the call).
 - Every remote command has a timeout; a dropped connection is reopened with exponential back-off.
+- A cluster behind a bastion: ``ProxyJump`` (chains ``a,b``; each hop's host key is checked
+  here) or ``ProxyCommand`` (run through the shell, :mod:`.proxy`; the command checks the
+  bastion's key itself, e.g. ``ssh -W %h:%p bastion``, and the cluster's key is checked here).
+  When a config entry has both, ``ProxyJump`` is used.
 - Remote paths are quoted by :mod:`.slurm.commands`, which builds every command, and
   :func:`safe_local_path` refuses anything that would land outside the run's local directory.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import shlex
 import socket
@@ -34,6 +39,10 @@ from pathlib import Path
 import paramiko
 
 from .ledger import config_dir
+
+# paramiko logs a failed handshake with its traceback, which Python would print on stderr when the
+# application configured no logging; the error itself is raised with one clear message
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def own_known_hosts() -> str:
@@ -92,13 +101,16 @@ def safe_local_path(base: Path, relative: str) -> Path:
 
 @dataclass
 class SSHTarget:
-    """Where to connect: host, port, user, key files and jump host, after ``~/.ssh/config``."""
+    """Where to connect: host, port, user, key files and jump host or proxy command, after
+    ``~/.ssh/config``."""
 
     hostname: str
     port: int = 22
     username: str | None = None
     key_filenames: list[str] = field(default_factory=list)
     proxy_jump: str | None = None
+    proxy_command: str | None = None
+    """``ProxyCommand`` of the SSH config (``%h``, ``%p``, ``%r`` replaced); used without a ProxyJump."""
     alias: str | None = None
     known_hosts: list[str] = field(default_factory=list)
     config_path: str | None = None
@@ -107,7 +119,8 @@ class SSHTarget:
     @classmethod
     def resolve(cls, host: str, port: int | None = None, username: str | None = None,
                 key_filename: str | list[str] | None = None, config_path: str | None = None) -> SSHTarget:
-        """Apply ``~/.ssh/config`` (HostName, Port, User, IdentityFile, ProxyJump, UserKnownHostsFile)."""
+        """Apply ``~/.ssh/config`` (HostName, Port, User, IdentityFile, ProxyJump, ProxyCommand,
+        UserKnownHostsFile)."""
         cfg = paramiko.SSHConfig()
         path = Path(config_path or Path.home() / ".ssh" / "config").expanduser()
         if path.exists():
@@ -128,6 +141,7 @@ class SSHTarget:
             username=username or entry.get("user") or _local_user(),
             key_filenames=keys,
             proxy_jump=entry.get("proxyjump"),
+            proxy_command=entry.get("proxycommand"),
             alias=host,
             known_hosts=known,
             config_path=config_path,
@@ -310,6 +324,14 @@ class SSHSession:
             except (paramiko.SSHException, OSError) as exc:
                 raise SSHError(f"cannot reach {self.target.display} through the jump host "
                                f"{self._jump.target.display}: {exc}") from None
+        if self.target.proxy_command:
+            from .proxy import ProxyCommandSocket
+
+            try:
+                return ProxyCommandSocket(self.target.proxy_command)
+            except OSError as exc:
+                raise SSHError(f"cannot start the ProxyCommand of {self.target.alias or self.target.hostname} "
+                               f"({self.target.proxy_command}): {exc}") from None
         try:
             return socket.create_connection((self.target.hostname, self.target.port), timeout=self.connect_timeout)
         except OSError as exc:
@@ -324,6 +346,9 @@ class SSHSession:
             t.start_client(timeout=self.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             t.close()
+            if hasattr(sock, "why"):  # a ProxyCommand: its own words say why
+                raise Unreachable(self.target, OSError(f"the ProxyCommand ({self.target.proxy_command}) "
+                                                       f"{sock.why()}")) from None
             raise SSHError(f"SSH handshake with {self.target.display} failed: {exc}") from None
         try:
             self._check_host_key(t.get_remote_server_key())

@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # annotations: a spec holds ROIs without importing numpy or s
 
 SPEC_FORMAT = "napari-tramway/spec"
 SPEC_VERSION = 1
-STAGES = ("tessellate_and_infer", "tessellate", "infer")
+STAGES = ("tessellate_and_infer", "tessellate", "infer", "tessellate_then_infer")
 
 
 def _meshes():
@@ -267,13 +267,16 @@ class AnalysisSpec:
 
     def unit_fingerprint(self, unit, part: str = "analysis") -> str:
         """What determines one unit's result: :meth:`fingerprint` plus its file's settings (every
-        data-file setting given: units, pixel size, frame interval, σ, columns...) and the shapes
-        of its region's ROIs.
+        data-file setting given: units, pixel size, frame interval, σ, columns...), the shapes of
+        its region's ROIs and the content of its data file (``unit.data_digest``, see
+        :mod:`.digests`).
 
-        Editing an ROI, or a setting of a file, makes that file's affected units stale and no
-        other; the data path and labels are left out (the same file may live elsewhere on a cluster). The
-        record keeps the layout of earlier versions (frame interval, σ, then the other settings
-        under ``reader``), so results computed before this layout stay valid.
+        Editing an ROI, or a setting of a file, or replacing the file's content, makes that file's
+        affected units stale and no other; the data path and labels are left out (the same file may
+        live elsewhere on a cluster). The record keeps the layout of earlier versions (frame
+        interval, σ, then the other settings under ``reader``), so results computed before this
+        layout stay valid; a unit's content digest is added under ``data`` (results written before
+        units carried one are computed again once).
         """
         f = self.files[unit.file_index]
         rois = self.rois_for(unit.file_index)
@@ -285,6 +288,8 @@ class AnalysisSpec:
                      "localization_precision": given.pop("localization_precision", None), "reader": given},
             "rois": [{k: v for k, v in rois[m].to_dict().items() if k != "labels"} for m in members if m < len(rois)],
         }
+        if getattr(unit, "data_digest", None):
+            keep["data"] = unit.data_digest
         blob = json.dumps(keep, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -2,9 +2,12 @@
 
 Stages (reference §5.3): ``tessellate`` (one mesh per file × support region, stored under
 ``tessellations/``), ``infer`` (maps per unit, on the stored mesh) and ``tessellate_and_infer``
-(the default: both, per unit; a stored mesh with the same settings is reused). A unit already
-done with the same settings is skipped unless ``overwrite``; a done unit computed with other
-settings is *stale* and recomputed.
+(the default: both, per unit; a stored mesh with the same settings is reused). A *chain* runs
+stages one after the other as one run: ``tessellate_then_infer`` computes the mesh of every
+region first, then the maps of every unit on them (on a cluster, two array jobs, the second
+submitted with ``--dependency=afterok`` on the first). A unit already done with the same settings
+is skipped unless ``overwrite``; a done unit computed with other settings or from another content
+of its data file is *stale* and recomputed.
 """
 
 from __future__ import annotations
@@ -27,9 +30,18 @@ from .units import Unit, segment_mask, time_segments
 if TYPE_CHECKING:
     import pandas as pd
 
+#: chains of stages run one after the other as one run (see the module docstring)
+CHAINS = {"tessellate_then_infer": ("tessellate", "infer")}
+
 
 class Cancelled(Exception):
     """Raised inside a unit when its run was cancelled; nothing is written for that unit."""
+
+
+def stage_chain(stage: str) -> tuple[str, ...]:
+    """The stages a run of ``stage`` goes through: ``('tessellate', 'infer')`` for
+    ``tessellate_then_infer``, ``(stage,)`` for a single stage."""
+    return CHAINS.get(stage, (stage,))
 
 
 def stage_units(stage: str, units: list[Unit]) -> list[Unit]:
@@ -40,7 +52,7 @@ def stage_units(stage: str, units: list[Unit]) -> list[Unit]:
     for u in units:
         if u.region_key not in seen:
             seen.add(u.region_key)
-            out.append(Unit(u.file_index, u.file_label, u.region_label, n_steps=None))
+            out.append(Unit(u.file_index, u.file_label, u.region_label, n_steps=None, data_digest=u.data_digest))
     return out
 
 
@@ -162,6 +174,9 @@ def run_unit(
     from ..core.trajectories import trajectory_ends
 
     stage = stage or spec.stage
+    if stage in CHAINS:
+        raise ValueError(f"{stage!r} chains the stages {', '.join(CHAINS[stage])}: an environment runs them "
+                         "one after the other, a unit runs one stage")
     cancel = cancel or (lambda: False)
     timings: dict[str, float] = {}
     started = time.time()
@@ -182,7 +197,7 @@ def run_unit(
     mesh = _mesh_for(spec, store, unit, region, all_steps, stage, timings, cache, unit_input is not None)
     base_meta = {"unit": unit.to_dict(), "stage": stage, "spec": spec.to_dict(), "environment": environment,
                  "software": f"napari-tramway {__version__}", "started": started,
-                 "provenance": reading.to_dict()}
+                 "data_sha256": unit.data_digest, "provenance": reading.to_dict()}
 
     if stage == "tessellate":
         t0 = time.perf_counter()
@@ -195,7 +210,8 @@ def run_unit(
             save_mesh(path, mesh, assignment, fmt=TESSELLATION_FORMAT,
                       meta={**base_meta, "fingerprint": spec.unit_fingerprint(unit, "mesh"), "timings": timings,
                             "n_cells": mesh.n_cells})
-            store.write_marker(path, TESSELLATION_FORMAT, unit.region_key, spec.unit_fingerprint(unit, "mesh"))
+            store.write_marker(path, TESSELLATION_FORMAT, unit.region_key, spec.unit_fingerprint(unit, "mesh"),
+                               unit.data_digest)
         report(1.0, f"{mesh.n_cells} cells")
         return None, {**base_meta, "timings": timings, "n_cells": mesh.n_cells}
 

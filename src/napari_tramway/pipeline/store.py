@@ -11,7 +11,9 @@ Layout::
 A result file is written to a temporary name, fsync'ed and renamed; its done-marker is written
 (atomically too) only afterwards, so a crash never leaves a unit that looks complete. A unit is
 *done* when its marker exists and the result's size and SHA-256 match it; otherwise it is
-*missing*, *failed* or *corrupt*, and a new run computes it again.
+*missing*, *failed* or *corrupt*, and a new run computes it again. A done unit whose settings
+or data file changed since (its marker keeps the settings' fingerprint and the SHA-256 of the
+data file it was computed from) is *stale*, and is computed again too.
 """
 
 from __future__ import annotations
@@ -121,15 +123,18 @@ class ResultStore:
         meta.setdefault("pid", os.getpid())
         write_archive(path, fmt, UNIT_VERSION, arrays, meta)
         label = meta.get("unit", {}).get("label") if isinstance(meta.get("unit"), dict) else None
-        return self.write_marker(path, fmt, label, meta.get("fingerprint"))
+        return self.write_marker(path, fmt, label, meta.get("fingerprint"), meta.get("data_sha256"))
 
     def write_marker(self, path: Path, fmt: str = "", label: str | None = None,
-                     fingerprint: str | None = None) -> dict:
-        """Write the done-marker of an already written result file (checksum, size, settings' fingerprint)."""
+                     fingerprint: str | None = None, data_sha256: str | None = None) -> dict:
+        """Write the done-marker of an already written result file (checksum, size, settings'
+        fingerprint, and the SHA-256 of the data file it was computed from)."""
         marker = {"sha256": sha256_file(path), "size": path.stat().st_size, "format": fmt, "label": label,
                   "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         if fingerprint is not None:
             marker["fingerprint"] = fingerprint
+        if data_sha256 is not None:
+            marker["data_sha256"] = data_sha256
         write_json_atomic(self.marker_path(path), marker)
         fail = self.failure_path(path)
         if fail.exists():
@@ -180,18 +185,25 @@ class ResultStore:
 
     def result_fingerprint(self, path: Path) -> str | None:
         """The settings' fingerprint a done result was computed with (its marker, else its header)."""
-        try:
-            fp = json.loads(self.marker_path(path).read_text()).get("fingerprint")
-        except (OSError, ValueError):
-            fp = None
+        fp = self.marker(path).get("fingerprint")
         if fp is None:
             _, meta, _ = read_archive(path, arrays=False)
             fp = meta.get("fingerprint")
         return fp
 
+    def marker(self, path: Path) -> dict:
+        """The done-marker of a result path ({} when absent or unreadable)."""
+        try:
+            marker = json.loads(self.marker_path(path).read_text())
+        except (OSError, ValueError):
+            return {}
+        return marker if isinstance(marker, dict) else {}
+
     def status(self, unit: Unit, fingerprint: str | None = None, verify: bool = True, path: Path | None = None) -> UnitStatus:
         """The unit's state; with ``fingerprint`` (:meth:`AnalysisSpec.unit_fingerprint`), a done
-        result computed with other settings is ``stale``. ``path`` defaults to the unit's result."""
+        result computed with other settings, or from another content of its data file, is
+        ``stale`` (``detail`` says which, ``meta`` is its done-marker). ``path`` defaults to the
+        unit's result."""
         path = path or self.unit_path(unit)
         state, why = self.check(path, verify=verify)
         if state == "done" and fingerprint is not None:
@@ -200,7 +212,13 @@ class ResultStore:
             except ArchiveError as exc:
                 return UnitStatus(unit.label, "corrupt", str(exc))
             if done_with != fingerprint:
-                return UnitStatus(unit.label, "stale", "computed with other settings (mesh, model, ROI or file metadata)")
+                marker = self.marker(path)
+                was = marker.get("data_sha256")
+                if was and unit.data_digest and was != unit.data_digest:
+                    return UnitStatus(unit.label, "stale", f"input changed since the run of {marker.get('written', '?')}",
+                                      marker)
+                return UnitStatus(unit.label, "stale", "computed with other settings (mesh, model, ROI or file metadata)",
+                                  marker)
         return UnitStatus(unit.label, state, why)
 
     def load_unit(self, unit: Unit | str):

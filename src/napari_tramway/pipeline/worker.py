@@ -45,6 +45,15 @@ def _load(store_dir):
     return store, spec
 
 
+_TERMINATING = threading.Event()
+"""Set when this process received SIGTERM (a cancel, or Slurm's scancel)."""
+
+
+def _on_sigterm(*_):
+    _TERMINATING.set()
+    sys.exit(143)
+
+
 def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, environment="worker") -> str:
     """Run ``unit``; report through ``emit(dict)``; return the final kind (done/failed/cancelled).
 
@@ -77,11 +86,16 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
         emit({"kind": "cancelled", "unit": unit.label, "message": "interrupted"})
         raise
     except Exception as exc:  # every failure is reported, nothing escapes unrecorded
+        if _TERMINATING.is_set():
+            # the stop turned into another exception on its way out (a cleanup that failed
+            # half-way): it is the cancel, not a failure of the unit; nothing written
+            emit({"kind": "cancelled", "unit": unit.label, "message": "interrupted"})
+            raise SystemExit(143) from exc
         error = f"{type(exc).__name__}: {exc}"
         where = _where(exc)
         tb = traceback.format_exc()
         try:
-            store.write_failure(unit, error, tb, where)
+            store.write_failure(unit, error, tb, where, stage=stage or spec.stage)
         except Exception:
             pass
         emit({"kind": "failed", "unit": unit.label, "error": error, "traceback": tb, "where": where})
@@ -183,7 +197,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("serve", help="long-lived worker speaking JSON lines")
     p.add_argument("--store", required=True)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if args.command == "run":
         return _cmd_run(args)
     if args.command == "array":

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..._version import __version__
 from ...pipeline.events import RUN, UnitEvent
 from ...pipeline.requirements import WORKER_PACKAGES
 from . import commands as rs
 from . import states
+from .arrays import array_limit
 
 
 class SiteError(RuntimeError):
@@ -34,6 +36,7 @@ class CheckResult:
         "container-executable": "container executable",
         "container-image": "container image",
         "python": "Python with " + ", ".join(WORKER_PACKAGES),
+        "container-version": "napari-tramway in the container",
         "scratch": "scratch directory writable",
     }
 
@@ -56,6 +59,12 @@ class SiteCheckFailed(SiteError):
     def __init__(self, site: str, results: list[CheckResult]):
         self.results = results
         failed = [r for r in results if r.ok is False]
+        if len(failed) == 1:  # one line, with the site's own message
+            r = failed[0]
+            first = " ".join(r.message.strip().split("\n")[:1])
+            super().__init__(f"site {site}: pre-flight check failed, nothing was submitted: ✗ {r.title} ({r.name}): "
+                             f"{first}")
+            return
         lines = [f"site {site}: {len(failed)} pre-flight check(s) failed, nothing was submitted:"]
         for r in failed:
             lines.append(f"  ✗ {r.title} ({r.name}): {r.message.strip()}")
@@ -107,7 +116,19 @@ class PreflightChecks:
                 msg = "\n".join(ln for ln in lines if ln.strip())
                 if check == "container-image" and self.uses_container and not self._container():
                     msg = ("no container image configured: pass container=... or define default_container()")
+                if check == "slurm" and ok is False and len(msg.split("\n")) > 1:
+                    head, _, rest = msg.partition("\n")  # the site's own reason on the first line
+                    msg = f"{head.rstrip(':')}: {states.sbatch_error(rest)}\n{rest}"
+                if check == "python":
+                    msg, found = _version_line(msg)
+                    results.append(CheckResult(check, ok, msg))
+                    if self.uses_container and ok:
+                        results.append(_container_version(found))
+                    continue
                 results.append(CheckResult(check, ok, msg))
+            elif name == "SLURMCONFIG":
+                info["slurm_config"] = lines
+                info["max_array_size"] = array_limit(lines)
             elif name == "HOME":
                 info["home"] = args.strip()
             elif name == "SCRATCH":
@@ -137,3 +158,32 @@ class PreflightChecks:
         emit(UnitEvent(RUN, None, message="site checks passed: " + "; ".join(
             f"{r.name} ✓" for r in results)))
         return dict(self._check_info)
+
+
+def _version_line(message: str) -> tuple[str, str | None]:
+    """The python check's message without its ``napari-tramway VERSION|none`` line, and that version
+    (None when there is none, ``broken ...`` when importing it failed)."""
+    kept, found = [], None
+    for line in message.split("\n"):
+        if line.startswith("napari-tramway "):
+            found = line[len("napari-tramway "):].strip()
+        else:
+            kept.append(line)
+    return "\n".join(kept), (None if found in (None, "none") else found)
+
+
+def _container_version(found: str | None) -> CheckResult:
+    """Whether the container runs the version of napari-tramway this computer runs; how to fix it."""
+    fix = (f"rebuild the image for napari-tramway {__version__}: `napari-tramway container build` (see "
+           "docs/clusters.md), copy the .sif to the cluster and point the site's container= to it")
+    if found is None:
+        return CheckResult("container-version", True,
+                           f"no napari-tramway in the image (a plain Python image): each run uploads the worker "
+                           f"code of napari-tramway {__version__}; `napari-tramway container build` makes an image "
+                           "with it and its packages pinned")
+    if found.startswith("broken"):
+        return CheckResult("container-version", False, f"importing napari-tramway in the image fails ({found[7:]}); {fix}")
+    if found != __version__:
+        return CheckResult("container-version", False,
+                           f"the image has napari-tramway {found}, this computer runs {__version__}: {fix}")
+    return CheckResult("container-version", True, f"napari-tramway {found}, as on this computer")

@@ -12,7 +12,7 @@ import json
 import re
 import tarfile
 
-from ...pipeline.events import DONE, UnitEvent
+from ...pipeline.events import DONE
 from . import commands as rs
 
 
@@ -102,12 +102,11 @@ class Collection:
                         changed = True
                         continue
                     self.store.write_marker(target, str(marker.get("format") or ""), marker.get("label") or label,
-                                            fingerprint=marker.get("fingerprint"))
+                                            fingerprint=marker.get("fingerprint"), data_sha256=marker.get("data_sha256"))
                     ts = self._ts(label, res)
                     self._set(label, DONE, slurm=ts.state if ts else None, node=ts.node if ts else None)
-                    self.emit(UnitEvent(DONE, label, message=f"collected {n_bytes / 1024:.0f} KiB, sha256 verified",
-                                        state=ts.state if ts and ts.terminal else None,
-                                        where=ts.node if ts else None))
+                    self._event(label, DONE, message=f"collected {n_bytes / 1024:.0f} KiB, sha256 verified",
+                                state=ts.state if ts and ts.terminal else None, where=ts.node if ts else None)
                     self.seen[path] = mtime
                     fail = self.failures.pop(label, None)
                     if fail is not None:

@@ -24,29 +24,7 @@ import re
 import shlex
 
 from ...pipeline.requirements import WORKER_PACKAGES, WORKER_PYTHON
-
-
-def indices_spec(indices: list[int] | None, count: int, throttle: int | None) -> str:
-    """The ``--array`` value: ``0-99%4`` for every task, or ``3,7,9%4`` for a subset."""
-    if indices is None:
-        text = f"0-{count - 1}" if count > 1 else "0"
-    else:
-        text = _compress(sorted(set(indices)))
-    if throttle:
-        text += f"%{int(throttle)}"
-    return text
-
-
-def _compress(values: list[int]) -> str:
-    parts = []
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
-            j += 1
-        parts.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
-        i = j + 1
-    return ",".join(parts)
+from .arrays import ArrayJob, indices_spec  # noqa: F401  (indices_spec: the --array value, used here before)
 
 
 def _job_ids(job_ids) -> list[str]:
@@ -121,7 +99,8 @@ def sbatch_args(options: dict) -> str:
                     else shlex.quote(f"{flag}={text}") for flag, text in _sbatch_options(options))
 
 
-RESERVED_SBATCH = {"array", "a", "output", "o", "error", "e", "job-name", "J", "parsable", "chdir", "D", "wrap"}
+RESERVED_SBATCH = {"array", "a", "output", "o", "error", "e", "job-name", "J", "parsable", "chdir", "D", "wrap",
+                   "dependency", "d", "kill-on-invalid-dep"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,9 +134,15 @@ def check_script(*, deps: str, scratch: str, python: str, singularity: str | Non
     refused = f"sbatch refuses a job with the site's sbatch options ({test_args or 'none'}):"
     test_args = f"{test_args} " if test_args else ""
     packages = ", ".join(WORKER_PACKAGES)
-    pycode = (f"import sys; v = sys.version_info; import {packages}; "
+    pycode = (f"import sys; v = sys.version_info; import {packages}\n"
               "print('Python %d.%d.%d' % tuple(v[:3]) + ''.join(', %s %s' % (m.__name__, m.__version__) "
-              f"for m in ({packages},))); "
+              f"for m in ({packages},)))\n"
+              # the napari-tramway the image (or the site's Python) has, if any (check-site compares);
+              # not one in the current directory
+              "import os\nsys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != os.getcwd()]\n"
+              "try:\n    import napari_tramway as n\n    print('napari-tramway', n.__version__)\n"
+              "except ImportError:\n    print('napari-tramway none')\n"
+              "except Exception as e:\n    print('napari-tramway broken', type(e).__name__, e)\n"
               f"sys.exit(0 if v >= {tuple(WORKER_PYTHON)} else 3)")
     run_py = container_command(singularity, singularity_options, container, python)
     image = remote_path(container) if container else "''"
@@ -180,6 +165,9 @@ def check_script(*, deps: str, scratch: str, python: str, singularity: str | Non
         'else echo "@@CHECK slurm fail"; '
         f"echo {shlex.quote(refused)}; "
         'printf "%s\\n" "$ntw_sb" | tail -n 5; fi',
+        # the site's limits on arrays: larger runs are split into several array jobs
+        'echo "@@SLURMCONFIG"',
+        "timeout 20 scontrol show config 2>/dev/null < /dev/null | grep -E '^(MaxArraySize|SchedulerParameters) '",
     ]
     if singularity:
         lines += [
@@ -218,14 +206,16 @@ def check_script(*, deps: str, scratch: str, python: str, singularity: str | Non
     return "\n".join(lines) + "\n"
 
 
-def job_script(*, run_id: str, stage: str, job_name: str, array: str, units_file: str, log_name: str,
+def job_script(*, run_id: str, stage: str, job_name: str, units_file: str, log_name: str,
                sbatch_options: dict, deps: str, python: str, singularity: str | None = None,
                singularity_options: str = "", container: str | None = None, version: str = "",
-               environment: str = "") -> str:
-    """The sbatch script of one array job: one task per unit of ``units_file``.
+               environment: str = "", array: str | None = None) -> str:
+    """The sbatch script of a stage's array jobs: one task per unit of ``units_file``.
 
+    ``sbatch --array=TASKS job.sh OFFSET``: task ``i`` runs the unit ``OFFSET + i`` (arrays
+    larger than the site allows are split into several array jobs, see :mod:`.arrays`).
     Paths are relative to the run directory, which is the submit directory (``sbatch`` runs there),
-    so the script works wherever the scratch directory is.
+    so the script works wherever the scratch directory is. ``array``: only written in a comment.
     """
     bad = RESERVED_SBATCH.intersection(k.lstrip("-") for k in sbatch_options)
     if bad:
@@ -233,11 +223,11 @@ def job_script(*, run_id: str, stage: str, job_name: str, array: str, units_file
     head = [
         "#!/bin/bash",
         f"#SBATCH --job-name={job_name}",
-        f"#SBATCH --array={array}",
         f"#SBATCH --output=logs/{log_name}",
         "#SBATCH --open-mode=append",
         *sbatch_lines(sbatch_options),
         f"# napari-tramway {version} run {run_id}, stage {stage}: one array task per unit of {units_file}",
+        f"# submitted as: sbatch --array={array or 'TASKS'} {'THIS SCRIPT'} OFFSET (task i runs unit OFFSET + i)",
         "# (generated; the worker code is napari_tramway.zip in this directory, at the client's version)",
     ]
     body = [
@@ -248,9 +238,10 @@ def job_script(*, run_id: str, stage: str, job_name: str, array: str, units_file
         "for v in OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS; do "
         'export "$v=${SLURM_CPUS_PER_TASK:-1}" "SINGULARITYENV_$v=${SLURM_CPUS_PER_TASK:-1}" '
         '"APPTAINERENV_$v=${SLURM_CPUS_PER_TASK:-1}"; done',
-        'echo "napari-tramway task $SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID on $(hostname) at $(date +%FT%T)"',
+        'ntw_unit=$(( SLURM_ARRAY_TASK_ID + ${1:-0} ))',
+        'echo "napari-tramway task $SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID (unit $ntw_unit) on $(hostname) at $(date +%FT%T)"',
         f"{container_command(singularity, singularity_options, container, python)} -s -m napari_tramway.pipeline.worker "
-        f'array --store "$PWD/store" --units "$PWD"/{shlex.quote(units_file)} --task-id "$SLURM_ARRAY_TASK_ID"',
+        f'array --store "$PWD/store" --units "$PWD"/{shlex.quote(units_file)} --task-id "$ntw_unit"',
         "ntw_rc=$?",
         'echo "napari-tramway task exit status $ntw_rc"',
         "exit $ntw_rc",
@@ -258,23 +249,38 @@ def job_script(*, run_id: str, stage: str, job_name: str, array: str, units_file
     return "\n".join(head + [""] + body) + "\n"
 
 
-def submit_script(*, run_dir: str, checksums: str, job_file: str, script: str, deps: str,
+def _dependency(job: ArrayJob) -> str:
+    """The ``--dependency`` value of an array job, as a shell word: the job ids of the array jobs it
+    waits for are read from ``jobs/<name>.id`` when it is submitted."""
+    parts = []
+    for kind, names in (("afterok", job.after_ok), ("afterany", job.after_any)):
+        if names:
+            parts.append(kind + "".join(f":$(ntw_id_of {shlex.quote(n)})" for n in names))
+    return f'"{",".join(parts)}"' if parts else "''"
+
+
+def submit_script(*, run_dir: str, checksums: str, jobs: list[ArrayJob], deps: str,
                   worker_cache: str | None = None, worker_uploaded: bool = True,
                   remove_first: list[str] | None = None, existing: bool = False) -> str:
-    """Extract the bundle from stdin into ``run_dir``, verify it, then ``sbatch --parsable``.
+    """Extract the bundle from stdin into ``run_dir``, verify it, then ``sbatch --parsable`` each
+    array job of ``jobs`` in order (``sbatch --array=TASKS [--dependency=...
+    --kill-on-invalid-dep=yes] SCRIPT OFFSET``): a stage waits for the one before without the client.
 
-    Idempotent: the job id is kept in ``jobs/<name>.id`` and a retried command (after a dropped
-    connection) prints it instead of submitting again. Prints ``@@RUNDIR`` and ``@@JOB id``.
-    ``worker_cache``: the worker zip is taken from there when not uploaded, and stored there
-    when it is (its checksum is verified either way). ``remove_first``: files (relative to the
-    run directory) removed before ``sbatch``, e.g. the old markers of resubmitted units.
-    ``existing``: the run directory must be there already (a resubmission); ``@@NORUN`` if not.
+    Idempotent: each job id is kept in ``jobs/<name>.id`` and a retried command (after a dropped
+    connection) prints it instead of submitting again. Prints ``@@RUNDIR`` and ``@@JOB name id``
+    per array job. ``worker_cache``: the worker zip is taken from there when not uploaded, and
+    stored there when it is (its checksum is verified either way). ``remove_first``: files
+    (relative to the run directory) removed before the first ``sbatch``, e.g. the old markers of
+    resubmitted units. ``existing``: the run directory must be there already (a resubmission);
+    ``@@NORUN`` if not.
 
-    When it fails before a job is submitted (disk quota while extracting, damaged upload, sbatch
-    refusing the job...) into a run directory it created, it removes that directory (``@@CLEANED``),
-    so that a failed submission leaves nothing on scratch.
+    When it fails (disk quota while extracting, damaged upload, sbatch refusing a job...), the
+    array jobs it already submitted are cancelled (``@@SCANCELLED ids``) and a run directory it
+    created is removed (``@@CLEANED``), so that a failed submission leaves nothing behind.
     """
     q = shlex.quote
+    if not jobs:
+        raise ValueError("nothing to submit")
     cache = remote_path(worker_cache) if worker_cache else None
     worker = []
     if cache and not worker_uploaded:
@@ -287,16 +293,38 @@ def submit_script(*, run_dir: str, checksums: str, job_file: str, script: str, d
                 # keep the 5 most recent versions
                 f'(cd -- "$(dirname -- {cache})" && ls -1t worker-*.zip 2>/dev/null | tail -n +6 | '
                 "xargs -r rm -f --) || true"]
-    removals = [f"rm -f -- {' '.join(q(p) for p in remove_first)}"] if remove_first else []
+    names = " ".join(q(j.name) for j in jobs)
+    removals = ([f"[ -s jobs/{q(jobs[0].name)}.id ] || rm -f -- {' '.join(q(p) for p in remove_first)}"]
+                if remove_first else [])
+    submits = [f"ntw_sbatch {q(j.name)} {q(j.script)} {q(j.array)} {int(j.offset)} {_dependency(j)}" for j in jobs]
     return "\n".join([
         f"ntw_run={remote_path(run_dir)}",
+        f"ntw_names={q(names)}",
         '[ -e "$ntw_run" ] && ntw_new=0 || ntw_new=1',
         *(['[ "$ntw_new" = 0 ] || { echo "@@NORUN"; echo "@@ERROR the run directory $ntw_run is gone"; exit 27; }']
           if existing else []),
+        "ntw_id_of() { cat -- \"jobs/$1.id\" 2>/dev/null; }",
         "ntw_fail() {",
         '  echo "@@ERROR $2"',
+        '  ntw_ids=""; for ntw_n in $ntw_names; do ntw_ids="$ntw_ids $(ntw_id_of "$ntw_n")"; done',
+        '  if [ -n "${ntw_ids// /}" ]; then scancel $ntw_ids >/dev/null 2>&1; echo "@@SCANCELLED$ntw_ids"; fi',
         '  if [ "$ntw_new" = 1 ]; then cd / && rm -rf -- "$ntw_run" && echo "@@CLEANED"; fi',
         '  exit "$1"',
+        "}",
+        "ntw_sbatch() {  # NAME SCRIPT ARRAY OFFSET DEPENDENCY",
+        '  if [ -s "jobs/$1.id" ]; then echo "@@JOB $1 $(ntw_id_of "$1")"; return 0; fi',
+        '  if [ -n "$5" ]; then',
+        '    ntw_out=$(sbatch --parsable --array="$3" --dependency="$5" --kill-on-invalid-dep=yes "$2" "$4" '
+        "2>jobs/.sbatch.err < /dev/null)",
+        '  else ntw_out=$(sbatch --parsable --array="$3" "$2" "$4" 2>jobs/.sbatch.err < /dev/null); fi',
+        "  ntw_rc=$?",
+        '  if [ "$ntw_rc" -ne 0 ]; then ntw_fail 24 "sbatch failed (status $ntw_rc): '
+        '$(tail -n 5 jobs/.sbatch.err | tr \"\\n\" \" \")"; fi',
+        '  ntw_id=$(printf "%s\\n" "$ntw_out" | grep -E "^[0-9]+(;.*)?$" | tail -n 1)',
+        "  ntw_id=${ntw_id%%;*}",
+        '  [ -n "$ntw_id" ] || ntw_fail 25 "sbatch printed no job id: $ntw_out"',
+        '  printf "%s\\n" "$ntw_id" > "jobs/$1.id.tmp" && mv -f "jobs/$1.id.tmp" "jobs/$1.id"',
+        '  echo "@@JOB $1 $ntw_id"',
         "}",
         'mkdir -p -- "$ntw_run" && cd -- "$ntw_run" || ntw_fail 21 "cannot create $ntw_run"',
         'echo "@@RUNDIR $(pwd -P)"',
@@ -305,18 +333,12 @@ def submit_script(*, run_dir: str, checksums: str, job_file: str, script: str, d
         f'if ! ntw_err=$(sha256sum -c --quiet {q(checksums)} 2>&1); then ntw_fail 23 "upload damaged: $ntw_err"; fi',
         *keep,
         "mkdir -p logs jobs",
-        f"if [ -s jobs/{q(job_file)} ]; then echo \"@@JOB $(cat jobs/{q(job_file)})\"; exit 0; fi",
         *removals,
         "{",
         deps_block(deps),
         "} >/dev/null 2>&1",
-        f"ntw_out=$(sbatch --parsable {q(script)} 2>jobs/.sbatch.err); ntw_rc=$?",
-        'if [ "$ntw_rc" -ne 0 ]; then ntw_fail 24 "sbatch failed (status $ntw_rc): $(tail -n 5 jobs/.sbatch.err)"; fi',
-        'ntw_id=$(printf "%s\\n" "$ntw_out" | grep -E "^[0-9]+(;.*)?$" | tail -n 1)',
-        'ntw_id=${ntw_id%%;*}',
-        '[ -n "$ntw_id" ] || ntw_fail 25 "sbatch printed no job id: $ntw_out"',
-        f"printf '%s\\n' \"$ntw_id\" > jobs/{q(job_file)}.tmp && mv -f jobs/{q(job_file)}.tmp jobs/{q(job_file)}",
-        'echo "@@JOB $ntw_id"',
+        *submits,
+        'echo "@@SUBMITTED"',
     ]) + "\n"
 
 

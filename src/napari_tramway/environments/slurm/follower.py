@@ -1,7 +1,11 @@
 """Following a run: ONE command per polling interval, every Slurm state mapped to an event, the
 ledger updated as states change, failures reported with their cause, cancel and the end of a run.
 
-Collecting the results (download, verify, put in place) is :mod:`.collect`.
+A run's tasks are keyed by unit label; a chain's meshes (its first stage) by ``mesh:<region>``
+(:data:`~..ledger.MESH`): they are reported as run-level messages, and a mesh that fails fails
+the units of its region at once; the units of the other regions fail when Slurm cancels the
+stage that waited for every mesh (``afterok``), with a sentence saying so. Collecting the
+results (download, verify, put in place) is :mod:`.collect`.
 """
 
 from __future__ import annotations
@@ -15,19 +19,19 @@ from ...pipeline.events import (
     CANCELLED,
     DONE,
     FAILED,
-    FINAL,
     PENDING,
     QUEUED,
     RUN,
-    SKIPPED,
     STARTED,
     UnitEvent,
 )
 from .. import ledger
+from ..ledger import MESH
 from . import commands as rs
 from . import states
 from .checks import SiteError
 from .collect import Collection, cause_from_log
+from .tasks import NEVER, RunTasks
 
 
 @dataclass
@@ -37,22 +41,18 @@ class _Failure:
     record: dict
 
 
-class Follower(Collection):
+class Follower(RunTasks, Collection):
     """The polling loop of one run: one command per interval, collection, state changes, ledger."""
 
     def __init__(self, site, record: dict, emit, cancel: threading.Event):
         from ...pipeline.store import ResultStore
-        from ...pipeline.units import Unit
 
         self.site = site
         self.record = record
         self.emit = emit
         self.cancel = cancel
         self.store = ResultStore(record["local_store"])
-        self.entries = {e["unit"]["label"]: e for e in record["units"]}
-        self.unit_objs = {lbl: Unit.from_dict(e["unit"]) for lbl, e in self.entries.items()}
-        self.label_by_index = {e["index"]: lbl for lbl, e in self.entries.items()}
-        self.states: dict = record.setdefault("states", {lbl: {"kind": QUEUED} for lbl in self.entries})
+        self._init_tasks(record)
         self.seen: dict = record.setdefault("seen", {})
         self.failures: dict[str, _Failure] = {}
         self.completed_at: dict[str, float] = {}
@@ -65,20 +65,8 @@ class Follower(Collection):
         self.use_sacct = record.get("accounting") != "disabled"
         self.sacct_skip = 0
         self.norun_polls = 0
-        self._task_map()
 
     # -- bookkeeping ------------------------------------------------------------------------------
-    def _task_map(self):
-        self.task_of: dict[str, tuple[str, int]] = {}
-        self.job_of_task: dict[tuple[str, int], dict] = {}
-        for job in self.record.get("jobs", []):
-            idx = job["indices"] if job.get("indices") is not None else range(len(self.entries))
-            for i in idx:
-                label = self.label_by_index.get(i)
-                if label is not None:
-                    self.task_of[label] = (job["job_id"], i)
-                    self.job_of_task[(job["job_id"], i)] = job
-
     def _save(self):
         ledger.save(self.record)
 
@@ -87,29 +75,6 @@ class Follower(Collection):
             return
         self.reported.add(key)
         self.emit(UnitEvent(RUN, None, message=f"{self.record['run_id']}: {text}"))
-
-    def final(self, label) -> bool:
-        return self.states.get(label, {}).get("kind") in FINAL
-
-    def all_final(self) -> bool:
-        return all(self.final(lbl) for lbl in self.entries)
-
-    def _set(self, label, kind, **info):
-        st = {"kind": kind, "time": time.time()}
-        st.update({k: v for k, v in info.items() if v is not None})
-        self.states[label] = st
-
-    def replay(self):
-        """On attach: report each unit's known state first."""
-        for label in self.entries:
-            st = self.states.get(label, {"kind": QUEUED})
-            kind = st.get("kind", QUEUED)
-            if kind == FAILED:
-                self.emit(UnitEvent(FAILED, label, error=st.get("error"), state=st.get("slurm"),
-                                    reason=st.get("reason"), message="(before attach)"))
-            elif kind in (DONE, CANCELLED, SKIPPED, PENDING, STARTED, QUEUED):
-                self.emit(UnitEvent(kind, label, state=st.get("slurm"), reason=st.get("reason"),
-                                    message="(before attach)" if kind in FINAL else ""))
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self):
@@ -173,20 +138,36 @@ class Follower(Collection):
             time.sleep(min(0.1, max(0.0, end - time.monotonic())))
 
     def _recover_job(self):
-        """The client stopped between sbatch and recording the job id: read it from the run dir."""
-        pj = self.record.get("pending_job")
-        if not pj:
+        """The client stopped between ``sbatch`` and recording the job ids: read them from the run
+        directory (``jobs/<name>.id``)."""
+        pending = self.record.get("pending_jobs")
+        if pending is None and self.record.get("pending_job"):  # a record of an older version
+            pj = self.record["pending_job"]
+            pending = [{"name": pj["job_file"][: -len(".id")], "stage": self.record["stage"],
+                        "indices": pj.get("indices"), "script": pj.get("script")}]
+        if not pending:
             raise SiteError(f"run {self.record['run_id']}: no job was recorded")
-        cmd = f"cat -- {rs.remote_path(self.record['remote_dir'])}/jobs/{rs.shlex.quote(pj['job_file'])} 2>/dev/null"
+        jobs_dir = f"{rs.remote_path(self.record['remote_dir'])}/jobs"
+        cmd = "".join(f"printf '%s %s\\n' {rs.shlex.quote(j['name'])} \"$(cat -- {jobs_dir}/"
+                      f"{rs.shlex.quote(j['name'] + '.id')} 2>/dev/null)\"; " for j in pending)
         _, out, _ = self.site.session().run(cmd, check=False)
-        job_id = out.strip().split(";")[0]
-        if not job_id.isdigit():
+        ids = {}
+        for line in out.splitlines():
+            name, _, job_id = line.partition(" ")
+            job_id = job_id.strip().split(";")[0]
+            if job_id.isdigit():
+                ids[name] = job_id
+        if not ids:
             self.record["status"] = "submit-failed"
             self._save()
             raise SiteError(f"run {self.record['run_id']}: the job was never submitted")
-        self.record["jobs"].append({"job_id": job_id, "name": f"ntw-{self.record['run_id']}",
-                                    "stage": self.record["stage"], "indices": pj.get("indices"),
-                                    "script": pj.get("script"), "submitted": ledger.now()})
+        missing = [j["name"] for j in pending if j["name"] not in ids]
+        if missing:
+            self._message("partial", f"array job(s) {', '.join(missing)} were never submitted (the submission was "
+                          f"interrupted): their units will not run; `napari-tramway resubmit {self.record['run_id']}`")
+        self.record["jobs"] += [{**j, "job_id": ids[j["name"]], "job_name": f"ntw-{self.record['run_id']}",
+                                 "submitted": ledger.now()} for j in pending if j["name"] in ids]
+        self.record.pop("pending_jobs", None)
         self.record.pop("pending_job", None)
         self._task_map()
         self._save()
@@ -217,16 +198,16 @@ class Follower(Collection):
                 return False
             self.record["remote_removed"] = True  # so that nobody resubmits into it or cleans it
             self.record["remote_gone"] = ledger.now()
-            for label in self.entries:
-                if not self.final(label):
-                    self._fail(label, None, None, f"the remote run directory {self.record['remote_dir']} is gone "
+            for key in self.entries:
+                if not self.final(key):
+                    self._fail(key, None, None, f"the remote run directory {self.record['remote_dir']} is gone "
                                "(removed on the cluster, e.g. a scratch purge); start a new run", "")
             return True
         self.norun_polls = 0
         # markers
         done = []
         for path, mtime, text in res.markers:
-            label, kind = self._label_of(path)
+            label, kind = self._key_of(path, text)
             if label is None:
                 self.seen[path] = mtime
                 continue
@@ -246,6 +227,8 @@ class Follower(Collection):
         # Slurm states
         now = time.time()
         to_fail = []
+        known_jobs = {job for job, _ in res.states}
+        waited = []  # tasks of a stage whose dependency may have failed
         for label in self.entries:
             if self.final(label):
                 continue
@@ -258,6 +241,14 @@ class Follower(Collection):
                 self.unknown_polls[label] = self.unknown_polls.get(label, 0) + 1
                 if failure is not None and now - since >= float(site.completion_grace):
                     to_fail.append((label, None, failure))
+                elif (task is not None and self.unknown_polls[label] >= 2 and res.accounting == "ok"
+                      and task[0] in known_jobs):
+                    # accounting and the queue know its array job but not this task: its pending
+                    # task was cancelled, which removes it from the array before it ever started
+                    self._set(label, CANCELLED, slurm="CANCELLED", reason="removed before it started")
+                    self._event(label, CANCELLED, state="CANCELLED", message="Slurm: removed from its array job "
+                                f"{task[0]} before it started (its pending task was cancelled)")
+                    changed = True
                 elif task is not None and self.unknown_polls[label] >= 2:
                     self._message(("unknown", label), f"task {task[0]}_{task[1]} ({label}) is not known to Slurm "
                                   "any more (accounting off?) and has no result yet: waiting for its done-marker")
@@ -270,13 +261,18 @@ class Follower(Collection):
             if kind is None:
                 self._message(("state", ts.state), f"unknown Slurm state {ts.state} for {label}")
                 continue
+            if (kind == CANCELLED or ts.reason == NEVER) and self.job_of_task.get(task, {}).get("after_ok"):
+                waited.append((label, task, ts))  # decided once this poll's failures are known
+                continue
             if kind in (PENDING, STARTED):
                 if failure is not None:
                     continue  # the worker has failed; its task is ending
                 if (st.get("kind"), st.get("slurm"), st.get("reason")) != (kind, ts.state, ts.reason):
                     self._set(label, kind, slurm=ts.state, reason=ts.reason, node=ts.node)
-                    self.emit(UnitEvent(kind, label, state=ts.state, reason=ts.reason, message=ts.meaning,
-                                        where=ts.node if kind == STARTED else None))
+                    meaning = ("waiting for the meshes (--dependency=afterok)" if ts.reason == "Dependency"
+                               else ts.meaning)
+                    self._event(label, kind, state=ts.state, reason=ts.reason, message=meaning,
+                                where=ts.node if kind == STARTED else None)
                     changed = True
             elif kind == DONE:
                 if failure is not None:
@@ -289,8 +285,7 @@ class Follower(Collection):
                 to_fail.append((label, ts, failure))
             elif kind == CANCELLED:
                 self._set(label, CANCELLED, slurm=ts.state, reason=ts.reason)
-                self.emit(UnitEvent(CANCELLED, label, state=ts.state, reason=ts.reason,
-                                    message=f"Slurm: {ts.meaning}"))
+                self._event(label, CANCELLED, state=ts.state, reason=ts.reason, message=f"Slurm: {ts.meaning}")
                 if failure is not None:
                     self.seen[failure.path] = failure.mtime
                     self.failures.pop(label, None)
@@ -319,6 +314,15 @@ class Follower(Collection):
                         error += f": {cause}"
                 self._fail(label, ts, failure, error, tb, logs.get(label))
             changed = True
+        for label, task, ts in waited:
+            if self.final(label):
+                continue
+            if self._dependency_failed(label, task, ts):
+                changed = True
+            elif ts.kind == CANCELLED:
+                self._set(label, CANCELLED, slurm=ts.state, reason=ts.reason)
+                self._event(label, CANCELLED, state=ts.state, reason=ts.reason, message=f"Slurm: {ts.meaning}")
+                changed = True
         return changed
 
     def _accounting(self, res, used):
@@ -345,19 +349,6 @@ class Follower(Collection):
         if res.queue_error:
             self._message(("squeue", res.queue_error[:40]), f"squeue failed ({res.queue_error}); using scontrol")
 
-    def _label_of(self, path: str) -> tuple[str | None, str | None]:
-        for prefix in ("units/", "tessellations/"):
-            if path.startswith(prefix):
-                rest = path[len(prefix):]
-                for suffix, kind in ((".done.json", "done"), (".failed.json", "failed")):
-                    if rest.endswith(suffix):
-                        label = rest[: -len(suffix)]
-                        if label in self.entries and ".." not in label.split("/"):
-                            expected = "tessellations/" if (kind == "done" and self.record["stage"] == "tessellate") \
-                                else "units/"
-                            return (label, kind) if prefix == expected else (None, None)
-        return None, None
-
     def _fail(self, label, ts, failure, error, tb, log=None):
         where = None
         if failure is not None:
@@ -368,18 +359,25 @@ class Follower(Collection):
         if log and log[1].strip():
             text = (text.rstrip() + "\n\n" if text.strip() else "") + f"--- last lines of the Slurm log {log[0]} ---\n" + log[1]
         unit = self.unit_objs[label]
-        try:
-            self.store.write_failure(unit, error, text, where or "", slurm_state=ts.state if ts else None,
-                                     run_id=self.record["run_id"], log=log[0] if log else None)
-        except OSError:
-            pass
+        if not label.startswith(MESH):  # a mesh's failure is written for the units of its region
+            try:
+                self.store.write_failure(unit, error, text, where or "", slurm_state=ts.state if ts else None,
+                                         run_id=self.record["run_id"], log=log[0] if log else None)
+            except OSError:
+                pass
         self._set(label, FAILED, slurm=ts.state if ts else None, reason=ts.reason if ts else None, error=error,
                   log=log[0] if log else None)
-        self.emit(UnitEvent(FAILED, label, error=error, traceback=text or None, where=where,
-                            state=ts.state if ts else None, reason=ts.reason if ts else None))
+        self._event(label, FAILED, error=error, traceback=text or None, where=where,
+                    state=ts.state if ts else None, reason=ts.reason if ts else None)
         if failure is not None:
             self.seen[failure.path] = failure.mtime
             self.failures.pop(label, None)
+        if label.startswith(MESH):  # the units of its region cannot run: say so now, for each
+            region = label[len(MESH):]
+            for key in self.units:
+                if not self.final(key) and self.unit_objs[key].region_key == region:
+                    self._fail(key, None, None, f"not computed: the mesh of its region {region} failed: {error}",
+                               text, log)
 
     # -- the end -----------------------------------------------------------------------------------
     def _cancel(self, scancelled: tuple[bool, str] | None = None):
@@ -402,16 +400,16 @@ class Follower(Collection):
             self.record["status"] = "cancel-failed"
             self._save()
             return
-        for label in self.entries:
-            if not self.final(label):
-                self._set(label, CANCELLED, slurm="CANCELLED")
-                self.emit(UnitEvent(CANCELLED, label, state="CANCELLED", message="run cancelled"))
+        for key in self.entries:
+            if not self.final(key):
+                self._set(key, CANCELLED, slurm="CANCELLED")
+                self._event(key, CANCELLED, state="CANCELLED", message="run cancelled")
         self.record["cancelled"] = ledger.now()
 
     def _finish(self):
         from ..ssh import SSHError
 
-        kinds = [self.states.get(lbl, {}).get("kind") for lbl in self.entries]
+        kinds = [self.states.get(key, {}).get("kind") for key in self.units]
         if self.cancel.is_set() or self.record.get("cancelled"):
             status = "cancelled"
         elif FAILED in kinds:

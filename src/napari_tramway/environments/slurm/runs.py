@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 
-from ...pipeline.events import CANCELLED, FAILED, QUEUED, RUN, RunSummary, UnitEvent
+from ...pipeline.events import CANCELLED, DONE, FAILED, QUEUED, RUN, RunSummary, UnitEvent
 from .. import ledger
 from ..base import Environment, RunHandle, RunJob
-from . import commands as rs
+from ..bundle import BundleWriter
+from ..ledger import MESH
+from . import arrays
 from .checks import SiteError
 from .follower import Follower
 from .site import SlurmOverSSH
@@ -132,14 +134,20 @@ def cancel_run(run_id: str, events=None, wait: float = 60.0, **options) -> dict:
 
 
 def resubmit(run_id: str, labels=None, events=None, wait: bool = True, **options):
-    """Run failed (or given) units of a recorded run again: a new array job over only their task
-    indices, in the same remote directory. Returns the summary (``wait``) or the handle."""
+    """Run failed (or given) units of a recorded run again: new array jobs over only their task
+    indices, in the same remote directory (split at the site's array size limit). In a chain, the
+    meshes they need that did not succeed are computed again first, and the units wait for them
+    (``--dependency=afterok``). Returns the summary (``wait``) or the handle."""
+    from ...pipeline.stages import stage_chain
+    from ...pipeline.units import Unit
+
     record = ledger.load(run_id)
     if record.get("remote_removed"):
         raise SiteError(f"run {run_id}: its remote directory was removed; start a new run instead")
     entries = {e["unit"]["label"]: e for e in record["units"]}
     if labels is None:
-        labels = [lbl for lbl, st in record.get("states", {}).items() if st.get("kind") in (FAILED, CANCELLED)]
+        labels = [lbl for lbl, st in record.get("states", {}).items()
+                  if st.get("kind") in (FAILED, CANCELLED) and not lbl.startswith(MESH)]
     labels = list(labels)
     unknown = [lbl for lbl in labels if lbl not in entries]
     if unknown:
@@ -147,47 +155,62 @@ def resubmit(run_id: str, labels=None, events=None, wait: bool = True, **options
     if not labels:
         raise SiteError(f"run {run_id}: no failed unit to resubmit")
     site = site_for_record(record, **options)
-    indices = sorted(entries[lbl]["index"] for lbl in labels)
     try:
         with ledger.lock(run_id, "resubmit"):
             record = ledger.load(run_id)
             if record.get("remote_removed"):
                 raise SiteError(f"run {run_id}: its remote directory was removed; start a new run instead")
-            seq = len(record.get("jobs", [])) + 1
-            stage = record["stage"]
-            script_name = f"job-{stage}-{seq}.sh"
-            array = rs.indices_spec(indices, len(entries), site.worker_count)
-            from ..bundle import BundleWriter
-
+            chain = stage_chain(record["stage"])
+            stage = chain[-1]
+            meshes = {e["unit"]["label"]: e for e in record.get("mesh_units", [])}
+            regions = {Unit.from_dict(entries[lbl]["unit"]).region_key for lbl in labels}
+            redo = sorted(r for r in regions if r in meshes
+                          and record["states"].get(MESH + r, {}).get("kind") != DONE)
+            seq = int(record.get("submissions") or len(record.get("jobs", []))) + 1
+            limit = int(record.get("limits", {}).get("max_array_size") or arrays.DEFAULT_MAX_ARRAY_SIZE)
             writer = BundleWriter()
-            writer.add(script_name, site._job_script(run_id, stage, record["units_file"], array))
+            planned: list = []
+            for st, indices, units_file in (
+                    (chain[0], [meshes[r]["index"] for r in redo], record.get("mesh_units_file")),
+                    (stage, sorted(entries[lbl]["index"] for lbl in labels), record["units_file"])):
+                if not indices:
+                    continue
+                script = f"job-{st}-{seq}.sh"
+                jobs = arrays.plan(st, seq, script, indices, limit, site.worker_count,
+                                   after_ok=[a.name for a in planned])
+                writer.add(script, site._job_script(run_id, st, units_file, ",".join(a.array for a in jobs)))
+                planned += jobs
             data, _ = writer.pack(f"SHA256SUMS-{seq}")
-            # the units' old markers go in the same command: a stale done-marker would be collected
+            # the old markers go in the same command: a stale done-marker would be collected
             # (again) before the new task runs
             done_dir = "tessellations/" if stage == "tessellate" else "units/"
             stale = [p for lbl in labels for p in (f"store/units/{lbl}.failed.json", f"store/{done_dir}{lbl}.done.json")]
-            job_id, parsed, error = site._upload_and_sbatch(record["remote_dir"], data, seq, script_name,
-                                                            remove_first=stale, existing=True)
+            stale += [p for r in redo for p in (f"store/units/{r}.failed.json", f"store/tessellations/{r}.done.json")]
+            ids, parsed, error = site._upload_and_sbatch(record["remote_dir"], data, seq, planned,
+                                                         remove_first=stale, existing=True)
             if "NORUN" in parsed:  # removed on the cluster (a scratch purge...): say so in the ledger
                 record.update(remote_removed=True, remote_gone=ledger.now())
                 ledger.save(record)
-            if job_id is None:
+            if error:
                 raise SiteError(f"run {run_id}: resubmission failed: {error[-300:]}")
-            record["jobs"].append({"job_id": job_id, "name": f"ntw-{run_id}", "stage": stage, "indices": indices,
-                                   "script": script_name, "submitted": ledger.now(), "array": array})
-            for lbl in labels:
-                record["states"][lbl] = {"kind": QUEUED, "resubmitted": ledger.now()}
+            record["jobs"] += [{**a.record(), "job_id": ids[a.name], "job_name": f"ntw-{run_id}",
+                                "submitted": ledger.now()} for a in planned]
+            for key in labels + [MESH + r for r in redo]:
+                record["states"][key] = {"kind": QUEUED, "resubmitted": ledger.now()}
+                name = key[len(MESH):] if key.startswith(MESH) else key
                 for suffix in (".failed.json", ".done.json"):
                     for prefix in ("units/", "tessellations/"):
-                        record["seen"].pop(prefix + lbl + suffix, None)
+                        record["seen"].pop(prefix + name + suffix, None)
             record["status"] = "submitted"
+            record["submissions"] = seq
             record.pop("cancelled", None)
             ledger.save(record)
     except BaseException:
         site.close()
         raise
-    (events or (lambda ev: None))(UnitEvent(RUN, None, message=f"{run_id}: resubmitted {len(labels)} unit(s) "
-                                            f"as array job {job_id} (--array={array})"))
+    what = f"{len(labels)} unit(s)" + (f" and {len(redo)} mesh(es) they need" if redo else "")
+    (events or (lambda ev: None))(UnitEvent(RUN, None, message=f"{run_id}: resubmitted {what} as array job(s) "
+                                            + ", ".join(f"{ids[a.name]} (--array={a.array})" for a in planned)))
     handle = _follow_in_background(site, record, events)  # on the same connection
     if not wait:
         return handle

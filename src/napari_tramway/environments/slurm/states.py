@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ...pipeline.events import CANCELLED, DONE, FAILED, PENDING, STARTED
+from .arrays import expand
 
 # ---------------------------------------------------------------------------------------------
 # Slurm states
@@ -100,26 +101,9 @@ def _clean_reason(reason):
 # Job / task ids
 # ---------------------------------------------------------------------------------------------
 
-_RANGE = re.compile(r"^(\d+)(?:-(\d+))?(?::(\d+))?$")
-
-
 def expand_indices(spec: str) -> list[int]:
     """``'1-5%2'`` or ``'[0,3,5-7]'`` → the task indices (the ``%throttle`` and ``:step`` handled)."""
-    spec = spec.strip().strip("[]")
-    spec = spec.split("%", 1)[0]
-    out: list[int] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        m = _RANGE.match(part)
-        if not m:
-            raise ValueError(f"cannot read array task range {spec!r}")
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) else a
-        step = int(m.group(3)) if m.group(3) else 1
-        out.extend(range(a, b + 1, step))
-    return out
+    return expand(spec)
 
 
 def parse_task_id(text: str) -> tuple[str, list[int]] | None:
@@ -216,6 +200,22 @@ def merge_states(sacct: dict, squeue: dict) -> dict[tuple[str, int], TaskState]:
                 q = TaskState(q.state, q.reason, a.node, a.exit_code, q.source)
             out[key] = q
     return out
+
+
+_SBATCH_ERRORS = tuple(re.compile(p + r":\s*(.+)$", re.I) for p in (
+    r"Batch job submission failed", r"allocation failure", r"sbatch: error"))
+
+
+def sbatch_error(text: str) -> str:
+    """The site's own reason in what ``sbatch`` printed when it refused a job, as one line:
+    ``Invalid account or account/partition combination specified`` from ``sbatch: error: Batch
+    job submission failed: Invalid account...``; the last non-empty line when none is found."""
+    for pattern in _SBATCH_ERRORS:  # the submission failure itself first, then a warning before it
+        found = [m.group(1).strip() for line in text.splitlines() if (m := pattern.search(line.strip()))]
+        if found:
+            return found[-1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"
 
 
 ACCOUNTING_DISABLED = re.compile(r"accounting storage is disabled", re.I)
