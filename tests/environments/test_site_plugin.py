@@ -1,4 +1,4 @@
-"""A site is one file plus its registry entry (docs/architecture.md, "Adding a site"): a preset for
+"""A site is one file plus its registry entry (docs/architecture.md, "A site"): a preset for
 the REAL test cluster, written by the test as a user writes one, registered with one
 ``ENVIRONMENTS.register(site_entry(...))``, named by a spec and run by the façade."""
 

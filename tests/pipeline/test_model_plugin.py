@@ -4,7 +4,7 @@
 σ and Δt from the steps' :class:`~napari_tramway.core.acquisition.Acquisition`. Registered with
 ``factory=runner_in(__name__)``, it is validated by the spec, offered by the command line, listed
 in the docs table and run by the façade, with no other change anywhere (docs/architecture.md,
-"Adding a model").
+"A model").
 """
 
 import numpy as np

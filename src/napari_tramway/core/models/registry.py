@@ -76,7 +76,7 @@ def runner_in(module: str, function: str = "run"):
     A new model is that module plus one ``MODELS.register(RegistryEntry(..., factory=runner_in(...),
     extra={"columns": ..., "uncertainty": ...}))``; its parameters must include ``sigma``,
     ``min_diffusivity`` and ``min_steps`` (:func:`~napari_tramway.core.models.fit` uses them) —
-    see ``docs/architecture.md``, "Adding a model"."""
+    see ``docs/architecture.md``, "A model"."""
     def run(ctx):
         return getattr(import_module(module), function)(ctx)
 
