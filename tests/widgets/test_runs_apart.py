@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from widget_helpers import draw_rois, settle, wait_idle
+from widget_helpers import draw_rois, set_file_setting, settle, wait_idle
 
 from napari_tramway._layers.display import legend_text, overlay
 from napari_tramway._widgets.run_progress import RunProgress, format_duration
@@ -97,7 +97,7 @@ def test_maps_whose_inputs_changed_are_marked_stale(session, qtbot):
     assert not d.name.endswith("[stale]") and d.opacity == pytest.approx(opacity)
     # a file's σ changed
     w.data.table.selectRow(0)
-    w.data.sigma.setValue(0.05)
+    set_file_setting(w, "localization_precision", "0.05")
     qtbot.waitUntil(lambda: bool(w.runs.entries[key].stale), timeout=10_000)
     assert any("σ of" in r for r in w.runs.entries[key].stale)
 

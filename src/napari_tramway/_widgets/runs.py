@@ -229,6 +229,8 @@ class RunsPanel(RunList, RunOutputs, QWidget):
             self.status.setText(str(exc))
             notify_error(user_message("cannot run", exc))
             return None
+        if not self._writable(store if store is not None else self.store_dir()):
+            return None
         store = Path(store) if store is not None else self.store_for(spec)
         self.analysis = Analysis(spec, store=store)
         run = self._new_run_label(spec, store)
@@ -236,6 +238,19 @@ class RunsPanel(RunList, RunOutputs, QWidget):
         self.worker = self._start_worker(run_generator, self.analysis, env_factory, self.image_grid(), run=run,
                                          overwrite=self.overwrite.isChecked())
         return self.worker
+
+    def _writable(self, path) -> bool:
+        """Whether results can be written in ``path`` (checked before any work); if not, one
+        notification naming the directory and the cause."""
+        from ..analysis import OutputDirectoryError, writable_directory
+
+        try:
+            writable_directory(path, "the results directory")
+        except OutputDirectoryError as exc:
+            self.status.setText(str(exc))
+            notify_error(f"napari-tramway cannot run: {exc} — choose another results directory (Runs tab)")
+            return False
+        return True
 
     def attach(self, attach_fn, store):
         """Follow a run started earlier (``attach_fn()`` returns its handle) and show its results."""
