@@ -251,3 +251,43 @@ def test_a_saspt_table_in_pixels_and_frames_gives_d_in_um2_per_s(panel, qtbot, t
     w.runs.overwrite.setChecked(True)
     assert_same_d(gui_d(w, qtbot), reference_d)
     settle(w, qtbot)
+
+
+#: docs/formats.md, "Worked examples": each tracker's file opened in napari as the doc says — the
+#: fields filled in the column-mapping dialog when it asks, then in the Data tab — and what it reads
+TRACKERS = [
+    ("trackmate_v7_spots.csv", None, None, "positions in µm (stated in the file) × 1 → µm"),
+    ("trackmate_v6_spots.csv", None, {"space_unit": "µm", "time_unit": "s"}, "positions in µm (given) × 1 → µm"),
+    ("trackmate_v7.xml", None, None, "positions in µm (stated in the file) × 1 → µm"),
+    ("trackmate_v3.xml", {"pixel_size": "0.16"}, None, "positions in px (stated in the file) × 0.16 → µm"),
+    ("thunderstorm_tracked.csv", {"frame_interval": "0.03"}, None, "positions in nm (stated in the file) × 0.001 → µm"),
+    ("trackpy_linked.csv", {"pixel_size": "0.1", "frame_interval": "0.05"}, None,
+     "positions in px (the format's convention) × 0.1 → µm"),
+    ("saspt_tracks.csv", {"pixel_size": "0.16", "frame_interval": "0.00748"}, None,
+     "positions in px (a pixel size was given and the file states no unit) × 0.16 → µm"),
+]
+
+
+@pytest.mark.parametrize("name, in_dialog, in_data_tab, read_as", TRACKERS, ids=[t[0] for t in TRACKERS])
+def test_the_napari_steps_of_docs_formats(panel, qtbot, tmp_path, monkeypatch, notifications, name, in_dialog,
+                                          in_data_tab, read_as):
+    viewer, w = panel
+    data = tmp_path / name
+    shutil.copy(DATA / name, data)
+    dialog = Dialog(monkeypatch, **(in_dialog or {}))
+    layer = open_and_wait(w, qtbot, data)
+    assert layer is not None and len(dialog.seen) == (1 if in_dialog else 0)
+    qtbot.wait(300)
+    if in_data_tab:  # a unit assumed against the file's look: one warning, silenced by saying the units
+        assert len(notifications) == 1 and "does not state" in texts(notifications)[0], texts(notifications)
+        notifications.clear()
+        w.data.table.selectRow(0)
+        for field, value in in_data_tab.items():
+            set_file_setting(w, field, value)
+        qtbot.waitUntil(lambda: layer.metadata["provenance"].space_unit_source == "given", timeout=20_000)
+        qtbot.wait(300)
+    assert texts(notifications) == []
+    assert layer.metadata["provenance"].describe()[1] == read_as
+    w.data.table.selectRow(0)
+    assert read_as in w.data.read_as.text()
+    settle(w, qtbot)
