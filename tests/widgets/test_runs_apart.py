@@ -159,12 +159,11 @@ def test_every_form_field_states_its_unit(qtbot):
     """Every number of the mesh, model, time-window, environment and data-file forms has its unit in its label
     (or says it has none), and an unset value shows as 'auto', never as a number."""
     from napari_tramway._widgets.analysis import time_window_parameters
+    from napari_tramway._widgets.file_form import file_settings_form
     from napari_tramway._widgets.forms import AUTO, UNSET_HINT, UNSET_WORD, form_for
     from napari_tramway.analysis import environment_kinds
     from napari_tramway.core.meshes import MESHES
     from napari_tramway.core.models import MODELS
-
-    from napari_tramway._widgets.file_form import file_settings_form
 
     entries = [*MESHES.values(), *MODELS.values(), *environment_kinds().values()]
     forms = [form_for(e) for e in entries] + [form_for(time_window_parameters()), file_settings_form()]
