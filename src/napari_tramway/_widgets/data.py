@@ -89,7 +89,6 @@ class DataPanel(FileReading, QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(150)
         self.table.itemSelectionChanged.connect(self._on_select)
         self.table.itemChanged.connect(self._on_item_changed)
         fl.addWidget(self.table)
@@ -196,12 +195,19 @@ class DataPanel(FileReading, QWidget):
             item.setToolTip(str(path or "These tracks are not read from a file napari-tramway knows"))
             self.table.setItem(i, 3, item)
         self.table.blockSignals(False)
+        self._fit_table(len(layers))
         if layers:
             row = layers.index(selected) if selected in layers else 0
             self.table.selectRow(row)
         self._on_select()
         self.alignment.refresh()
         self.files_changed.emit()
+
+    def _fit_table(self, rows: int) -> None:
+        """The files table as high as its rows (at least two, at most 150 px): the form below stays in view."""
+        height = self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
+        height += self.table.verticalHeader().defaultSectionSize() * max(2, rows)
+        self.table.setFixedHeight(min(150, height + 2))
 
     def _on_item_changed(self, item):
         if item.column() != 0:

@@ -4,8 +4,10 @@ Each run is a row of the runs table — its name, model and settings, and how fa
 12 of 40 units — 1 m 20 s left``) — with a box to show or hide its layers; the units table below
 shows the selected run's units. A run's layers are named and grouped after it (see
 :mod:`napari_tramway._layers.runs`): a run with other settings never replaces another's maps, and
-maps whose inputs (ROIs, a file's frame interval or σ, grouping) changed since they were made are
-marked *stale* (their names end with ``[stale]``, they are drawn faded, and the table says why).
+maps whose inputs (ROIs, a file's settings — frame interval, σ, pixel size..., grouping) changed
+since they were made are marked *stale* (their names end with ``[stale]``, they are drawn faded,
+and the table says why). The results directory is checked before any work (a file, ``/proc``, a
+read-only folder: one notification).
 
 A run is a napari worker (:func:`~napari_tramway._widgets.run_worker.run_generator`): it plans the
 units, starts the run through the façade and relays its events; finished units' layer data are
