@@ -23,8 +23,10 @@ whose values are applied as they are edited.
 
 Numbers are edited as text (``1e-05``, ``0.025``): exactly what is typed is kept, in any
 magnitude, and a typo is named in the problems list rather than silently rounded — a spin box
-would round to its fixed decimals. Everything is magicgui but two Qt calls it has no API for:
-the grey hint of an empty text field and the colour of the problems line.
+would round to its fixed decimals. Everything is magicgui but the Qt calls it has no API for:
+the grey hint of an empty text field, the colour of the problems line, a text field's
+``editingFinished`` (:meth:`ParameterForm.on_commit`) and word-wrapped labels
+(:meth:`ParameterForm.wrap_labels`).
 """
 
 from __future__ import annotations
@@ -163,11 +165,12 @@ class MappingEditor(ValuedContainerWidget):
         self.choices = [(str(label), value) for label, value in choices]
         self.combos: dict[str, ComboBox] = {}
         keys = tuple(parameter.keys or ())
+        self._added: dict[str, list] = {key: [] for key in keys}
         rows = []
         for i in range(0, len(keys), per_row):
             widgets = []
             for key in keys[i:i + per_row]:
-                combo = ComboBox(choices=[(AUTO, ABSENT), (NO_SOURCE, None), *self.choices], name=key,
+                combo = ComboBox(choices=self._choices_of(key), name=key,
                                  tooltip=f"{parameter.name}: {key}. {AUTO}: found by its name; {NO_SOURCE}: not read")
                 self.combos[key] = combo
                 widgets += [Label(value=key), combo]
@@ -179,6 +182,9 @@ class MappingEditor(ValuedContainerWidget):
         for combo in self.combos.values():
             combo.changed.connect(lambda *_: self.changed.emit(self.value))
 
+    def _choices_of(self, key: str) -> list:
+        return [(AUTO, ABSENT), (NO_SOURCE, None), *self.choices, *self._added[key]]
+
     def get_value(self):
         out = {key: combo.value for key, combo in self.combos.items() if combo.value is not ABSENT}
         return out or None
@@ -188,15 +194,11 @@ class MappingEditor(ValuedContainerWidget):
         with self.changed.blocked():
             for key, combo in self.combos.items():
                 v = mapping.get(key, ABSENT)
-                if v not in combo.choices:
-                    combo.choices = [*_choice_pairs(combo), (str(v), v)]
+                if v not in combo.choices:  # e.g. a column the file does not have: shown, not lost
+                    self._added[key].append((str(v), v))
+                    combo.choices = self._choices_of(key)
                 combo.value = v
         self.changed.emit(self.value)
-
-
-def _choice_pairs(combo: ComboBox) -> list[tuple[str, object]]:
-    """The ``(label, value)`` choices of a magicgui combo box."""
-    return [(combo.native.itemText(i), combo.native.itemData(i)) for i in range(combo.native.count())]
 
 
 def _editor(p):
