@@ -35,11 +35,11 @@ from .._layers import METADATA_KEY, locations_of_layer
 from ..pipeline.labels import format_labels
 from .alignment import ImageAlignment
 from .common import notify_error, notify_info, trajectory_layers
-from .data_files import READ_FIX, FileReading
+from .data_files import FileReading
 from .file_form import DOCK_LABEL_WIDTH, file_settings_form, settings_message, settings_of
 from .layout import narrow, scrolling
 
-__all__ = ["READ_FIX", "DataPanel"]
+__all__ = ["DataPanel"]
 
 TRAJECTORY_FILTER = "Trajectories (*.txt *.trxyt *.trxyzt *.csv *.tsv *.xml *.dat);;All files (*)"
 
