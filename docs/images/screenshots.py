@@ -8,7 +8,8 @@ moves a ROI (stale maps) and runs a time-window analysis; saves one PNG per widg
 of map in ``docs/images/``, the window at 1280×720 and 1920×1080 (the canvas widths are printed),
 and a publication figure.
 With ``--cluster`` (the test cluster of ``tests/cluster/start.sh`` running), the Environment tab
-is shown with a site check and the host-key dialog of a first connection.
+is shown with a site check and the host-key dialog of a first connection. ``--only data`` takes
+only the Data tab and the column-mapping dialog (``data-tab.png``, ``column-mapping-dialog.png``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def compact(path):
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--cluster", action="store_true", help="also show a site check and the host-key dialog")
+    p.add_argument("--only", choices=["data"], help="data: only the Data tab and the column-mapping dialog")
     args = p.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="ntw-shots-"))
@@ -79,8 +81,11 @@ def main(argv=None):
     _, w = viewer.window.add_plugin_dock_widget("napari-tramway", "TRamWAy maps")
     w.runs.store_edit.setText(str(tmp / "results"))
     viewer.reset_view()
-    w.tabs.setCurrentWidget(w.data)
-    shot(viewer, "data-tab.png", app)
+    data_tab_shot(viewer, w, app)
+    if args.only == "data":
+        mapping_dialog_shot(tmp, app)
+        viewer.close()
+        return
     canvas = {LAPTOP: canvas_width(viewer, app)}
 
     # ROIs: an ellipse on the left cell, a polygon around the top-right one, a rectangle on the last,
@@ -217,21 +222,7 @@ def main(argv=None):
     viewer.dims.set_point(0, 30.0)
     shot(viewer, "map-time-windows.png", app)
 
-    # the column-mapping dialog of an unrecognised table
-    from napari_tramway._widgets.columns import ColumnMappingDialog, file_preview
-
-    csv = tmp / "tracker.csv"
-    csv.write_text("spot,particle_no,xpos_um,ypos_um,time_s,intensity\n" + "\n".join(
-        f"{i},{i // 5},{1 + 0.1 * i:.2f},{2 + 0.05 * i:.2f},{0.02 * (i % 5):.2f},{100 + i}" for i in range(12)))
-    names, rows, header = file_preview(csv)
-    dialog = ColumnMappingDialog(csv, names, rows, header, "no trajectory-id column. Columns found: spot, "
-                                 "particle_no, xpos_um, ypos_um, time_s, intensity")
-    dialog.set_role("n", "particle_no")
-    dialog.resize(720, 560)
-    dialog.show()
-    pump(app, 0.5)
-    grab(dialog, "column-mapping-dialog.png", app)
-    dialog.close()
+    mapping_dialog_shot(tmp, app)
     viewer.close()
 
     # a publication figure of the first run (napari-tramway figure, the Figure… button)
@@ -252,6 +243,49 @@ def main(argv=None):
 
 
 LAPTOP, DESKTOP = (1280, 720), (1920, 1080)
+#: a saSPT table in pixels and frames (tests/core/data), read with its pixel size and frame interval
+SASPT = REPO / "tests" / "core" / "data" / "saspt_tracks.csv"
+
+
+def data_tab_shot(viewer, w, app):
+    """The Data tab with a file in pixels and frames selected: how it is read (the data-file form,
+    its pixel size and frame interval given) and what the reading did; the file is closed after."""
+    from qtpy.QtWidgets import QScrollArea
+
+    got = []
+    w.data.open_file(str(SASPT), {"pixel_size": 0.16, "frame_interval": 0.00748}, on_done=got.append)
+    wait(app, lambda: bool(got))
+    w.data.table.selectRow(w.data.layers().index(got[0]))
+    w.tabs.setCurrentWidget(w.data)
+    pump(app, 0.5)
+    scroll = w.data.findChild(QScrollArea)
+    top = w.data.table.mapTo(scroll.widget(), w.data.table.rect().topLeft()).y()
+    scroll.verticalScrollBar().setValue(top - 4)  # the files, then the form and "Read as"
+    shot(viewer, "data-tab.png", app)
+    scroll.verticalScrollBar().setValue(0)
+    viewer.layers.remove(got[0])
+    w.data.table.selectRow(0)
+
+
+def mapping_dialog_shot(tmp, app):
+    """The column-mapping dialog of a table whose columns are not recognised, being filled in."""
+    from napari_tramway._widgets.columns import ColumnMappingDialog, file_preview
+
+    csv = tmp / "tracker.csv"
+    csv.write_text("spot,particle_no,xpos_um,ypos_um,time_s,intensity\n" + "\n".join(
+        f"{i},{i // 5},{1 + 0.1 * i:.2f},{2 + 0.05 * i:.2f},{0.02 * (i % 5):.2f},{100 + i}" for i in range(12)))
+    names, rows, header = file_preview(csv)
+    dialog = ColumnMappingDialog(csv, names, rows, header, "no trajectory-id column. Columns found: spot, "
+                                 "particle_no, xpos_um, ypos_um, time_s, intensity; expected one of n, trajectory, "
+                                 "...; or say which column is which: --columns n=NAME,x=NAME,y=NAME,t=NAME (command "
+                                 "line), the \"columns\" field (napari), ...")
+    for role, column in (("n", "particle_no"), ("x", "xpos_um"), ("y", "ypos_um")):
+        dialog.set_role(role, column)
+    dialog.resize(720, 600)
+    dialog.show()
+    pump(app, 0.5)
+    grab(dialog, "column-mapping-dialog.png", app)
+    dialog.close()
 
 
 def layer(viewer, prefix):

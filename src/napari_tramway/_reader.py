@@ -2,7 +2,10 @@
 
 * trajectory files (TRamWAy text / ``.trxyt``, CSV and other tracker tables, TrackMate and
   ISBI XML) → a **Tracks** layer (µm, s; see :func:`napari_tramway._layers.tracks_from_locations`).
-  When a table's columns are not recognised, a dialog asks which column is which.
+  When a table's columns are not recognised, or a unit cannot be determined (pixels without a
+  pixel size, frames without a frame interval), the column-mapping dialog asks how to read it
+  (:mod:`napari_tramway._widgets.columns`); a unit assumed against the values' appearance is one
+  warning notification.
 * ROI files (ours ``.json``; TRamWAy's tab-separated rectangles ``.txt``) → a **Shapes** layer
   of named ROIs.
 * results (:mod:`napari_tramway._layers.sources`): a results directory (``run``'s output, the
@@ -98,6 +101,17 @@ def _notify_error(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _notify_warning(message: str) -> None:
+    try:
+        from napari.utils.notifications import show_warning
+
+        show_warning(message)
+    except Exception:  # no napari: fall back to stderr
+        import sys
+
+        print(message, file=sys.stderr)
+
+
 def _qt_app():
     try:
         from qtpy.QtWidgets import QApplication
@@ -141,38 +155,50 @@ def image_grid_of_viewer(viewer):
 
 # -- trajectories ------------------------------------------------------------------------------
 
-def load_trajectories(path, options: dict | None = None, interactive: bool = True, parent=None):
-    """Read a trajectory file, asking for the column mapping when needed.
+def load_trajectories(path, settings: dict | None = None, interactive: bool = True, parent=None):
+    """Read a trajectory file with its data-file ``settings``, asking for them when needed (the
+    column-mapping dialog, for columns not recognised or a unit that cannot be determined).
 
-    Returns ``(locations, options used)``, or None when the user cancelled the mapping dialog.
-    Raises :class:`~napari_tramway.core.errors.TrajectoryFormatError` for other problems.
+    Returns the :class:`~napari_tramway.core.io.TrajectoryFile` (its warnings not emitted: they
+    are in its provenance), or None when the user cancelled the dialog. Raises
+    :class:`~napari_tramway.core.errors.TrajectoryFormatError` for other problems.
     """
     from .core.errors import TrajectoryFormatError
-    from .core.io import read_trajectories
+    from .core.io import read_trajectory_file
 
-    opts = dict(options or {})
+    settings = dict(settings or {})
     while True:
         try:
-            return read_trajectories(path, **opts), opts
+            return read_trajectory_file(path, settings, warn=False)
         except TrajectoryFormatError as exc:
             if not (interactive and _qt_app() is not None):
                 raise
-            from ._widgets.columns import ask_column_mapping, is_column_problem
+            from ._widgets.columns import ask_file_settings, needs_settings
 
-            if not is_column_problem(exc):
+            if not needs_settings(exc):
                 raise
-            new = ask_column_mapping(path, str(exc), parent)
-            if new is None:
+            settings = ask_file_settings(path, str(exc), settings, parent)
+            if settings is None:
                 return None
-            opts = {**opts, **new}
 
 
-def trajectory_layer_data(path, locations, options: dict):
+def trajectory_layer_data(path, tf):
+    """The Tracks layer data of a read file (a :class:`~napari_tramway.core.io.TrajectoryFile`):
+    µm and s; its metadata's ``reader`` holds the settings given (:meth:`FileSettings.to_dict`,
+    to read it again, and the spec's), ``frame_interval`` (s), ``localization_precision`` (µm)
+    and ``pixel_size`` (µm) the values the reading used, ``provenance`` what it did."""
     from ._layers import tracks_from_locations
 
-    reader = {k: v for k, v in options.items() if k not in ("frame_interval", "localization_precision")}
-    return tracks_from_locations(locations, path=str(Path(path).resolve()), reader=reader,
-                                 name=Path(str(path)).name)
+    data, kwargs, kind = tracks_from_locations(tf.locations, path=str(Path(path).resolve()),
+                                               reader=tf.settings.to_dict(), name=Path(str(path)).name)
+    md = kwargs["metadata"]
+    p = tf.provenance
+    if p.frame_interval is not None:
+        md["frame_interval"] = p.frame_interval
+    md["localization_precision"] = p.localization_precision
+    md["pixel_size"] = p.pixel_size
+    md["provenance"] = p
+    return data, kwargs, kind
 
 
 def read_trajectory_file(path):
@@ -181,14 +207,15 @@ def read_trajectory_file(path):
 
     install_display_hook(_current_viewer())
     try:
-        got = load_trajectories(path)
+        tf = load_trajectories(path)
     except TrajectoryFormatError as exc:
         _notify_error(f"napari-tramway could not read {Path(str(path)).name}: {exc} — {TRAJECTORY_FIX}")
         return [(None,)]
-    if got is None:
+    if tf is None:
         return [(None,)]
-    locations, opts = got
-    return [trajectory_layer_data(path, locations, opts)]
+    for message in tf.provenance.warnings:
+        _notify_warning(f"napari-tramway: {message}")
+    return [trajectory_layer_data(path, tf)]
 
 
 # -- calibrated images ---------------------------------------------------------------------------

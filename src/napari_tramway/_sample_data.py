@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._layers import METADATA_KEY, image_transform, space_time, tracks_from_locations
+from ._layers import METADATA_KEY, image_transform, space_time
 
 SAMPLE_SEED = 1
 SAMPLE_LOCATIONS = 60_000
@@ -61,9 +61,11 @@ def image_layer_data(image, pixel_size: float, fld=None):
 
 def make_sample_data():
     """The wide-field image (scale = pixel size, µm) and its trajectories (a Tracks layer, µm)."""
-    from .core.io import read_trajectories
+    from ._reader import trajectory_layer_data
+    from .core.io import read_trajectory_file
 
     image, pixel_size, _, fld, path = sample_files()
-    # read back like any file: the layer shows what an analysis of it reads (frame interval, σ)
-    tracks = tracks_from_locations(read_trajectories(path), name="trajectories (simulated)", path=str(path), reader={})
-    return [image_layer_data(image, pixel_size, fld), tracks]
+    # read back like any file: the layer shows what an analysis of it reads (frame interval, σ, provenance)
+    data, kwargs, kind = trajectory_layer_data(path, read_trajectory_file(path, warn=False))
+    kwargs["name"] = "trajectories (simulated)"
+    return [image_layer_data(image, pixel_size, fld), (data, kwargs, kind)]

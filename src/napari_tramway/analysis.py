@@ -17,6 +17,9 @@ it is the one room above both the pipeline (what to compute) and the environment
 While a run goes, the store's summary (``summary.csv``, :mod:`napari_tramway.pipeline.summary`) is
 refreshed as units finish, whatever the environment (a cluster's results when they are collected).
 
+Where results go: :func:`writable_directory` checks a results directory before any work (the
+command line's ``-o`` and the panel's results directory).
+
 Environments: :func:`make_environment` (the one factory), :func:`list_sites`,
 :func:`environment_kinds` (the registry), :func:`check_site`; the worker's container image:
 :func:`container_recipe`, :func:`build_container`. Runs recorded on a cluster (they outlive the
@@ -208,6 +211,51 @@ def _store_of_record(run_id: str):
     return ResultStore(store) if store and ResultStore(store).exists() else None
 
 
+# -- where results go --------------------------------------------------------------------------
+
+class OutputDirectoryError(ValueError):
+    """A directory results cannot be written in (a file, a folder under ``/proc``, a read-only
+    folder); the message names it and the cause, in one line."""
+
+
+def writable_directory(path, what: str = "the results directory") -> Path:
+    """``path`` as a directory this process can write in (created if missing), checked before
+    anything is computed; else :class:`OutputDirectoryError` naming ``what``, the path and the
+    cause (``the results directory /bin/ls: it is a file, not a directory``)."""
+    import os
+    import tempfile
+
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputDirectoryError(f"{what} {path}: it is a file, not a directory") from None
+    except NotADirectoryError:
+        raise OutputDirectoryError(f"{what} {path}: {_file_above(path)} is a file, not a directory") from None
+    except OSError as exc:
+        raise OutputDirectoryError(f"{what} {path}: cannot create this directory ({_cause(exc)})") from None
+    if not path.is_dir():
+        raise OutputDirectoryError(f"{what} {path}: not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ntw-write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputDirectoryError(f"{what} {path}: cannot write in this directory ({_cause(exc)})") from None
+    return path
+
+
+def _file_above(path: Path) -> Path:
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path
+
+
+def _cause(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
 # -- environments -----------------------------------------------------------------------------
 
 def make_environment(env=None, options: dict | None = None, *, spec: AnalysisSpec | None = None,
@@ -386,7 +434,7 @@ def __getattr__(name):  # the pipeline's result readers, imported when first use
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Analysis", "RunHandle", "RunSummary", "UnitEvent", "attach", "build_container", "cancel_run",
-           "check_site", "clean_run", "container_recipe", "environment_kind", "environment_kinds", "list_runs", "list_sites", "make_environment",
-           "resubmit", "run_record", "run_states_text", "runs_dir", "set_default_callbacks",
-           "site_sources", "start_attach"]
+__all__ = ["Analysis", "OutputDirectoryError", "RunHandle", "RunSummary", "UnitEvent", "attach", "build_container",
+           "cancel_run", "check_site", "clean_run", "container_recipe", "environment_kind", "environment_kinds",
+           "list_runs", "list_sites", "make_environment", "resubmit", "run_record", "run_states_text", "runs_dir",
+           "set_default_callbacks", "site_sources", "start_attach", "writable_directory"]

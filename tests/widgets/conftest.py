@@ -36,6 +36,16 @@ def session(make_napari_viewer, qtbot, tmp_path):
     settle(widget, qtbot)
 
 
+@pytest.fixture
+def notifications():
+    """Every notification napari shows (its notification manager's), while the test runs."""
+    from napari.utils.notifications import notification_manager
+
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    yield seen
+    notification_manager.notification_ready.disconnect(seen.append)
+
 
 def pytest_collection_modifyitems(config, items):
     """Without a display (not under ``xvfb-run``) napari's GL canvas aborts the interpreter: skip

@@ -17,17 +17,6 @@ pytestmark = pytest.mark.gui
 SCRIPT = Path(__file__).parent / "scripts" / "embedded_viewer.py"
 
 
-@pytest.fixture
-def notifications():
-    """Every notification napari shows (its notification manager's), while the test runs."""
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
 def test_bad_file_and_failing_run_give_one_notification_each(make_napari_viewer, qtbot, tmp_path, notifications):
     from napari_tramway._sample_data import sample_files
 

@@ -86,8 +86,10 @@ def test_unreadable_file_is_a_notification_not_a_traceback(make_napari_viewer, t
 
 
 def test_csv_column_mapping_dialog(make_napari_viewer, tmp_path, monkeypatch, qtbot):
-    """A tracker table whose columns are not recognised: the user maps them in a dialog."""
+    """A tracker table whose columns are not recognised: the user maps them in a dialog (the
+    data-file settings form, one combo box per role offering the file's columns)."""
     from napari_tramway._widgets import columns
+    from napari_tramway._widgets.forms import AUTO
 
     viewer = make_napari_viewer()
     df = small_table().rename(columns={"n": "particle_no", "x": "xpos_um", "y": "ypos_um", "t": "time_s"})
@@ -97,7 +99,9 @@ def test_csv_column_mapping_dialog(make_napari_viewer, tmp_path, monkeypatch, qt
     seen = {}
 
     def exec_(dialog):
-        seen["roles"] = {r: c.currentText() for r, c in dialog.combos.items()}
+        seen["roles"] = {r: c.current_choice for r, c in dialog.combos.items()}
+        seen["choices"] = [label for label, _ in columns.column_choices(dialog.names, True)]
+        seen["ok before"] = dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
         dialog.set_role("n", "particle_no")
         dialog.set_role("x", "xpos_um")
         dialog.set_role("y", "ypos_um")
@@ -107,7 +111,8 @@ def test_csv_column_mapping_dialog(make_napari_viewer, tmp_path, monkeypatch, qt
 
     monkeypatch.setattr(columns.ColumnMappingDialog, "exec", exec_)
     layers = viewer.open(str(path), plugin="napari-tramway")
-    assert seen["roles"]["n"] == columns.NONE  # not recognised, hence the dialog
+    assert seen["roles"]["n"] == AUTO and not seen["ok before"]  # not recognised, hence the dialog
+    assert seen["choices"] == ["intensity", "particle_no", "xpos_um", "ypos_um", "time_s"]
     tracks = layers[0]
     loc = tracks.metadata["locations"]
     np.testing.assert_allclose(np.sort(loc["x"].to_numpy()), np.sort(df["xpos_um"].to_numpy()))

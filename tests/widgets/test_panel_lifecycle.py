@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from widget_helpers import alive, draw_rois, settle
+from widget_helpers import alive, draw_rois, set_file_setting, settle
 
 pytestmark = pytest.mark.gui
 
@@ -26,11 +26,13 @@ def test_frame_interval_change_moves_the_tracks_time_axis(make_napari_viewer, qt
     tracks = got[0]
     np.testing.assert_allclose(tracks.metadata["locations"]["t"], frames * 0.02)
     w.data.table.selectRow(0)
-    w.data.frame_interval.setValue(0.05)
+    assert w.data.settings_form.fields["frame_interval"].value == 0.02  # the value given when opening
+    set_file_setting(w, "frame_interval", "0.05")
     qtbot.waitUntil(lambda: tracks.scale[0] == pytest.approx(0.05), timeout=10_000)
     loc = tracks.metadata["locations"]
     np.testing.assert_allclose(loc["t"], frames * 0.05)
-    assert loc.attrs["frame_interval"] == pytest.approx(0.05) and tracks.metadata["frame_interval"] == 0.05
+    assert tracks.metadata["frame_interval"] == 0.05 and tracks.metadata["reader"] == {"frame_interval": 0.05}
+    assert tracks.metadata["provenance"].frame_interval_source == "given"
     world_t = tracks.data[:, 1] * tracks.scale[0] + tracks.translate[0]
     np.testing.assert_allclose(np.sort(world_t), np.sort(frames * 0.05))
     assert w.build_spec().files[0].frame_interval == pytest.approx(0.05)

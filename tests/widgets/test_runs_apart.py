@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from widget_helpers import draw_rois, settle, wait_idle
+from widget_helpers import draw_rois, set_file_setting, settle, wait_idle
 
 from napari_tramway._layers.display import legend_text, overlay
 from napari_tramway._widgets.run_progress import RunProgress, format_duration
@@ -97,7 +97,7 @@ def test_maps_whose_inputs_changed_are_marked_stale(session, qtbot):
     assert not d.name.endswith("[stale]") and d.opacity == pytest.approx(opacity)
     # a file's σ changed
     w.data.table.selectRow(0)
-    w.data.sigma.setValue(0.05)
+    set_file_setting(w, "localization_precision", "0.05")
     qtbot.waitUntil(lambda: bool(w.runs.entries[key].stale), timeout=10_000)
     assert any("σ of" in r for r in w.runs.entries[key].stale)
 
@@ -156,16 +156,17 @@ def test_progress_reads_like_a_sentence():
 
 
 def test_every_form_field_states_its_unit(qtbot):
-    """Every number of the mesh, model, time-window and environment forms has its unit in its label
+    """Every number of the mesh, model, time-window, environment and data-file forms has its unit in its label
     (or says it has none), and an unset value shows as 'auto', never as a number."""
     from napari_tramway._widgets.analysis import time_window_parameters
+    from napari_tramway._widgets.file_form import file_settings_form
     from napari_tramway._widgets.forms import AUTO, UNSET_HINT, UNSET_WORD, form_for
     from napari_tramway.analysis import environment_kinds
     from napari_tramway.core.meshes import MESHES
     from napari_tramway.core.models import MODELS
 
     entries = [*MESHES.values(), *MODELS.values(), *environment_kinds().values()]
-    forms = [form_for(e) for e in entries] + [form_for(time_window_parameters())]
+    forms = [form_for(e) for e in entries] + [form_for(time_window_parameters()), file_settings_form()]
     checked = 0
     for form in forms:
         qtbot.addWidget(form.native)

@@ -9,7 +9,17 @@ import json
 
 import numpy as np
 import pytest
-from widget_helpers import POLYGON, RECT_A, RECT_B, Heartbeat, alive, draw_rois, settle, wait_idle
+from widget_helpers import (
+    POLYGON,
+    RECT_A,
+    RECT_B,
+    Heartbeat,
+    alive,
+    draw_rois,
+    set_file_setting,
+    settle,
+    wait_idle,
+)
 
 from napari_tramway._layers.colour import feature_name
 from napari_tramway.pipeline import open_results
@@ -221,7 +231,7 @@ def test_spec_round_trip(session, make_napari_viewer, qtbot, tmp_path):
     w.environment.workers.setValue(1)
     tracks = viewer.layers["trajectories (simulated)"]
     w.data.table.selectRow(0)
-    w.data.sigma.setValue(0.03)
+    set_file_setting(w, "localization_precision", "0.03")
     path = w.save_spec(tmp_path / "analysis.json")
     saved = json.loads(path.read_text())
     assert saved["format"] == "napari-tramway/spec"

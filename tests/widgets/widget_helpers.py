@@ -71,6 +71,30 @@ class Heartbeat:
         return float(g.max()) if g.size else 0.0
 
 
+def open_and_wait(w, qtbot, path, settings=None):
+    """Open a trajectory file in the Data tab (read in a worker); the layer, or None."""
+    got = []
+    w.data.open_file(str(path), settings, on_done=got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=30_000)
+    return got[0]
+
+
+def texts(notifications) -> list[str]:
+    """The messages of napari notifications."""
+    return [str(n.message) for n in notifications]
+
+
+def set_file_setting(widget, name: str, text: str) -> None:
+    """Type ``text`` in the Data tab's field ``name`` (a data-file setting) and leave it, as a user
+    would (a choice field: choose ``text``)."""
+    editor = widget.data.settings_form.fields[name].editor
+    if hasattr(editor, "choices"):  # a combo box: its choices are the values ("auto" is None)
+        editor.value = None if text == "auto" else text
+        return
+    editor.native.setText(text)
+    editor.native.editingFinished.emit()
+
+
 def settle(widget, qtbot):
     """Let every background worker of a panel end before its viewer goes."""
     widget.rois._timer.stop()

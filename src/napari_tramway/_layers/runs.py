@@ -172,7 +172,7 @@ def unit_inputs(meta: dict | None) -> dict | None:
     rois = _rois_of(spec, i)
     members = region_members(u.get("region_label", ""))
     return {"file_label": u.get("file_label"),
-            "file": {k: _plain(f.get(k)) for k in ("frame_interval", "localization_precision", "reader")},
+            "file": {k: _plain(f.get(k)) for k in _file_setting_names()},
             "rois": [[m, _shape(rois[m]) if m < len(rois) else None] for m in members],
             "group": bool(spec.get("group_overlapping_rois"))}
 
@@ -202,9 +202,9 @@ def input_changes(inputs, current) -> list[str]:
         f_now = (cur.get("files") or [])[i_now]
         if bool(inp.get("group")) != bool(cur.get("group_overlapping_rois")):
             note("the grouping of overlapping ROIs changed")
-        for key, what in (("frame_interval", "frame interval"), ("localization_precision", "σ"),
-                          ("reader", "reading options")):
+        for key in _file_setting_names():
             if (inp.get("file") or {}).get(key) != _plain(f_now.get(key)):
+                what = {"localization_precision": "σ"}.get(key, key.replace("_", " "))
                 note(f"the {what} of {label} changed")
         rois_now = _rois_of(cur, i_now)
         for m, shape in inp.get("rois") or []:
@@ -213,6 +213,13 @@ def input_changes(inputs, current) -> list[str]:
                 name = (rois_now[m].get("name") if m < len(rois_now) else None) or roi_label(m)
                 note(f"ROI {name} {'was removed' if now is None else 'changed'}")
     return out
+
+
+def _file_setting_names() -> tuple[str, ...]:
+    """The settings of a data file that its maps depend on (:data:`~napari_tramway.core.io.FILE_SETTINGS`)."""
+    from ..core.io.settings import FILE_SETTINGS
+
+    return tuple(p.name for p in FILE_SETTINGS.parameters)
 
 
 def _file_labels(spec: dict) -> list[str]:

@@ -3,7 +3,7 @@
 :class:`TramwayWidget` is the panel napari docks ("TRamWAy maps"): Save / Load / Reset spec, and
 one tab per step of a session —
 
-* **Data**: trajectory layers (files), frame interval, localization precision, image alignment;
+* **Data**: trajectory layers (files), how each is read (the data-file settings form), image alignment;
 * **ROIs**: Shapes layers of ROIs, live translocation counts, grouping, ROI files, ROIs per file;
 * **Analysis**: mesh and model forms generated from the registries, time windows, mesh preview;
 * **Environment**: in-process, local processes or a cluster site; site check with Qt dialogs;
@@ -87,7 +87,8 @@ class TramwayWidget(QWidget):
         self.runs = RunsPanel(napari_viewer, self)
         self.results = ResultsPanel(napari_viewer, self)
         for panel, title, tip in (
-                (self.data, "Data", "Trajectory files, their frame interval and σ, the image under them"),
+                (self.data, "Data", "Trajectory files, how each is read (units, pixel size, frame interval, σ), "
+                 "the image under them"),
                 (self.rois, "ROIs", "Regions of interest: draw, name, import; translocations in each"),
                 (self.analysis, "Analysis", "Mesh, model and time windows"),
                 (self.environment, "Where", "Environment: where the units run (here, local processes, a cluster)"),

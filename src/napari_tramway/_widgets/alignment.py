@@ -48,7 +48,7 @@ class ImageAlignment(QGroupBox):
         self.pixel_size.setValue(0.1)
         self.pixel_size.setToolTip("Size of an image pixel (µm): the image layer's scale")
         self.pixel_size.valueChanged.connect(self._apply)
-        il.addRow("pixel size (µm)", self.pixel_size)
+        il.addRow("image pixel (µm)", self.pixel_size)  # not the file setting "pixel size (µm)"
         self.offset_x = spin(4, -1e6, 1e6, " µm", 0.1)
         self.offset_y = spin(4, -1e6, 1e6, " µm", 0.1)
         for s, axis in ((self.offset_x, "x"), (self.offset_y, "y")):

@@ -1,15 +1,17 @@
-"""The column-mapping step: when a table's columns are not recognised, the user names them."""
+"""The column-mapping dialog: when a table's columns are not recognised, or a unit cannot be
+determined where it matters (pixels without a pixel size, frames without a frame interval), the
+user says how to read the file — in the data-file settings form (:mod:`.file_form`), the fields of
+the Data tab and the command line, with the file's first rows above it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QComboBox,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
     QTableWidget,
     QTableWidgetItem,
@@ -17,25 +19,25 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-ROLES = (
-    ("n", "trajectory id", True),
-    ("x", "x", True),
-    ("y", "y", True),
-    ("t", "time", False),
-    ("frame", "frame number", False),
-    ("z", "z (optional)", False),
-)
-NONE = "(none)"
-SPACE_UNITS = ("as in the file", "µm", "nm", "pixel")
-TIME_UNITS = ("as in the file", "s", "ms", "frame")
+from .file_form import file_settings_form, settings_of
+from .forms import NO_SOURCE
+
+#: the roles a file needs, each with what it is (for the "Missing:" line)
+REQUIRED = (("n", "n (trajectory id)"), ("x", "x"), ("y", "y"))
+#: the choice of a role given no column (see :class:`~napari_tramway._widgets.forms.MappingEditor`)
+NONE = NO_SOURCE
 
 
 def file_preview(path, rows: int = 6) -> tuple[list[str], list[list[str]], bool]:
-    """``(column names, first rows, has header)`` of a text table, without reading all of it."""
+    """``(column names, first rows, has header)`` of a text table, without reading all of it; the
+    columns of a file without header are named by their 0-based positions (``0``, ``1``...), as
+    the column mapping gives them. Nothing for an XML file (it has no columns to map)."""
     from ..core.io.sniff import head_lines, read_head, sniff, split_line
 
     p, head = read_head(path)
     sniffed = sniff(p, head)
+    if sniffed.format.endswith("-xml"):
+        return [], [], False
     lines = [ln for ln in head_lines(head, sniffed.encoding, limit=rows + 40) if ln.strip()]
     while lines and lines[0].lstrip().startswith("#"):
         lines.pop(0)
@@ -49,15 +51,24 @@ def file_preview(path, rows: int = 6) -> tuple[list[str], list[list[str]], bool]
         names = [c.strip().strip('"') for c in cells[0]]
         body = cells[1:]
     else:
-        names = [f"column {i + 1}" for i in range(len(cells[0]))]
+        names = [str(i) for i in range(len(cells[0]))]
         body = cells[:rows]
     return names, body, bool(sniffed.header)
 
 
-def guess_role(role: str, names: list[str]) -> int | None:
-    """Index of the column that auto-detection would give ``role``, if any."""
-    from ..core.io.columns import ALIASES, split_name
+def column_choices(names: list[str], has_header: bool) -> list[tuple[str, object]]:
+    """The ``(label, value)`` choices of the column mapping: names, or 0-based positions."""
+    return [(name, name if has_header else i) for i, name in enumerate(names)]
 
+
+def guess_role(role: str, names: list[str], has_header: bool = True) -> int | None:
+    """Index of the column the reader would give ``role`` by its name (or, without header, by the
+    default layout ``n x y t`` / ``n x y z t``), if any."""
+    from ..core.io.columns import ALIASES, DEFAULT_NAMES, split_name
+
+    if not has_header:
+        layout = DEFAULT_NAMES.get(len(names), [])
+        return layout.index(role) if role in layout else None
     parsed = [split_name(n)[0] for n in names]
     for alias in ALIASES.get(role, ()):
         if alias in parsed:
@@ -66,18 +77,20 @@ def guess_role(role: str, names: list[str]) -> int | None:
 
 
 class ColumnMappingDialog(QDialog):
-    """Map the columns of a trajectory table to n, x, y, t (or frame), with their units."""
+    """How to read a trajectory file: its first rows, and the data-file settings form (column
+    mapping, units, pixel size, frame interval, σ...) with the file's current settings."""
 
     def __init__(self, path, names: list[str], rows: list[list[str]], has_header: bool = True,
-                 message: str = "", parent: QWidget | None = None):
+                 message: str = "", parent: QWidget | None = None, settings: Mapping | None = None):
         super().__init__(parent)
         self.setObjectName("napari_tramway_column_mapping")
-        self.setWindowTitle("napari-tramway: which column is which?")
+        self.setWindowTitle("napari-tramway: how to read this file?")
         self.names = list(names)
         self.has_header = has_header
+        self.message = message
         layout = QVBoxLayout(self)
-        intro = QLabel(f"<b>{path}</b><br>The columns of this file were not all recognised. "
-                       "Say which column holds the trajectory id, x, y and the time (or frame number).")
+        intro = QLabel(f"<b>{path}</b><br>Say which column is which, and the units of positions and times. "
+                       "A field left on <i>auto</i> (or empty) is found from the file.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
         if message:
@@ -86,126 +99,95 @@ class ColumnMappingDialog(QDialog):
             err.setStyleSheet("color: #e07070;")
             err.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             layout.addWidget(err)
-        table = QTableWidget(len(rows), len(names))
-        table.setHorizontalHeaderLabels(names)
-        for i, row in enumerate(rows):
-            for j, cell in enumerate(row[: len(names)]):
-                table.setItem(i, j, QTableWidgetItem(cell))
-        table.setMaximumHeight(170)
-        layout.addWidget(table)
-        form = QFormLayout()
-        self.combos: dict[str, QComboBox] = {}
-        for role, text, _required in ROLES:
-            combo = QComboBox()
-            combo.addItem(NONE)
-            combo.addItems(self.names)
-            guess = guess_role(role, self.names)
-            if guess is not None:
-                combo.setCurrentIndex(guess + 1)
-            combo.currentIndexChanged.connect(self._update)
-            self.combos[role] = combo
-            form.addRow(text, combo)
-        self.space_unit = QComboBox()
-        self.space_unit.addItems(SPACE_UNITS)
-        self.pixel_size = QDoubleSpinBox()
-        self.pixel_size.setDecimals(4)
-        self.pixel_size.setRange(0.0001, 100.0)
-        self.pixel_size.setValue(0.1)
-        self.pixel_size.setSuffix(" µm")
-        row = QHBoxLayout()
-        row.addWidget(self.space_unit)
-        row.addWidget(QLabel("pixel size"))
-        row.addWidget(self.pixel_size)
-        form.addRow("positions in", row)
-        self.time_unit = QComboBox()
-        self.time_unit.addItems(TIME_UNITS)
-        self.frame_interval = QDoubleSpinBox()
-        self.frame_interval.setDecimals(5)
-        self.frame_interval.setRange(0.00001, 1000.0)
-        self.frame_interval.setValue(0.02)
-        self.frame_interval.setSuffix(" s")
-        row = QHBoxLayout()
-        row.addWidget(self.time_unit)
-        row.addWidget(QLabel("frame interval"))
-        row.addWidget(self.frame_interval)
-        form.addRow("time in", row)
-        layout.addLayout(form)
+        if names:  # a table: its first rows, and its columns to choose from
+            table = QTableWidget(len(rows), len(names))
+            table.setHorizontalHeaderLabels(names)
+            for i, row in enumerate(rows):
+                for j, cell in enumerate(row[: len(names)]):
+                    table.setItem(i, j, QTableWidgetItem(cell))
+            table.setMaximumHeight(150)
+            layout.addWidget(table)
+        self.form = file_settings_form(column_choices(self.names, has_header) if names else None)
+        self.form.set_value(dict(settings or {}))
+        layout.addWidget(self.form.native)
+        self.advanced = QCheckBox("advanced settings (scale factors for other units)")
+        self.advanced.toggled.connect(self.form.set_advanced)
+        layout.addWidget(self.advanced)
         self.problem = QLabel("")
         self.problem.setStyleSheet("color: #e07070;")
+        self.problem.setWordWrap(True)
         layout.addWidget(self.problem)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self.space_unit.currentIndexChanged.connect(self._update)
-        self.time_unit.currentIndexChanged.connect(self._update)
+        self.form.changed.connect(self._update)
         self._update()
 
-    def set_role(self, role: str, column: str | None) -> None:
-        """Choose the column of ``role`` (None: no column)."""
-        combo = self.combos[role]
-        combo.setCurrentIndex(0 if column is None else self.names.index(column) + 1)
+    @property
+    def combos(self) -> dict:
+        """The column mapping's combo box of each role (``n``, ``x``, ``y``, ``z``, ``t``, ``frame``)."""
+        return self.form.fields["columns"].editor.combos
 
-    def _choice(self, role):
-        i = self.combos[role].currentIndex()
-        return None if i <= 0 else i - 1
+    def set_role(self, role: str, column: str | int | None) -> None:
+        """Give ``role`` the column ``column`` (a name, or a position without header; None: no column)."""
+        mapping = dict(self.form.fields["columns"].value or {})
+        mapping[role] = column
+        self.form.fields["columns"].value = mapping
+
+    def missing(self) -> list[str]:
+        """The roles no column will hold: neither mapped nor recognised by name (a table's)."""
+        mapping = self.form.fields["columns"].value
+        if not self.names or not isinstance(mapping, (Mapping, type(None))):
+            return []
+        mapping = mapping or {}
+
+        def has(role):
+            if role in mapping:
+                return mapping[role] is not None
+            return guess_role(role, self.names, self.has_header) is not None
+
+        out = [text for role, text in REQUIRED if not has(role)]
+        if not has("t") and not has("frame"):
+            out.append("t (time) or frame")
+        return out
 
     def _update(self, *_):
-        self.pixel_size.setEnabled(self.space_unit.currentText() == "pixel")
-        frames = self.time_unit.currentText() == "frame" or (self._choice("t") is None and self._choice("frame") is not None)
-        self.frame_interval.setEnabled(frames)
-        missing = [text for role, text, required in ROLES if required and self._choice(role) is None]
-        if self._choice("t") is None and self._choice("frame") is None:
-            missing.append("time or frame number")
-        chosen = [self._choice(r) for r, _, _ in ROLES if self._choice(r) is not None]
-        dup = len(chosen) != len(set(chosen))
-        text = ""
-        if missing:
-            text = "Missing: " + ", ".join(missing)
-        elif dup:
-            text = "A column is used twice."
+        problems = [str(p) for p in self.form.problems()]
+        missing = self.missing()
+        text = "; ".join(problems) if problems else ("Missing: " + ", ".join(missing) if missing else "")
         self.problem.setText(text)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not text)
 
+    def settings(self):
+        """The settings chosen, as :class:`~napari_tramway.core.io.FileSettings` (validated once)."""
+        return settings_of(self.form)
+
     def options(self) -> dict:
-        """Reader options for :func:`napari_tramway.read_trajectories`."""
-        columns = {}
-        for role, _, _ in ROLES:
-            i = self._choice(role)
-            if i is not None:
-                columns[role] = self.names[i] if self.has_header else i
-        opts: dict = {"columns": columns}
-        su = self.space_unit.currentText()
-        if su == "pixel":
-            opts["space_unit"] = "pixel"
-            opts["pixel_size"] = float(self.pixel_size.value())
-        elif su in ("µm", "nm"):
-            opts["space_unit"] = su
-        tu = self.time_unit.currentText()
-        if tu in ("s", "ms", "frame"):
-            opts["time_unit"] = tu
-        if self.frame_interval.isEnabled():
-            opts["frame_interval"] = float(self.frame_interval.value())
-        return opts
+        """The settings chosen, as keywords of :func:`napari_tramway.read_trajectories` (the spec's
+        fields of the file)."""
+        return self.settings().to_dict()
 
 
-def is_column_problem(exc: Exception) -> bool:
-    """Whether a reading error is about which column is which (worth the mapping dialog)."""
-    text = str(exc)
-    keys = ("no trajectory-id column", "no x column", "no y column", "no time or frame column",
-            "columns= maps", "is not a column of the file", "Columns found")
-    return any(k in text for k in keys)
+def needs_settings(exc: BaseException) -> bool:
+    """Whether a reading error asks for settings the dialog gives: columns not recognised
+    (:class:`~napari_tramway.core.errors.ColumnError`) or a unit that cannot be determined
+    (:class:`~napari_tramway.core.errors.UnitError`). A file that is not trajectories
+    (:class:`~napari_tramway.core.errors.NotTrajectoryFileError`) has nothing to map."""
+    from ..core.errors import ColumnError, UnitError
+
+    return isinstance(exc, (ColumnError, UnitError))
 
 
-def ask_column_mapping(path, message: str = "", parent: QWidget | None = None) -> dict | None:
-    """Show :class:`ColumnMappingDialog` for ``path``; return reader options, or None if cancelled."""
+def ask_file_settings(path, message: str = "", settings: Mapping | None = None,
+                      parent: QWidget | None = None) -> dict | None:
+    """Show :class:`ColumnMappingDialog` for ``path`` with its current ``settings``; return the
+    settings chosen (keywords of :func:`napari_tramway.read_trajectories`), or None if cancelled."""
     try:
         names, rows, has_header = file_preview(path)
-    except Exception:  # the reader will report the file's problem itself
-        return None
-    if not names:
-        return None
-    dialog = ColumnMappingDialog(path, names, rows, has_header, message, parent)
+    except Exception:  # the reader read it: the settings can still be given, without a preview
+        names, rows, has_header = [], [], False
+    dialog = ColumnMappingDialog(path, names, rows, has_header, message, parent, settings)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.options()

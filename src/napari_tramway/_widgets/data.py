@@ -1,9 +1,12 @@
-"""Data: the trajectory layers of the analysis, their metadata, and the image they belong to.
+"""Data: the trajectory layers of the analysis, how each file is read, and the image they belong to.
 
 Trajectories are in µm (Tracks layers, scale 1 in space, the frame interval on the time axis);
 the wide-field image is aligned on them by its layer scale (the pixel size, µm) and translate
-(the position of its corner, µm). Frame interval and localization precision travel with each
-trajectory layer (in its metadata) and into the analysis spec.
+(the position of its corner, µm). How the selected file is read — its column mapping, the units of
+its positions and times, pixel size, frame interval, σ — is the data-file settings form
+(:mod:`.file_form`, generated from :data:`~napari_tramway.core.io.FILE_SETTINGS`: the fields of the
+command line and of the spec's files); its values travel with the layer (``metadata["reader"]``)
+into the analysis spec, and a change reads the file again (:mod:`.data_files`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -28,27 +32,21 @@ from qtpy.QtWidgets import (
 )
 
 from .._layers import METADATA_KEY, locations_of_layer
-from ..core.defaults import LOCALIZATION_PRECISION
 from ..pipeline.labels import format_labels
-from .alignment import ImageAlignment, spin
-from .common import (
-    notify_error,
-    notify_info,
-    start_worker,
-    trajectory_layers,
-    user_message,
-)
-from .layout import scrolling
+from .alignment import ImageAlignment
+from .common import notify_error, notify_info, trajectory_layers
+from .data_files import FileReading
+from .file_form import DOCK_LABEL_WIDTH, file_settings_form, settings_message, settings_of
+from .layout import narrow, scrolling
 
-#: What to do when a trajectory file cannot be read.
-READ_FIX = ("check the file (docs/formats.md lists the formats and columns read), or give its columns "
-            "and units when napari-tramway asks")
+__all__ = ["DataPanel"]
 
 TRAJECTORY_FILTER = "Trajectories (*.txt *.trxyt *.trxyzt *.csv *.tsv *.xml *.dat);;All files (*)"
 
 
-class DataPanel(QWidget):
-    """Trajectory layers (files), their frame interval and σ, and the image alignment."""
+class DataPanel(FileReading, QWidget):
+    """Trajectory layers (files), how each is read (the data-file settings form), and the image
+    alignment."""
 
     files_changed = Signal()
 
@@ -58,6 +56,8 @@ class DataPanel(QWidget):
         self.main = main
         self._excluded: set[int] = set()
         self._workers = []
+        self._refused: str | None = None
+        self._filling = False
         self._to_reread: list = []
         self._reread_timer = QTimer(self)
         self._reread_timer.setSingleShot(True)
@@ -89,7 +89,6 @@ class DataPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(150)
         self.table.itemSelectionChanged.connect(self._on_select)
         self.table.itemChanged.connect(self._on_item_changed)
         fl.addWidget(self.table)
@@ -105,19 +104,28 @@ class DataPanel(QWidget):
                                     "separated by commas (changing them recomputes nothing)")
         self.labels_edit.editingFinished.connect(self._store_labels)
         form.addRow("labels", self.labels_edit)
-        self.frame_interval = spin(5, 0.00001, 1000.0, " s", 0.001)
-        self.frame_interval.setToolTip("Time between frames (s); converts frame numbers to times")
-        self.frame_interval.valueChanged.connect(self._store_meta)
-        form.addRow("frame interval (s)", self.frame_interval)
-        self.sigma = spin(4, 0.0, 10.0, " µm", 0.005)
-        self.sigma.setToolTip("Localization precision σ (µm): the models correct D for it")
-        self.sigma.setAccessibleName("localization precision σ")
-        self.sigma.valueChanged.connect(self._store_meta)
-        form.addRow("σ (µm)", self.sigma)
+        fl.addLayout(form)
+        heading = QLabel("<b>How to read it</b> (empty or <i>auto</i>: from the file)")
+        heading.setWordWrap(True)
+        heading.setToolTip("The data-file settings: the same as the command line's --columns, --space-unit, "
+                           "--pixel-size, --time-unit, --frame-interval... and the spec's files (docs/formats.md)")
+        fl.addWidget(heading)
+        self.settings_form = file_settings_form()
+        self.settings_form.wrap_labels(DOCK_LABEL_WIDTH)
+        narrow(self.settings_form.native)
+        self.settings_form.on_commit(self._commit_settings)
+        fl.addWidget(self.settings_form.native)
+        self.advanced = QCheckBox("advanced settings (scale factors)")
+        self.advanced.toggled.connect(self.settings_form.set_advanced)
+        fl.addWidget(self.advanced)
+        self.read_as = QLabel("")
+        self.read_as.setWordWrap(True)
+        self.read_as.setStyleSheet("color: #a0a0a0;")
+        self.read_as.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        fl.addWidget(self.read_as)
         self.file_info = QLabel("")
         self.file_info.setWordWrap(True)
-        form.addRow(self.file_info)
-        fl.addLayout(form)
+        fl.addWidget(self.file_info)
         layout.addWidget(files)
 
         self.alignment = ImageAlignment(self.viewer, self.selected_layer)
@@ -187,12 +195,19 @@ class DataPanel(QWidget):
             item.setToolTip(str(path or "These tracks are not read from a file napari-tramway knows"))
             self.table.setItem(i, 3, item)
         self.table.blockSignals(False)
+        self._fit_table(len(layers))
         if layers:
             row = layers.index(selected) if selected in layers else 0
             self.table.selectRow(row)
         self._on_select()
         self.alignment.refresh()
         self.files_changed.emit()
+
+    def _fit_table(self, rows: int) -> None:
+        """The files table as high as its rows (at least two, at most 150 px): the form below stays in view."""
+        height = self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
+        height += self.table.verticalHeader().defaultSectionSize() * max(2, rows)
+        self.table.setFixedHeight(min(150, height + 2))
 
     def _on_item_changed(self, item):
         if item.column() != 0:
@@ -209,41 +224,66 @@ class DataPanel(QWidget):
 
     def _on_select(self):
         layer = self.selected_layer()
-        widgets = (self.label_edit, self.labels_edit, self.frame_interval, self.sigma)
+        widgets = (self.label_edit, self.labels_edit)
         for w in widgets:
             w.blockSignals(True)
             w.setEnabled(layer is not None)
+        md = (layer.metadata or {}) if layer is not None else {}
+        self.settings_form.enabled = bool(md.get("path"))  # settings describe a file
+        self._refused = None
+        self._filling = True  # the editors report the values set here: not the user's edits
         try:
+            with self.settings_form.changed.blocked():
+                self.settings_form.set_value(dict(md.get("reader") or {}))
+            self._filling = False
             if layer is None:
+                self.read_as.setText("")
                 self.file_info.setText("Open a trajectory file, drop one on the viewer, or open the sample "
                                        "(File ▸ Open Sample ▸ napari-tramway).")
                 return
-            md = layer.metadata or {}
             self.label_edit.setText(md.get("label") or "")
             self.labels_edit.setText(format_labels(md.get("labels")))
             self.labels_edit.setStyleSheet("")
-            fi = md.get("frame_interval")
-            self.frame_interval.setValue(float(fi) if fi else 0.02)
-            lp = md.get("localization_precision")
-            self.sigma.setValue(float(lp) if lp is not None else LOCALIZATION_PRECISION)
+            self._show_reading(layer)
             self.file_info.setText(self._describe(layer))
         finally:
+            self._filling = False
             for w in widgets:
                 w.blockSignals(False)
         self.alignment.update_extent_info()
+
+    def _show_reading(self, layer) -> None:
+        """What the last reading of the layer's file did (units, factors, frame interval, σ), or
+        why it failed with the settings given."""
+        md = layer.metadata or {}
+        error, provenance = md.get("read_error"), md.get("provenance")
+        if error:
+            self.read_as.setStyleSheet("color: #e07070;")
+            self.read_as.setText(f"cannot read it with these settings: {error}")
+            return
+        self.read_as.setStyleSheet("color: #a0a0a0;")
+        if provenance is None:
+            self.read_as.setText("" if md.get("path") else "Not read from a file: Save as… writes one.")
+            self.read_as.setToolTip("")
+            return
+        lines = [ln for ln in provenance.describe()[1:] if not ln.startswith("warning: ")]
+        if provenance.warnings:
+            lines.append(f"⚠ {len(provenance.warnings)} warning(s): hover here")
+        self.read_as.setText("Read as: " + "\n".join(lines))
+        self.read_as.setToolTip("\n\n".join(provenance.warnings) or f"{provenance.path} ({provenance.format})")
 
     def _describe(self, layer) -> str:
         md = layer.metadata or {}
         cache = getattr(self, "_descriptions", None)
         if cache is None:
             cache = self._descriptions = {}
-        key = (id(layer), id(md.get("locations")), repr(md.get("reader")))
+        key = (id(layer), id(md.get("locations")))
         if key in cache:
             return cache[key]
-        cache[key] = text = self._describe_now(layer, md)
+        cache[key] = text = self._describe_now(layer)
         return text
 
-    def _describe_now(self, layer, md) -> str:
+    def _describe_now(self, layer) -> str:
         try:
             loc = locations_of_layer(layer)
         except Exception:
@@ -252,23 +292,44 @@ class DataPanel(QWidget):
             return ""
         n_traj = loc["n"].nunique()
         x, y, t = loc["x"], loc["y"], loc["t"]
-        reader = md.get("reader") or {}
-        extra = f"; read with {reader}" if reader else ""
         return (f"{n_traj:,} trajectories, x {x.min():.2f}–{x.max():.2f} µm, y {y.min():.2f}–{y.max():.2f} µm, "
-                f"t {t.min():.2f}–{t.max():.2f} s{extra}")
+                f"t {t.min():.2f}–{t.max():.2f} s")
 
     def _store_meta(self, *_):
         layer = self.selected_layer()
         if layer is None:
             return
         md = layer.metadata
-        old_interval = md.get("frame_interval")
-        md["frame_interval"] = float(self.frame_interval.value())
-        md["localization_precision"] = float(self.sigma.value())
         md["label"] = self.label_edit.text().strip() or None
         md.setdefault(METADATA_KEY, {"kind": "trajectories"})
-        if old_interval is None or abs(float(old_interval) - md["frame_interval"]) > 0.5 * 10 ** -self.frame_interval.decimals():
-            self._schedule_reread(layer)
+        self.files_changed.emit()
+
+    def _commit_settings(self):
+        """The form's settings, validated once (:class:`~napari_tramway.core.io.FileSettings`),
+        into the selected layer's metadata; the file is then read again with them. A bad value is
+        one notification naming its field (the same values are not reported twice), and changes
+        nothing."""
+        from ..core.errors import SettingsError
+
+        layer = self.selected_layer()
+        if self._filling or layer is None or not (layer.metadata or {}).get("path"):
+            return
+        try:
+            settings = settings_of(self.settings_form)
+        except SettingsError as exc:
+            message = settings_message(layer.name, exc) + " — correct it in the Data tab"
+            if message != self._refused:
+                self._refused = message
+                notify_error(message)
+            return
+        self._refused = None
+        md = layer.metadata
+        new = settings.to_dict()
+        if new == (md.get("reader") or {}):
+            return
+        md["reader"] = new
+        md.setdefault(METADATA_KEY, {"kind": "trajectories"})
+        self._schedule_reread(layer)
         self.files_changed.emit()
 
     def _store_labels(self):
@@ -296,104 +357,6 @@ class DataPanel(QWidget):
         for p in paths:
             self.open_file(p)
 
-    def open_file(self, path, options: dict | None = None, frame_interval=None, localization_precision=None,
-                  label=None, on_done=None):
-        """Read a trajectory file in a background thread and add it as a Tracks layer.
-
-        ``on_done(layer)`` is called once the layer is added, or ``on_done(None)`` if the file
-        could not be read (or the user cancelled the column mapping).
-        """
-        from ..core.errors import TrajectoryFormatError
-
-        opts = dict(options or {})
-        if frame_interval is not None:
-            opts["frame_interval"] = frame_interval
-        if localization_precision is not None:
-            opts["localization_precision"] = localization_precision
-        if self.trajectories_in_pixels.isChecked() and "pixel_size" not in opts:
-            opts.setdefault("space_unit", "pixel")
-            opts["pixel_size"] = float(self.pixel_size.value())
-
-        def done(locations):
-            from .._reader import trajectory_layer_data
-
-            data, kwargs, kind = trajectory_layer_data(path, locations, opts)
-            if label:
-                kwargs["metadata"]["label"] = label
-            layer = self.viewer.add_tracks(data, **kwargs)
-            if on_done is not None:
-                on_done(layer)
-
-        def failed(exc):
-            from .columns import ask_column_mapping, is_column_problem
-
-            if isinstance(exc, TrajectoryFormatError) and is_column_problem(exc):
-                new = ask_column_mapping(path, str(exc), self)
-                if new is not None:
-                    self.open_file(path, {**opts, **new}, label=label, on_done=on_done)
-                    return
-            else:
-                notify_error(user_message(f"could not read {Path(str(path)).name}", exc, READ_FIX))
-            if on_done is not None:
-                on_done(None)
-
-        return self._read(path, opts, done, failed)
-
-    def _read(self, path, opts: dict, done, failed):
-        """``read_trajectories(path, **opts)`` in a background thread; ``done(locations)`` or
-        ``failed(exc)`` (which tells the user: the error is handled once)."""
-        from ..core.io import read_trajectories
-
-        worker = start_worker(read_trajectories, path, **opts, what=f"could not read {path}", returned=done,
-                              errored=failed, start=False)
-        worker.finished.connect(lambda: self._workers.remove(worker) if worker in self._workers else None)
-        self._workers.append(worker)
-        worker.start()
-        return worker
-
-    def reread(self, layer):
-        """Read a trajectory layer's file again with its current frame interval and σ, and show it:
-        the layer's times (napari's time axis) and locations are then those the analysis reads.
-        Layers without a file keep their own times. Returns the worker, if any."""
-        md = layer.metadata
-        path = md.get("path")
-        if not path:
-            return None
-        opts = {**(md.get("reader") or {}), "frame_interval": md.get("frame_interval"),
-                "localization_precision": md.get("localization_precision")}
-        opts = {k: v for k, v in opts.items() if v is not None}
-
-        def done(locations):
-            from .._reader import trajectory_layer_data
-
-            if layer not in self.viewer.layers or md.get("frame_interval") != opts.get("frame_interval"):
-                return  # gone, or changed again meanwhile (a newer reading follows)
-            data, kwargs, _ = trajectory_layer_data(path, locations, opts)
-            new_md = {**kwargs["metadata"], "label": md.get("label")}
-            layer.data = data
-            layer.scale = kwargs["scale"]
-            layer.tail_length, layer.head_length = kwargs["tail_length"], kwargs["head_length"]
-            layer.metadata.update(new_md)
-            self.refresh()
-
-        def failed(exc):
-            notify_error(user_message(f"could not read {Path(str(path)).name} again", exc, READ_FIX))
-
-        return self._read(path, opts, done, failed)
-
-    def _schedule_reread(self, layer):
-        """After a change of frame interval: the times of a file of frame numbers change, and the
-        tracks' time axis with them (read again once the value settles)."""
-        if layer not in self._to_reread:
-            self._to_reread.append(layer)
-        self._reread_timer.start()
-
-    def _reread_pending(self):
-        layers, self._to_reread = self._to_reread, []
-        for layer in layers:
-            if layer in self.viewer.layers:
-                self.reread(layer)
-
     def _save_selected(self):
         layer = self.selected_layer()
         if layer is None:
@@ -408,8 +371,10 @@ class DataPanel(QWidget):
 
         loc = locations_of_layer(layer)
         md = layer.metadata
-        write_trajectories_text(loc, path, frame_interval=md.get("frame_interval"),
-                                localization_precision=md.get("localization_precision"))
+        p = md.get("provenance")  # recorded: what the file or the user said, not an estimate or a default
+        fi = p.frame_interval if p is not None and not p.frame_interval_estimated else None
+        sigma = p.localization_precision if p is not None and p.localization_precision_source != "default" else None
+        write_trajectories_text(loc, path, frame_interval=fi, localization_precision=sigma)
         md["path"] = str(Path(path).resolve())
         md["locations"] = loc
         md.setdefault(METADATA_KEY, {"kind": "trajectories"})
@@ -422,6 +387,7 @@ class DataPanel(QWidget):
 
     # -- spec ------------------------------------------------------------------------------------------------
     def to_spec(self, spec) -> None:
+        """The used layers as the spec's files: path, label, labels and the data-file settings."""
         from ..pipeline.spec import DataFile
 
         files = []
@@ -431,11 +397,7 @@ class DataPanel(QWidget):
             if not path:
                 raise ValueError(f"trajectory layer {layer.name!r} has no file: select it in the Data tab and "
                                  "'Save as…' first")
-            fi = md.get("frame_interval")
-            lp = md.get("localization_precision")
-            files.append(DataFile(path=str(path), frame_interval=None if fi is None else float(fi),
-                                  localization_precision=None if lp is None else float(lp),
-                                  reader=dict(md.get("reader") or {}), label=md.get("label") or None,
+            files.append(DataFile(path=str(path), **dict(md.get("reader") or {}), label=md.get("label") or None,
                                   labels=dict(md.get("labels") or {})))
         spec.files = files
 
@@ -448,7 +410,8 @@ class DataPanel(QWidget):
         return None
 
     def from_spec(self, spec, on_all_loaded=None) -> list:
-        """Show the spec's files: reuse open layers, read the others; return the workers started."""
+        """Show the spec's files: reuse open layers (read again when the spec's settings differ),
+        read the others; return the workers started."""
         workers = []
         wanted = []
         pending = [0]
@@ -459,21 +422,20 @@ class DataPanel(QWidget):
                 on_all_loaded()
 
         for f in spec.files:
+            settings = f.settings.to_dict()
             layer = self.layer_for_file(spec, f)
             if layer is not None:
                 md = layer.metadata
-                if f.frame_interval is not None and f.frame_interval != md.get("frame_interval"):
-                    md["frame_interval"] = f.frame_interval
+                if settings != (md.get("reader") or {}):
+                    md["reader"] = settings
                     self._schedule_reread(layer)
-                if f.localization_precision is not None:
-                    md["localization_precision"] = f.localization_precision
                 md["label"] = f.label
                 md["labels"] = dict(f.labels)
                 wanted.append(id(layer))
                 continue
             pending[0] += 1
-            workers.append(self.open_file(str(spec.resolve_path(f)), dict(f.reader), f.frame_interval,
-                                          f.localization_precision, f.label, on_done=_labelled(f.labels, loaded)))
+            workers.append(self.open_file(str(spec.resolve_path(f)), settings, label=f.label,
+                                          on_done=_labelled(f.labels, loaded)))
         # use exactly the spec's files (those being read are added, and used, when they arrive)
         self._excluded = {id(layer) for layer in self.layers() if id(layer) not in wanted} if spec.files else set()
         self.refresh()

@@ -116,7 +116,8 @@ class EnvironmentPanel(QWidget):
         self.site_ref.setPlaceholderText("or a site adapter: package.module:Class or path/to/file.py:Class")
         self.site_ref.setToolTip("Your own site adapter (a SingularitySlurm subclass), by module or file")
         use = QPushButton("Use")
-        use.clicked.connect(lambda: self.select(self.site_ref.text().strip()) if self.site_ref.text().strip() else None)
+        use.clicked.connect(lambda: self.use_site(self.site_ref.text()))
+        self.site_ref.returnPressed.connect(lambda: self.use_site(self.site_ref.text()))
         other.addWidget(self.site_ref, 1)
         other.addWidget(use)
         wl.addRow(other)
@@ -206,6 +207,22 @@ class EnvironmentPanel(QWidget):
             i = self.combo.count() - 1
         self.combo.setCurrentIndex(i)
 
+    def use_site(self, name: str) -> bool:
+        """Use the site typed: a name, ``package.module:Class`` or ``path/to/file.py:Class``. One
+        that cannot be found is one notification listing the known sites; the choice is unchanged."""
+        name = str(name).strip()
+        if not name:
+            return False
+        try:
+            from ..analysis import environment_kind
+
+            environment_kind(name)
+        except Exception as exc:  # SiteNotFound lists the known sites; a broken adapter says why
+            notify_error(user_message(f"cannot use the site {name!r}", exc, "choose one in the list above"))
+            return False
+        self.select(name)
+        return True
+
     # -- options ------------------------------------------------------------------------------------------------
     def options(self) -> dict:
         """The chosen environment's settings, for the spec and the factory: the form's values that
@@ -264,12 +281,18 @@ class EnvironmentPanel(QWidget):
         def work():
             return check_site(factory())
 
+        name = self.name
+
         def done(results):
             self.check_results.clear()
             for r in results or []:  # CheckResult: the CLI's line, the whole message as tooltip
                 item = QListWidgetItem(r.line())
                 item.setToolTip(r.message or r.title)
                 self.check_results.addItem(item)
+            failed = [r for r in results or [] if r.ok is False]
+            if failed:  # one notification: the first failure (host, port and cause for a connection)
+                more = f" (and {len(failed) - 1} more, listed in the Where tab)" if len(failed) > 1 else ""
+                notify_error(f"napari-tramway: the check of site {name} failed: {failed[0].line()}{more}")
 
         def failed(exc):
             self.check_results.clear()

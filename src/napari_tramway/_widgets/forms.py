@@ -15,10 +15,18 @@ A parameter that may be unset (``None``: derived from the data, or disabled) can
 * an integer has an ``auto`` box: ticked, the spin box is replaced by the word *unset*;
 * a choice offers ``auto`` among its choices.
 
+A ``mapping`` parameter (a column mapping) is a text field (``x=POSITION_X,y=POSITION_Y``, as on the
+command line), or, when the form is given the values to choose from (``value_choices``, e.g. a
+file's columns), one combo box per key (:class:`MappingEditor`). :meth:`ParameterForm.on_commit`
+calls back on finished edits only (Enter or leaving a text field, a choice made), for a form
+whose values are applied as they are edited.
+
 Numbers are edited as text (``1e-05``, ``0.025``): exactly what is typed is kept, in any
 magnitude, and a typo is named in the problems list rather than silently rounded — a spin box
-would round to its fixed decimals. Everything is magicgui but two Qt calls it has no API for:
-the grey hint of an empty text field and the colour of the problems line.
+would round to its fixed decimals. Everything is magicgui but the Qt calls it has no API for:
+the grey hint of an empty text field, the colour of the problems line, a text field's
+``editingFinished`` (:meth:`ParameterForm.on_commit`) and word-wrapped labels
+(:meth:`ParameterForm.wrap_labels`).
 """
 
 from __future__ import annotations
@@ -67,9 +75,9 @@ class ParameterField(ValuedContainerWidget):
     and a spec built from it is refused with the parameter's name.
     """
 
-    def __init__(self, parameter, **kwargs):
+    def __init__(self, parameter, value_choices=None, **kwargs):
         p = self.parameter = parameter
-        self.editor = _editor(p)
+        self.editor = _editor(p) if value_choices is None else MappingEditor(p, value_choices)
         self.auto: CheckBox | None = None
         self.unset: Label | None = None
         widgets = [self.editor]
@@ -118,7 +126,9 @@ class ParameterField(ValuedContainerWidget):
                 self._on_auto()
                 if value is None:
                     return
-            if isinstance(w, ComboBox):
+            if isinstance(w, MappingEditor):
+                w.value = value
+            elif isinstance(w, ComboBox):
                 w.value = value if value in w.choices else w.choices[0]
             elif isinstance(w, CheckBox):
                 w.value = bool(value)
@@ -128,6 +138,66 @@ class ParameterField(ValuedContainerWidget):
                 w.value = "" if value is None else str(value)  # a text typed earlier is kept as it was
             else:
                 w.value = p.format(value)
+        self.changed.emit(self.value)
+
+
+class _Absent:
+    """The choice of a mapping key left out (found by name, as when unset)."""
+
+    def __repr__(self):
+        return AUTO
+
+
+ABSENT = _Absent()
+#: the choice of a mapping key given no source (``z=`` on the command line: a z column is ignored)
+NO_SOURCE = "none"
+
+
+class MappingEditor(ValuedContainerWidget):
+    """The editor of a ``mapping`` parameter whose values are chosen from a list (e.g. the columns
+    of a file): one combo box per key, offering *auto* (the key left out: found by name), *none*
+    (no source: the role is not read) and the choices, given as ``(label, value)`` pairs. Its
+    ``value`` is the mapping of the keys set, ``None`` when no key is; a value set that is not
+    among the choices is added to them (nothing typed elsewhere is lost)."""
+
+    def __init__(self, parameter, choices, per_row: int = 3, **kwargs):
+        self.parameter = parameter
+        self.choices = [(str(label), value) for label, value in choices]
+        self.combos: dict[str, ComboBox] = {}
+        keys = tuple(parameter.keys or ())
+        self._added: dict[str, list] = {key: [] for key in keys}
+        rows = []
+        for i in range(0, len(keys), per_row):
+            widgets = []
+            for key in keys[i:i + per_row]:
+                combo = ComboBox(choices=self._choices_of(key), name=key,
+                                 tooltip=f"{parameter.name}: {key}. {AUTO}: found by its name; {NO_SOURCE}: not read")
+                self.combos[key] = combo
+                widgets += [Label(value=key), combo]
+            row = Container(widgets=widgets, layout="horizontal", labels=False)
+            row.margins = (0, 0, 0, 0)
+            rows.append(row)
+        super().__init__(widgets=rows, layout="vertical", labels=False, **kwargs)
+        self.margins = (0, 0, 0, 0)
+        for combo in self.combos.values():
+            combo.changed.connect(lambda *_: self.changed.emit(self.value))
+
+    def _choices_of(self, key: str) -> list:
+        return [(AUTO, ABSENT), (NO_SOURCE, None), *self.choices, *self._added[key]]
+
+    def get_value(self):
+        out = {key: combo.value for key, combo in self.combos.items() if combo.value is not ABSENT}
+        return out or None
+
+    def set_value(self, value) -> None:
+        mapping = dict(value) if isinstance(value, Mapping) else {}
+        with self.changed.blocked():
+            for key, combo in self.combos.items():
+                v = mapping.get(key, ABSENT)
+                if v not in combo.choices:  # e.g. a column the file does not have: shown, not lost
+                    self._added[key].append((str(v), v))
+                    combo.choices = self._choices_of(key)
+                combo.value = v
         self.changed.emit(self.value)
 
 
@@ -155,13 +225,19 @@ class ParameterForm(Container):
     fields : dict
         Parameter name → :class:`ParameterField`.
     entry : RegistryEntry or None
-        The registry entry the form shows, if any (its ``problems`` then check the values).
+        The registry entry the form shows, if any (its ``problems`` then check the values); any
+        object with ``parameters`` and ``problems(values)`` will do.
+    value_choices : dict, optional
+        Parameter name → ``(label, value)`` choices of a ``mapping`` parameter's values (e.g. a
+        file's columns): that parameter is then edited by a :class:`MappingEditor`.
     """
 
-    def __init__(self, parameters: Sequence, entry=None, **kwargs):
+    def __init__(self, parameters: Sequence, entry=None, value_choices: Mapping | None = None, **kwargs):
         self.parameters = tuple(parameters)
         self.entry = entry
-        self.fields: dict[str, ParameterField] = {p.name: ParameterField(p) for p in self.parameters}
+        choices = dict(value_choices or {})
+        self.fields: dict[str, ParameterField] = {
+            p.name: ParameterField(p, choices.get(p.name) if p.type == "mapping" else None) for p in self.parameters}
         self.problems_label = Label(value="")
         super().__init__(widgets=list(self.fields.values()), labels=True, **kwargs)
         self.append(self.problems_label)  # inserted once initialised: magicgui then aligns the labels
@@ -218,6 +294,28 @@ class ParameterForm(Container):
         for p in self.parameters:
             if p.advanced:
                 self.fields[p.name].visible = self._advanced
+
+    def on_commit(self, callback) -> None:
+        """Call ``callback()`` after each finished edit: Enter pressed in a text field or the field
+        left, a choice made, a box ticked (not at every keystroke, unlike ``changed``)."""
+        for f in self.fields.values():
+            editor = f.editor
+            if isinstance(editor, LineEdit):
+                editor.native.editingFinished.connect(callback)  # magicgui's LineEdit reports keystrokes
+            else:
+                editor.changed.connect(lambda *_: callback())
+            if f.auto is not None:
+                f.auto.changed.connect(lambda *_: callback())
+
+    def wrap_labels(self, width: int) -> None:
+        """Labels at most ``width`` px wide, long ones on two lines: the editors keep the rest of a
+        narrow dock."""
+        for f in self.fields.values():
+            labeled = f._labeled_widget()
+            if labeled is not None:
+                labeled.label_width = width
+                labeled._label_widget.native.setWordWrap(True)  # magicgui has no word-wrap API
+                labeled._label_widget.native.setMaximumWidth(width)
 
     def problems(self) -> list:
         """The problems of the values shown (``ParameterError`` s naming the parameter)."""

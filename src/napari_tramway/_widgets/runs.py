@@ -4,8 +4,10 @@ Each run is a row of the runs table — its name, model and settings, and how fa
 12 of 40 units — 1 m 20 s left``) — with a box to show or hide its layers; the units table below
 shows the selected run's units. A run's layers are named and grouped after it (see
 :mod:`napari_tramway._layers.runs`): a run with other settings never replaces another's maps, and
-maps whose inputs (ROIs, a file's frame interval or σ, grouping) changed since they were made are
-marked *stale* (their names end with ``[stale]``, they are drawn faded, and the table says why).
+maps whose inputs (ROIs, a file's settings — frame interval, σ, pixel size..., grouping) changed
+since they were made are marked *stale* (their names end with ``[stale]``, they are drawn faded,
+and the table says why). The results directory is checked before any work (a file, ``/proc``, a
+read-only folder: one notification).
 
 A run is a napari worker (:func:`~napari_tramway._widgets.run_worker.run_generator`): it plans the
 units, starts the run through the façade and relays its events; finished units' layer data are
@@ -229,6 +231,8 @@ class RunsPanel(RunList, RunOutputs, QWidget):
             self.status.setText(str(exc))
             notify_error(user_message("cannot run", exc))
             return None
+        if not self._writable(store if store is not None else self.store_dir()):
+            return None
         store = Path(store) if store is not None else self.store_for(spec)
         self.analysis = Analysis(spec, store=store)
         run = self._new_run_label(spec, store)
@@ -236,6 +240,19 @@ class RunsPanel(RunList, RunOutputs, QWidget):
         self.worker = self._start_worker(run_generator, self.analysis, env_factory, self.image_grid(), run=run,
                                          overwrite=self.overwrite.isChecked())
         return self.worker
+
+    def _writable(self, path) -> bool:
+        """Whether results can be written in ``path`` (checked before any work); if not, one
+        notification naming the directory and the cause."""
+        from ..analysis import OutputDirectoryError, writable_directory
+
+        try:
+            writable_directory(path, "the results directory")
+        except OutputDirectoryError as exc:
+            self.status.setText(str(exc))
+            notify_error(f"napari-tramway cannot run: {exc} — choose another results directory (Runs tab)")
+            return False
+        return True
 
     def attach(self, attach_fn, store):
         """Follow a run started earlier (``attach_fn()`` returns its handle) and show its results."""
