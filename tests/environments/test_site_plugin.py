@@ -4,6 +4,7 @@ the REAL test cluster, written by the test as a user writes one, registered with
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import numpy as np
@@ -71,11 +72,13 @@ class LabCluster(SingularitySlurm):
 
 @pytest.fixture
 def lab_cluster(tmp_path, monkeypatch):
-    (tmp_path / "lab_cluster.py").write_text(textwrap.dedent(LAB_SITE))
+    # its own module name: test_registry.py imports a 'lab_cluster' module of another LabCluster
+    (tmp_path / "lab_site.py").write_text(textwrap.dedent(LAB_SITE))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lab_site", raising=False)
 
     def factory():
-        from lab_cluster import LabCluster
+        from lab_site import LabCluster
 
         return LabCluster
 
