@@ -34,7 +34,8 @@ def experiment(directory: Path, seed: int, files_per_condition: int, discard_sta
     for k, f in enumerate(simulate_conditions({"control": 0.1, "treated": 0.08}, files_per_condition, n_locations,
                                               seed=seed)):
         path = directory / f"cell{k:02d}.txt"
-        write_trajectories_text(f["locations"], path)
+        write_trajectories_text(f["locations"], path, frame_interval=f["acquisition"].frame_interval,
+                                localization_precision=f["acquisition"].localization_precision)
         files.append(DataFile(str(path), frame_interval=0.02, localization_precision=0.02,
                               labels={"condition": f["condition"], "replicate": str(f["replicate"])}))
     spec = AnalysisSpec(files=files, mesh=MeshSpec("hexagon", {"resolution": 2.0}), model=ModelSpec("d", {}),

@@ -26,6 +26,7 @@ from napari_tramway.core.meshes import assign, build_mesh
 from napari_tramway.core.models import fit, grad1_operator, penalty_matrix, step_statistics
 from napari_tramway.core.models.joint import JointProblem
 from napari_tramway.core.models.likelihood import CellLikelihood
+from napari_tramway.core.simulate import WALK_ACQUISITION as ACQUISITION
 from napari_tramway.core.simulate import standard_dataset
 from napari_tramway.core.trajectories import translocations
 
@@ -81,7 +82,7 @@ def _peak_mib(fn):
 
 def _dv_evaluation(mesh, assignment, steps, repeat=200):
     """Seconds per DV objective + gradient evaluation (the optimizer's inner cost)."""
-    stats = step_statistics(assignment, steps)
+    stats = step_statistics(assignment, steps, ACQUISITION.frame_interval)
     cells = np.flatnonzero(stats.n > 0)
     lik = CellLikelihood(stats, cells, 0.02)
     adj = mesh.adjacency[cells][:, cells]
@@ -117,7 +118,7 @@ def main(argv=None):
     m = build_mesh("hexagon", xy, resolution=1.0)
     a = assign(m, xy)
     for _, model, _, params in MODELS:
-        fit(model, m, a, st, **params)
+        fit(model, m, a, st, ACQUISITION, **params)
 
     rows, evals = [], {}
     for n in args.sizes:
@@ -130,14 +131,14 @@ def main(argv=None):
             mesh = build_mesh("hexagon", xy, resolution=res)
             a = assign(mesh, xy)
             meshes[res] = (mesh, a, time.perf_counter() - t)
-        t_stats, _ = _timed(lambda a=meshes[1.0][1], s=steps: step_statistics(a, s), args.repeat)
+        t_stats, _ = _timed(lambda a=meshes[1.0][1], s=steps: step_statistics(a, s, ACQUISITION.frame_interval), args.repeat)
         print(f"\n{n:>9,} locations: {len(steps):,} steps; mesh+assignment {meshes[1.0][2]:.3f} s (1 µm), "
               f"{meshes[0.7][2]:.3f} s (0.7 µm); sufficient statistics {t_stats * 1000:.1f} ms")
         for label, model, res, params in MODELS:
             mesh, a, _ = meshes[res]
 
             def run(model=model, mesh=mesh, a=a, params=params, steps=steps):
-                return fit(model, mesh, a, steps, **params)
+                return fit(model, mesh, a, steps, ACQUISITION, **params)
 
             t_multi, maps = _timed(run, args.repeat)
             with _threads(1):

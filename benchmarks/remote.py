@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         os.environ.setdefault("NAPARI_TRAMWAY_DATA", str(tmp / "data"))
         df, _ = standard_dataset(args.locations, seed=3)
         path = tmp / "cell.txt"
-        write_trajectories_text(df, path)
+        write_trajectories_text(df, path, frame_interval=0.02, localization_precision=0.02)
         n = int(math.ceil(math.sqrt(args.units)))
         pitch = 9.0 / n
         side = min(pitch * 0.95, math.sqrt(args.coverage * 100.0 / args.units))

@@ -218,6 +218,46 @@ def test_no_long_file_without_a_reason():
                            "(split them by idea, or say why not):\n" + "\n".join(offenders))
 
 
+#: what a steps table's numbers mean: carried typed (``core.acquisition.Acquisition``), never in ``attrs``
+ACQUISITION_KEYS = ("frame_interval", "localization_precision", "min_squared_step", "region_bounds")
+#: where they may touch ``DataFrame.attrs``: the reader writes its copy of the record for people to
+#: look at, and the napari face reads it back to draw a layer on napari's time axis (display only)
+ATTRS_ALLOWED = {"core/io/assemble.py", "_layers/data.py", "_layers/sources.py"}
+
+
+def attrs_uses(path: Path) -> list[tuple[int, str]]:
+    """``(line, statement)`` of every statement of ``path`` that uses ``<something>.attrs`` with one of
+    :data:`ACQUISITION_KEYS`."""
+    text = path.read_text(encoding="utf-8")
+    out = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.stmt) and not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.If, ast.For,
+                                                                 ast.While, ast.With, ast.Try, ast.Module)):
+            touches = any(isinstance(n, ast.Attribute) and n.attr == "attrs" for n in ast.walk(node))
+            segment = ast.get_source_segment(text, node) or ""
+            if touches and any(f'"{k}"' in segment or f"'{k}'" in segment or f"{k}=" in segment
+                               for k in ACQUISITION_KEYS):
+                out.append((node.lineno, segment.splitlines()[0]))
+    return out
+
+
+def test_the_frame_interval_and_sigma_do_not_travel_in_attrs():
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        if rel not in ATTRS_ALLOWED:
+            offenders += [f"{rel}:{line}: {text}" for line, text in attrs_uses(path)]
+    assert not offenders, ("pass an Acquisition (napari_tramway.core.acquisition) instead of DataFrame.attrs:\n"
+                           + "\n".join(offenders))
+
+
+def test_the_attrs_scan_sees_reads_and_writes(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text("def f(steps, x):\n    s = steps.attrs.get('localization_precision')\n"
+                 "    x.attrs['min_squared_step'] = 1\n    x.attrs.update(frame_interval=2)\n    x.attrs['source'] = 's'\n")
+    assert [line for line, _ in attrs_uses(p)] == [2, 3, 4]
+
+
 def test_the_graph_sees_function_level_imports(tmp_path):
     # a lazy import inside a function is an arrow too
     p = tmp_path / "m.py"

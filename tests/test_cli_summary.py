@@ -23,7 +23,8 @@ def experiment(tmp_path_factory):
     files = []
     for k, f in enumerate(simulate_conditions({"control": 0.1, "treated": 0.08}, 3, 3000, seed=3)):
         path = d / f"cell{k}.txt"
-        write_trajectories_text(f["locations"], path)
+        write_trajectories_text(f["locations"], path, frame_interval=f["acquisition"].frame_interval,
+                                localization_precision=f["acquisition"].localization_precision)
         files.append(DataFile(path.name, frame_interval=0.02, localization_precision=0.02))
         rows.append(f"{path.name},{f['condition']},{f['replicate']}")
     spec = AnalysisSpec(files=files, mesh=MeshSpec("hexagon", {"resolution": 2.0}), model=ModelSpec("d", {}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from threadpoolctl import threadpool_limits
 
@@ -10,18 +11,17 @@ from napari_tramway.core.models import fit
 
 
 def run(case, model: str, *, uncorrected_filter: bool = False, **parameters):
-    """``(maps, seconds)`` of ``fit(model, ...)`` on the case's steps (σ known: the case's).
+    """``(maps, seconds)`` of ``fit(model, ...)`` on the case's steps and acquisition (Δt, σ known: the
+    simulation's).
 
     ``uncorrected_filter`` hides the static filter's threshold from the model (the behaviour before
     the likelihood accounted for it), to show the bias it caused.
     """
-    steps = case.steps
+    acquisition = case.acquisition
     if uncorrected_filter:
-        steps = steps.copy()
-        steps.attrs = {k: v for k, v in case.steps.attrs.items() if k != "min_squared_step"}
-    parameters.setdefault("sigma", case.sigma)
+        acquisition = replace(acquisition, min_squared_step=0.0)
     with threadpool_limits(1):
         t0 = time.perf_counter()
-        maps = fit(model, case.mesh, case.assignment, steps, **parameters)
+        maps = fit(model, case.mesh, case.assignment, case.steps, acquisition, **parameters)
         seconds = time.perf_counter() - t0
     return maps, seconds

@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from napari_tramway.core.acquisition import Acquisition
 from napari_tramway.core.meshes import assign, build_mesh
 from napari_tramway.core.roi import Ellipse, crop
-from napari_tramway.core.simulate import Field, sample_dataset, simulate_walks, standard_dataset
+from napari_tramway.core.simulate import (
+    SAMPLE_ACQUISITION,
+    WALK_ACQUISITION,
+    Field,
+    sample_dataset,
+    simulate_walks,
+    standard_dataset,
+)
 from napari_tramway.core.trajectories import discard_static, trajectory_ends, translocations
 
 WELL = (6.5, 5.0)
@@ -39,9 +47,14 @@ class Case:
     assignment: object
     truth: dict                     # per mesh cell: D, V, fx, fy (NaN without steps)
     zones: dict = field(default_factory=dict)   # zone name → (K,) bool over mesh cells
-    sigma: float = 0.02
+    acquisition: Acquisition = WALK_ACQUISITION   # Δt s, σ µm, static filter µm²
     locations: pd.DataFrame | None = None
     meta: dict = field(default_factory=dict)
+
+    @property
+    def sigma(self) -> float:
+        """σ (µm), known: the simulation's."""
+        return self.acquisition.localization_precision
 
     @property
     def n(self) -> np.ndarray:
@@ -72,9 +85,9 @@ def issue_case(seed: int, resolution: float, *, static_filter: bool = False, n_l
                min_location_count: int = 20, mean_length: float = 10.0) -> Case:
     """The issue's field (see the module docstring) on hexagons of ``resolution`` µm."""
     loc, fld = standard_dataset(n_locations, seed=seed, mean_length=mean_length)
-    steps = translocations(loc)
+    steps, acquisition = translocations(loc), WALK_ACQUISITION
     if static_filter:
-        steps = discard_static(steps)
+        steps, acquisition = discard_static(steps, acquisition)
     mesh, a = _mesh_and_assignment(steps, "hexagon", resolution, min_location_count=min_location_count)
     truth = cell_truth(fld, steps, a, mesh.n_cells)
     x, y = mesh.centres[:, 0], mesh.centres[:, 1]
@@ -84,7 +97,7 @@ def issue_case(seed: int, resolution: float, *, static_filter: bool = False, n_l
     zones = {"interior": wall >= 1.0, "D interior": d_interior, "D 0.1": d_interior & (x < 5),
              "D 0.5": d_interior & (x >= 5), "well": (wall >= 1.0) & (to_well <= 2.0)}
     name = f"issue field, seed {seed}, hexagons {resolution:g} µm" + (", static filter" if static_filter else "")
-    return Case(name, steps, mesh, a, truth, zones, sigma=0.02, locations=loc,
+    return Case(name, steps, mesh, a, truth, zones, acquisition=acquisition, locations=loc,
                 meta={"field": fld, "seed": seed, "resolution": resolution})
 
 
@@ -98,16 +111,16 @@ def grid_case(d: float, ratio: float, n: int, cells: int, seed: int = 0, *, dt: 
                 diffusivity=lambda x, y: np.full(np.broadcast(np.asarray(x), np.asarray(y)).shape, d))
     loc = simulate_walks(fld, int(side * side * n * mean_length / (mean_length - 1)), dt=dt, sigma=sigma,
                          mean_length=mean_length, seed=seed)
-    steps = translocations(loc)
+    steps, acquisition = translocations(loc), Acquisition(dt, sigma)
     if static_filter:
-        steps = discard_static(steps)
+        steps, acquisition = discard_static(steps, acquisition)
     mesh, a = _mesh_and_assignment(steps, "grid", 1.0)
     x, y = mesh.centres[:, 0], mesh.centres[:, 1]
     inner = (x > 1) & (x < side - 1) & (y > 1) & (y < side - 1)
     truth = {"D": np.full(mesh.n_cells, d), "V": np.zeros(mesh.n_cells), "fx": np.zeros(mesh.n_cells),
              "fy": np.zeros(mesh.n_cells)}
     return Case(f"D {d:g}, σ²/(DΔt) {ratio:g}, ~{n} steps", steps, mesh, a, truth, {"inner": inner},
-                sigma=sigma, meta={"D": d, "ratio": ratio, "n": n})
+                acquisition=acquisition, meta={"D": d, "ratio": ratio, "n": n})
 
 
 def sample_rois(fld):
@@ -126,6 +139,6 @@ def sample_cases(resolution: float) -> list[Case]:
         truth = cell_truth(fld, steps, a, mesh.n_cells)
         all_cells = np.ones(mesh.n_cells, bool)
         out.append(Case(f"sample {roi.name}, hexagons {resolution:g} µm", steps, mesh, a, truth, {"all": all_cells},
-                        sigma=float(loc.attrs["localization_precision"]), locations=loc,
+                        acquisition=SAMPLE_ACQUISITION, locations=loc,
                         meta={"field": fld, "roi": roi, "resolution": resolution}))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._layers import METADATA_KEY, image_transform, space_time, tracks_from_locations
+from ._layers import METADATA_KEY, image_transform, space_time
 
 SAMPLE_SEED = 1
 SAMPLE_LOCATIONS = 60_000
@@ -26,13 +26,14 @@ def sample_files(n_locations: int = SAMPLE_LOCATIONS, seed: int = SAMPLE_SEED, d
     """``(image, pixel_size, locations, field, trajectory file path)`` of the sample; the file (in
     ``directory``, default :func:`cache_dir`) is written once."""
     from .core.io import write_trajectories_text
-    from .core.simulate import SAMPLE_VERSION, sample_dataset
+    from .core.simulate import SAMPLE_ACQUISITION, SAMPLE_VERSION, sample_dataset
 
     image, pixel_size, locations, fld = sample_dataset(n_locations=n_locations, seed=seed)
     path = Path(directory or cache_dir()) / f"simulated-cells-v{SAMPLE_VERSION}-{n_locations}-seed{seed}.txt"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_trajectories_text(locations, path)  # atomic: never seen half-written
+        write_trajectories_text(locations, path, frame_interval=SAMPLE_ACQUISITION.frame_interval,  # atomic
+                                localization_precision=SAMPLE_ACQUISITION.localization_precision)
     locations.attrs["source"] = str(path)
     return image, pixel_size, locations, fld, path
 
@@ -60,6 +61,11 @@ def image_layer_data(image, pixel_size: float, fld=None):
 
 def make_sample_data():
     """The wide-field image (scale = pixel size, µm) and its trajectories (a Tracks layer, µm)."""
-    image, pixel_size, locations, fld, path = sample_files()
-    tracks = tracks_from_locations(locations, name="trajectories (simulated)", path=str(path), reader={})
-    return [image_layer_data(image, pixel_size, fld), tracks]
+    from ._reader import trajectory_layer_data
+    from .core.io import read_trajectory_file
+
+    image, pixel_size, _, fld, path = sample_files()
+    # read back like any file: the layer shows what an analysis of it reads (frame interval, σ, provenance)
+    data, kwargs, kind = trajectory_layer_data(path, read_trajectory_file(path, warn=False))
+    kwargs["name"] = "trajectories (simulated)"
+    return [image_layer_data(image, pixel_size, fld), (data, kwargs, kind)]

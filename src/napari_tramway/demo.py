@@ -16,8 +16,8 @@ from pathlib import Path
 def write_sample(output: Path):
     """Write the sample data set and its spec; return (spec path, image, pixel size, rois, locations, field)."""
     from ._sample_data import sample_files, write_sample_image
-    from .core.defaults import LOCALIZATION_PRECISION
     from .core.roi import Ellipse, write_rois
+    from .core.simulate import SAMPLE_ACQUISITION
     from .pipeline import AnalysisSpec, DataFile, MeshSpec, ModelSpec
 
     output.mkdir(parents=True, exist_ok=True)
@@ -26,7 +26,8 @@ def write_sample(output: Path):
     rois = [Ellipse((cx, cy), (a * 1.05, b * 1.05), ang, name=f"cell {i + 1}") for i, (cx, cy, a, b, ang) in enumerate(fld.cells)]
     write_rois(output / "sample-rois.json", rois)
     spec = AnalysisSpec(
-        files=[DataFile(traj.name, frame_interval=0.02, localization_precision=LOCALIZATION_PRECISION)],
+        files=[DataFile(traj.name, frame_interval=SAMPLE_ACQUISITION.frame_interval,
+                        localization_precision=SAMPLE_ACQUISITION.localization_precision)],
         rois=rois,
         mesh=MeshSpec("hexagon", {"resolution": 1.0}),
         model=ModelSpec("dv", {}),   # default priors: chosen by marginal likelihood

@@ -19,7 +19,7 @@ from napari_tramway.core.io import (
     read_trajectory_file,
     write_trajectories_text,
 )
-from napari_tramway.core.trajectories import estimate_frame_interval, frame_interval, translocations
+from napari_tramway.core.trajectories import estimate_frame_interval, translocations
 
 DATA = Path(__file__).parent / "data"
 SASPT = DATA / "saspt_tracks.csv"
@@ -170,13 +170,17 @@ def test_frame_interval_sources_and_the_one_estimate(tmp_path):
     assert tf.provenance.frame_interval_estimated
     n, t = tf.locations["n"].to_numpy(), tf.locations["t"].to_numpy()
     assert estimate_frame_interval(n, t) == tf.frame_interval  # the same function, one place
-    assert frame_interval(tf.locations) == tf.frame_interval
-    assert frame_interval(translocations(tf.locations.assign())) == tf.frame_interval
+    # the analysis takes it typed, with its source, decided once here
+    assert (tf.acquisition.frame_interval, tf.acquisition.frame_interval_source) == (0.04, "estimated")
+    assert tf.acquisition is tf.acquisition
     given = read_quietly(path, frame_interval=0.05)
     assert (given.frame_interval, given.provenance.frame_interval_source) == (0.05, "given")
+    assert (given.acquisition.frame_interval, given.acquisition.frame_interval_source) == (0.05, "given")
     single = write(tmp_path / "single.txt", "n x y t\n1 0 0 0\n2 1 1 0.5\n")
     tf = read_quietly(single)
     assert tf.frame_interval is None and tf.provenance.frame_interval_source is None
+    with pytest.raises(TrajectoryFormatError, match=r"single.txt: frame_interval: unknown .* give the frame interval"):
+        tf.acquisition  # noqa: B018  (an error naming the field, not a default)
 
 
 def test_frame_interval_estimate_on_big_tables_is_sampled_in_blocks():
@@ -193,8 +197,11 @@ def test_sigma_given_file_or_default(tmp_path):
     assert tf.localization_precision == defaults.LOCALIZATION_PRECISION
     assert tf.provenance.localization_precision_source == "default"
     assert tf.locations.attrs["localization_precision"] is None  # the default is not copied to attrs
+    assert (tf.acquisition.localization_precision, tf.acquisition.localization_precision_source) == (
+        defaults.LOCALIZATION_PRECISION, "default")
     tf = read_quietly(path, localization_precision=0.02)
     assert (tf.localization_precision, tf.provenance.localization_precision_source) == (0.02, "given")
+    assert tf.acquisition.localization_precision == 0.02
 
 
 def test_times_that_look_like_frames_give_a_warning(tmp_path):
@@ -230,7 +237,8 @@ def test_read_trajectories_keeps_attrs_as_a_copy_of_the_record():
 def test_written_text_keeps_sigma_frame_interval_and_units(tmp_path):
     tf = read_quietly(SASPT, pixel_size=PIXEL, frame_interval=DT, localization_precision=0.025)
     out = tmp_path / "tracks.txt"
-    write_trajectories_text(tf.locations, out, localization_precision=tf.localization_precision)
+    write_trajectories_text(tf.locations, out, frame_interval=tf.frame_interval,
+                            localization_precision=tf.localization_precision)
     back = read_quietly(out)  # bare re-read
     p = back.provenance
     assert (back.frame_interval, p.frame_interval_source) == (DT, "file")
@@ -253,8 +261,7 @@ def test_an_estimated_frame_interval_is_not_recorded_as_a_fact(tmp_path):
 def test_a_stale_or_broken_metadata_file_is_ignored_with_a_warning(tmp_path):
     out = tmp_path / "tracks.txt"
     df = pd.DataFrame({"n": [1, 1, 1], "x": [0.0, 0.1, 0.2], "y": 0.0, "t": [0.0, 0.02, 0.04]})
-    df.attrs.update(frame_interval=0.02, localization_precision=0.02)
-    write_trajectories_text(df, out)
+    write_trajectories_text(df, out, frame_interval=0.02, localization_precision=0.02)
     out.write_text(out.read_text() + "1\t0.3\t0.0\t0.06\n")  # changed by another program
     with pytest.warns(UnitWarning, match="describes another version"):
         tf = read_trajectory_file(out)

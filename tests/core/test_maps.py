@@ -11,6 +11,7 @@ from napari_tramway.core.archive import read_archive, write_archive
 from napari_tramway.core.errors import ArchiveError
 from napari_tramway.core.maps import COLUMN_ORDER, Maps, column_unit
 from napari_tramway.core.models import fit
+from napari_tramway.core.simulate import WALK_ACQUISITION as ACQ
 from napari_tramway.core.simulate import standard_dataset
 from napari_tramway.core.trajectories import translocations
 
@@ -21,7 +22,7 @@ def maps():
     steps = translocations(loc)
     mesh = hexagon_mesh((0, 0, 10, 10), 2.0)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    return fit("dv", mesh, a, steps, diffusivity_prior=1.0, potential_prior=1.0)
+    return fit("dv", mesh, a, steps, ACQ, diffusivity_prior=1.0, potential_prior=1.0)
 
 
 def _same(a: Maps, b: Maps):

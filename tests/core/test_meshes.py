@@ -429,9 +429,11 @@ def test_sliding_window_segments_and_labels():
     assert len(w2.segments(t)) == round((90.05 - 0.05 - 20) / 10) + 1
     assert len(SlidingWindows(200).segments(t)) == 1
     assert segment_label(0, 12.5) == "t=0-12.5s"
-    # frames: durations in frames, frame interval from the data
+    # frames: durations in frames, with the data's frame interval (no estimate of its own)
     wf = SlidingWindows(300, frames=True)
-    np.testing.assert_allclose(wf.segments(t), seg)
+    np.testing.assert_allclose(wf.segments(t, frame_interval=0.1), seg)
+    with pytest.raises(ParameterError, match="^frame_interval: windows counted in frames need"):
+        wf.segments(t)
     np.testing.assert_allclose(SlidingWindows(3000, frames=True).segments(t, frame_interval=0.01), seg)
     with pytest.raises(ParameterError):
         SlidingWindows(0)

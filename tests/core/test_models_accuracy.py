@@ -10,6 +10,7 @@ import pytest
 from _mesh_helpers import real_hexagons
 
 from napari_tramway.core.models import fit
+from napari_tramway.core.simulate import WALK_ACQUISITION as ACQ
 from napari_tramway.core.simulate import standard_dataset
 from napari_tramway.core.trajectories import translocations
 
@@ -24,10 +25,10 @@ def runs():
         steps = translocations(loc)
         mesh, a = real_hexagons(steps, 1.0)
         out.append((fld, {
-            "d": fit("d", mesh, a, steps),
-            "dj": fit("d", mesh, a, steps, jeffreys_prior=True),
-            "df": fit("df", mesh, a, steps),
-            "dv": fit("dv", mesh, a, steps, potential_prior=1.0, diffusivity_prior=1.0),
+            "d": fit("d", mesh, a, steps, ACQ),
+            "dj": fit("d", mesh, a, steps, ACQ, jeffreys_prior=True),
+            "df": fit("df", mesh, a, steps, ACQ),
+            "dv": fit("dv", mesh, a, steps, ACQ, potential_prior=1.0, diffusivity_prior=1.0),
         }))
     return out
 

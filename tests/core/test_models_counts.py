@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from _mesh_helpers import hexagon_mesh, nearest_assignment, square_mesh
 
+from napari_tramway.core.acquisition import Acquisition
 from napari_tramway.core.meshes import assign, build_mesh
 from napari_tramway.core.models import fit, step_statistics
 from napari_tramway.core.models.joint import JointProblem, minimize
@@ -13,6 +14,7 @@ from napari_tramway.core.models.likelihood import CellLikelihood
 from napari_tramway.core.models.newton import newton
 from napari_tramway.core.models.operators import grad1_operator, penalty_matrix
 from napari_tramway.core.roi import Rectangle
+from napari_tramway.core.simulate import WALK_ACQUISITION as ACQ
 from napari_tramway.core.simulate import standard_dataset
 from napari_tramway.core.trajectories import trajectory_ends, translocations
 from napari_tramway.pipeline.data import fit_step_count
@@ -41,17 +43,17 @@ def test_min_location_count_counts_trajectory_ends_like_tramway():
 
 def test_fit_step_count_is_what_the_fit_uses():
     loc = pd.DataFrame({"n": 1, "x": [0.1, 0.1005, 0.6, 0.9], "y": 0.5, "t": [0, 1, 2, 3.0]})
-    loc.attrs["localization_precision"] = 0.01
+    acquisition = Acquisition(frame_interval=1.0, localization_precision=0.01)
     region = Rectangle(0, 0, 1, 1)
-    assert fit_step_count(loc, region) == 3
-    assert fit_step_count(loc, region, discard_static=True) == 2      # the 0.5 nm step is static
+    assert fit_step_count(loc, region, acquisition) == 3
+    assert fit_step_count(loc, region, acquisition, discard_static=True) == 2      # the 0.5 nm step is static
 
 
 def test_consecutive_pairs_in_a_cell():
     steps = _two_trajectories()
     mesh = square_mesh(2, 1, 1.0)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    stats = step_statistics(a, steps)
+    stats = step_statistics(a, steps, 1.0)
     assert stats.pairs.tolist() == [1, 0]       # steps 0→1 of trajectory 1 chain in the left square
 
 
@@ -60,12 +62,12 @@ def test_cells_with_few_steps_are_flagged_not_dropped():
     steps = translocations(loc)
     mesh = hexagon_mesh((0, 0, 10, 10), 1.0)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    m = fit("d", mesh, a, steps)
+    m = fit("d", mesh, a, steps, ACQ)
     few = m.table["few steps"].to_numpy()
     n = m.table["n"].to_numpy()
     assert few.any() and np.array_equal(few, (n > 0) & (n < 20))
     assert np.isfinite(m["diffusivity"][few]).all()                   # estimated all the same
-    assert not fit("d", mesh, a, steps, min_steps=1).table["few steps"].any()
+    assert not fit("d", mesh, a, steps, ACQ, min_steps=1).table["few steps"].any()
 
 
 @pytest.mark.parametrize("u0", [0.0, 0.002])
@@ -74,7 +76,7 @@ def test_newton_and_lbfgs_reach_the_same_dv_optimum(u0):
     steps = translocations(loc)
     mesh = hexagon_mesh((0, 0, 10, 10), 1.5)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    stats = step_statistics(a, steps)
+    stats = step_statistics(a, steps, ACQ.frame_interval)
     cells = np.flatnonzero(stats.n > 0)
     lik = CellLikelihood(stats, cells, 0.02, u0)
     adj = mesh.adjacency[cells][:, cells]
@@ -109,7 +111,7 @@ def test_chosen_potential_prior_maximises_the_evidence(monkeypatch):
         return value
 
     monkeypatch.setattr(priors.PotentialPrior, "_evaluate", record)
-    m = fit("dv", mesh, a, steps)
+    m = fit("dv", mesh, a, steps, ACQ)
     lam, ell = m.parameters["potential_prior"], m.parameters["smoothing_length"]
     assert m.info["priors"]["fits"] == len(seen) >= 5
     best = max(v for _, _, v in seen)
@@ -131,6 +133,6 @@ def test_cancel_during_the_prior_search_returns_an_interrupted_fit():
     def cancel():      # after two fits of the search
         return stages.count("priors") >= 2
 
-    m = fit("dv", mesh, a, steps, cancel=cancel, progress=lambda p: stages.append(p.stage))
+    m = fit("dv", mesh, a, steps, ACQ, cancel=cancel, progress=lambda p: stages.append(p.stage))
     assert m.status == "interrupted" and "priors" in stages
     assert np.isfinite(m["diffusivity"][m.fitted]).all()

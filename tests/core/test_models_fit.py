@@ -5,12 +5,15 @@ import pandas as pd
 import pytest
 from _mesh_helpers import hexagon_mesh, nearest_assignment, square_mesh
 
+from napari_tramway.core.acquisition import Acquisition
 from napari_tramway.core.errors import ParameterError
 from napari_tramway.core.maps import Maps
 from napari_tramway.core.meshes.base import Assignment
 from napari_tramway.core.models import MODELS, Progress, fit
-from napari_tramway.core.simulate import standard_dataset
+from napari_tramway.core.simulate import WALK_ACQUISITION, standard_dataset
 from napari_tramway.core.trajectories import translocations
+
+ACQ = WALK_ACQUISITION  # the simulation's frame interval (0.02 s) and σ (0.02 µm)
 
 JOINT = [
     ("d", {"diffusivity_prior": 1.0}),
@@ -59,28 +62,40 @@ def test_registry_describes_every_model():
 def test_invalid_parameters_name_the_field(data, model, params, field):
     steps, mesh, a, _ = data
     with pytest.raises(ParameterError) as info:
-        fit(model, mesh, a, steps, **params)
+        fit(model, mesh, a, steps, ACQ, **params)
     assert info.value.field == field
 
 
-def test_sigma_resolution(data):
+def test_sigma_and_frame_interval_come_typed_from_the_acquisition(data, monkeypatch):
     steps, mesh, a, _ = data
-    m = fit("d", mesh, a, steps)
-    assert m.parameters["sigma"] == 0.02 and m.info["sigma_source"] == "data"
-    bare = steps.copy()
-    bare.attrs = {}
-    m0 = fit("d", mesh, a, bare)
+    m = fit("d", mesh, a, steps, ACQ)
+    assert m.parameters["sigma"] == 0.02 and m.info["sigma_source"] == "given"
+    assert (m.info["frame_interval"], m.info["frame_interval_source"]) == (0.02, "given")
+    read = Acquisition(0.02, 0.03, frame_interval_source="estimated", localization_precision_source="default")
+    m0 = fit("d", mesh, a, steps, read)
     assert m0.parameters["sigma"] == 0.03 and m0.info["sigma_source"] == "default"
-    m1 = fit("d", mesh, a, steps, sigma=0.0)
+    assert m0.info["frame_interval_source"] == "estimated"
+    m1 = fit("d", mesh, a, steps, ACQ, sigma=0.0)
     assert m1.parameters["sigma"] == 0.0 and m1.info["sigma_source"] == "parameter"
     assert np.all(m1["diffusivity"][m1.fitted] > m["diffusivity"][m.fitted])   # less noise → more D
     assert m.parameters["min_diffusivity"] == pytest.approx(1e-8)
+    # a spec's validated settings are taken as they are (validated once, where they entered)
+    settings = MODELS["d"].settings({"sigma": 0.0})
+    monkeypatch.setattr(type(MODELS["d"]), "checked", lambda *a, **k: pytest.fail("validated twice"))
+    same = fit(settings, mesh, a, steps, ACQ)
+    np.testing.assert_array_equal(same["diffusivity"], m1["diffusivity"])
+    assert same.model == "d" and same.info["sigma_source"] == "parameter"
+    with pytest.raises(TypeError, match="either validated settings or a model name"):
+        fit(settings, mesh, a, steps, ACQ, sigma=0.01)
+    # no fallback: the values are given, typed (a table's attrs are not read)
+    with pytest.raises(TypeError, match="acquisition: expected an Acquisition"):
+        fit("d", mesh, a, steps, {"frame_interval": 0.02, "localization_precision": 0.02})
 
 
 @pytest.mark.parametrize("model,params", PER_CELL + JOINT)
 def test_outputs_complete_and_finite(data, model, params):
     steps, mesh, a, _ = data
-    m = fit(model, mesh, a, steps, **params)
+    m = fit(model, mesh, a, steps, ACQ, **params)
     assert isinstance(m, Maps) and m.model == model
     assert m.status == "converged", m.message
     assert list(m.table.index) == list(range(mesh.n_cells)) and m.table.index.name == "cell"
@@ -99,7 +114,7 @@ def test_outputs_complete_and_finite(data, model, params):
 
 def test_dv_potential_min_zero_and_force_is_minus_gradient(data):
     steps, mesh, a, _ = data
-    m = fit("dv", mesh, a, steps, diffusivity_prior=1.0, potential_prior=1.0)
+    m = fit("dv", mesh, a, steps, ACQ, diffusivity_prior=1.0, potential_prior=1.0)
     v = m["potential"][m.fitted]
     assert v.min() == pytest.approx(0.0, abs=1e-12)
     from napari_tramway.core.models import grad1_operator
@@ -112,20 +127,20 @@ def test_dv_potential_min_zero_and_force_is_minus_gradient(data):
 
 def test_vanishing_prior_gives_per_cell_estimates(data):
     steps, mesh, a, _ = data
-    per_cell = fit("d", mesh, a, steps)
-    joint = fit("d", mesh, a, steps, diffusivity_prior=1e-12, tolerance=1e-8)
+    per_cell = fit("d", mesh, a, steps, ACQ)
+    joint = fit("d", mesh, a, steps, ACQ, diffusivity_prior=1e-12, tolerance=1e-8)
     f = per_cell.fitted
     assert np.allclose(joint["diffusivity"][f], per_cell["diffusivity"][f], rtol=1e-5)
     assert np.allclose(joint["diffusivity sd"][f], per_cell["diffusivity sd"][f], rtol=1e-4)
-    dd = fit("dd", mesh, a, steps)
-    ddj = fit("dd", mesh, a, steps, drift_prior=1e-12, tolerance=1e-8)
+    dd = fit("dd", mesh, a, steps, ACQ)
+    ddj = fit("dd", mesh, a, steps, ACQ, drift_prior=1e-12, tolerance=1e-8)
     assert np.allclose(ddj["drift x"][f], dd["drift x"][f], rtol=1e-4, atol=1e-6)
 
 
 def test_strong_prior_flattens_diffusivity(data):
     steps, mesh, a, _ = data
-    weak = fit("d", mesh, a, steps)
-    strong = fit("d", mesh, a, steps, diffusivity_prior=1e6)
+    weak = fit("d", mesh, a, steps, ACQ)
+    strong = fit("d", mesh, a, steps, ACQ, diffusivity_prior=1e6)
     f = weak.fitted
     assert np.std(strong["diffusivity"][f]) < 0.05 * np.std(weak["diffusivity"][f])
 
@@ -133,7 +148,7 @@ def test_strong_prior_flattens_diffusivity(data):
 def test_progress_called_every_iteration(data):
     steps, mesh, a, _ = data
     calls = []
-    m = fit("dv", mesh, a, steps, diffusivity_prior=1.0, potential_prior=1.0, progress=calls.append)
+    m = fit("dv", mesh, a, steps, ACQ, diffusivity_prior=1.0, potential_prior=1.0, progress=calls.append)
     assert all(isinstance(c, Progress) for c in calls)
     iterations = [c.iteration for c in calls if c.stage == "optimize"]
     assert iterations == list(range(1, m.iterations + 1))
@@ -141,7 +156,7 @@ def test_progress_called_every_iteration(data):
     assert fractions == sorted(fractions) and calls[0].stage == "statistics" and calls[-1].stage == "done"
     assert calls[-1].fraction == 1.0
     per_cell = []
-    fit("d", mesh, a, steps, progress=per_cell.append)
+    fit("d", mesh, a, steps, ACQ, progress=per_cell.append)
     assert [c.stage for c in per_cell] == ["statistics", "done"]
 
 
@@ -154,15 +169,15 @@ def test_cancel_returns_last_iterate(data, model, params):
         polls.append(1)
         return len(polls) >= 3
 
-    m = fit(model, mesh, a, steps, cancel=cancel, **params)
+    m = fit(model, mesh, a, steps, ACQ, cancel=cancel, **params)
     assert m.status == "interrupted"
     assert m.iterations == 2      # polled once before starting, then after each iteration
-    reference = fit(model, mesh, a, steps, max_iter=2, **params)
+    reference = fit(model, mesh, a, steps, ACQ, max_iter=2, **params)
     assert reference.status == "max_iter"
     for col in MODELS[model].extra["columns"]:
         assert np.allclose(m[col][m.fitted], reference[col][m.fitted], equal_nan=True)
     assert not np.isnan(m.table.loc[m.fitted, list(m.columns)].to_numpy(float)).any()
-    early = fit(model, mesh, a, steps, cancel=lambda: True, **params)
+    early = fit(model, mesh, a, steps, ACQ, cancel=lambda: True, **params)
     assert early.status == "interrupted"
 
 
@@ -176,7 +191,7 @@ def test_keyboard_interrupt_returns_last_iterate(data):
             if p.iteration == 2:
                 raise KeyboardInterrupt
 
-    m = fit("dv", mesh, a, steps, diffusivity_prior=1.0, potential_prior=1.0, progress=progress)
+    m = fit("dv", mesh, a, steps, ACQ, diffusivity_prior=1.0, potential_prior=1.0, progress=progress)
     assert m.status == "interrupted" and m.iterations == 2 and "KeyboardInterrupt" in m.message
 
 
@@ -193,14 +208,13 @@ def _isolated_setup():
         frames.append(pd.DataFrame({"x": cx + rng.uniform(-0.4, 0.4, n), "y": cy + rng.uniform(-0.4, 0.4, n),
                                     "dx": rng.normal(0, 0.05, n), "dy": rng.normal(0, 0.05, n), "dt": 0.02}))
     steps = pd.concat(frames, ignore_index=True)
-    steps.attrs["localization_precision"] = 0.02
     return mesh, nearest_assignment(mesh, steps[["x", "y"]].to_numpy()), steps, block, lonely
 
 
 @pytest.mark.parametrize("model,params", JOINT[:4])
 def test_isolated_cells_kept_and_flagged(model, params):
     mesh, a, steps, block, lonely = _isolated_setup()
-    m = fit(model, mesh, a, steps, **params)
+    m = fit(model, mesh, a, steps, ACQ, **params)
     assert m.table.loc[lonely, "isolated"]
     assert not m.table.loc[block, "isolated"].any()
     assert np.isfinite(m["diffusivity"][lonely]) and np.isfinite(m["diffusivity sd"][lonely])
@@ -210,7 +224,7 @@ def test_isolated_cells_kept_and_flagged(model, params):
         assert m["potential"][block].min() == 0.0
     # the isolated cell's D is its own estimate without smoothing (dv: no drift there, so the D model's)
     unsmoothed = {k: v for k, v in params.items() if k not in ("diffusivity_prior", "potential_prior")}
-    own = fit("d" if model == "dv" else model, mesh, a, steps, **unsmoothed)
+    own = fit("d" if model == "dv" else model, mesh, a, steps, ACQ, **unsmoothed)
     assert m["diffusivity"][lonely] == pytest.approx(own["diffusivity"][lonely], rel=1e-4)
 
 
@@ -224,7 +238,7 @@ def test_two_components_each_shifted_to_zero():
                                     "dx": rng.normal(0.01 * c, 0.05, 80), "dy": rng.normal(0, 0.05, 80), "dt": 0.02}))
     steps = pd.concat(frames, ignore_index=True)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    m = fit("dv", mesh, a, steps, potential_prior=1.0, sigma=0.02)
+    m = fit("dv", mesh, a, steps, ACQ, potential_prior=1.0, sigma=0.02)
     assert m.status == "converged"
     assert m["potential"][[0, 1, 6, 7]].min() == 0.0 and m["potential"][[4, 5, 10, 11]].min() == 0.0
     assert np.all(np.isfinite(m["potential sd"][[0, 1, 6, 7, 4, 5, 10, 11]]))
@@ -237,7 +251,7 @@ def test_incomplete_gradient_flag_no_nan():
     steps = pd.DataFrame({"x": 0.5 + rng.uniform(-0.4, 0.4, 300), "y": rng.uniform(0, 3, 300),
                           "dx": rng.normal(0, 0.05, 300), "dy": rng.normal(0.02, 0.05, 300), "dt": 0.02})
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    m = fit("dv", mesh, a, steps, potential_prior=1.0, diffusivity_prior=1.0, sigma=0.02)
+    m = fit("dv", mesh, a, steps, ACQ, potential_prior=1.0, diffusivity_prior=1.0, sigma=0.02)
     assert m.table["incomplete gradient"].all()
     assert np.all(m["force x"] == 0.0)
     assert not np.isnan(m.table[list(m.columns)].to_numpy(float)).any()
@@ -246,7 +260,7 @@ def test_incomplete_gradient_flag_no_nan():
 def test_no_steps_gives_empty_maps():
     mesh = square_mesh(2, 2)
     steps = pd.DataFrame({"dx": [0.1], "dy": [0.1], "dt": [0.02]})
-    m = fit("dv", mesh, Assignment(np.zeros(0, np.int64), np.zeros(0, np.int64), 4), steps)
+    m = fit("dv", mesh, Assignment(np.zeros(0, np.int64), np.zeros(0, np.int64), 4), steps, ACQ)
     assert m.status == "empty"
     assert np.isnan(m["diffusivity"]).all() and "potential" in m.table
 
@@ -254,14 +268,14 @@ def test_no_steps_gives_empty_maps():
 def test_assignment_mesh_mismatch(data):
     steps, mesh, a, _ = data
     with pytest.raises(ValueError, match="cells"):
-        fit("d", square_mesh(2, 2), a, steps)
+        fit("d", square_mesh(2, 2), a, steps, ACQ)
 
 
 @pytest.mark.parametrize("model,params", [JOINT[2], JOINT[3]])
 def test_default_tolerance_is_close_to_the_exact_optimum(data, model, params):
     steps, mesh, a, _ = data
-    m = fit(model, mesh, a, steps, **params)
-    tight = fit(model, mesh, a, steps, tolerance=1e-10, max_iter=20000, **params)
+    m = fit(model, mesh, a, steps, ACQ, **params)
+    tight = fit(model, mesh, a, steps, ACQ, tolerance=1e-10, max_iter=20000, **params)
     assert tight.objective <= m.objective + 1e-9
     assert m.objective - tight.objective < 1e-5
     f = m.fitted
@@ -289,6 +303,6 @@ def test_gradient_and_smoothing_matrix_are_built_once_per_fit(data, monkeypatch,
 
     monkeypatch.setattr(fitting, "grad1_operator", counted("grad1", fitting.grad1_operator))
     monkeypatch.setattr(fitting, "penalty_matrix", counted("penalty", fitting.penalty_matrix))
-    maps = fit(model, mesh, a, steps, max_iter=5, **params)
+    maps = fit(model, mesh, a, steps, ACQ, max_iter=5, **params)
     assert maps.status in ("converged", "max_iter")
     assert calls == {"grad1": 1, "penalty": 1}

@@ -16,7 +16,6 @@ def _steps(n=400, seed=0, dts=(0.02, 0.04, 0.06)):
     dt = rng.choice(dts, n) * (1 + rng.normal(0, 1e-9, n))   # float noise in Δt merges into groups
     df = pd.DataFrame({"x": rng.uniform(0, 4, n), "y": rng.uniform(0, 3, n),
                        "dx": rng.normal(0.01, 0.08, n), "dy": rng.normal(-0.02, 0.08, n), "dt": dt})
-    df.attrs["frame_interval"] = 0.02
     return df
 
 
@@ -35,7 +34,7 @@ def test_statistics_group_dt_and_sum():
     steps = _steps()
     mesh = hexagon_mesh((0, 0, 4, 3), 1.0)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    s = step_statistics(a, steps)
+    s = step_statistics(a, steps, 0.02)
     assert s.n.sum() == len(steps)
     assert np.array_equal(s.n, a.counts())
     assert set(np.round(s.tau, 6)) <= {0.02, 0.04, 0.06}
@@ -53,11 +52,11 @@ def test_statistics_drop_nonfinite_and_flip_negative_dt():
     steps = pd.DataFrame({"dx": [0.1, np.nan, 0.2, -0.1], "dy": [0.0, 0.1, 0.1, 0.3], "dt": [0.02, 0.02, 0.0, -0.02]})
     a = Assignment(np.arange(4), np.zeros(4, np.int64), 1)
     with pytest.warns(RuntimeWarning):
-        s = step_statistics(a, steps)
+        s = step_statistics(a, steps, 0.02)
     assert s.n_dropped == 2 and s.n_flipped == 1 and s.n[0] == 2
     assert np.allclose(s.sum_dr[0], [0.1 + 0.1, 0.0 - 0.3])
     with pytest.raises(ValueError, match="dt"):
-        step_statistics(a, steps.drop(columns="dt"))
+        step_statistics(a, steps.drop(columns="dt"), 0.02)
 
 
 def test_likelihood_equals_reference_formula_with_overlapping_assignment():
@@ -67,7 +66,7 @@ def test_likelihood_equals_reference_formula_with_overlapping_assignment():
     # knn-like overlap: every 5th step also counts in cell 0
     extra = np.arange(0, len(steps), 5)
     a = Assignment(np.r_[base.point, extra], np.r_[base.cell, np.zeros(extra.size, np.int64)], mesh.n_cells)
-    s = step_statistics(a, steps)
+    s = step_statistics(a, steps, 0.02)
     cells = np.flatnonzero(s.n > 0)
     lik = CellLikelihood(s, cells, 0.03)
     rng = np.random.default_rng(2)
@@ -87,7 +86,7 @@ def _problem(kind, rgrad, jeffreys, seed=0, u0=0.0):
     steps = _steps(600, seed=seed)
     mesh = hexagon_mesh((0, 0, 4, 3), 1.0)
     a = nearest_assignment(mesh, steps[["x", "y"]].to_numpy())
-    s = step_statistics(a, steps)
+    s = step_statistics(a, steps, 0.02)
     cells = np.flatnonzero(s.n > 0)
     lik = CellLikelihood(s, cells, 0.02, u0)
     adj = mesh.adjacency[cells][:, cells]

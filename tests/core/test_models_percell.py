@@ -25,9 +25,8 @@ def _cells(dts=(0.02,), n_cells=6, seed=0, drift=(0.4, -0.3)):
         frames.append(pd.DataFrame({"dx": drift[0] * dt + sd * rng.normal(size=n),
                                     "dy": drift[1] * dt + sd * rng.normal(size=n), "dt": dt, "cell": c}))
     steps = pd.concat(frames, ignore_index=True)
-    steps.attrs["frame_interval"] = min(dts)
     a = Assignment(np.arange(len(steps)), steps.cell.to_numpy(np.int64), n_cells)
-    stats = step_statistics(a, steps)
+    stats = step_statistics(a, steps, min(dts))
     return steps, CellLikelihood(stats, np.arange(n_cells), SIGMA)
 
 
@@ -98,7 +97,7 @@ def test_lower_bound_never_gives_nan():
     # steps far below the noise floor: the unbounded optimum is D < 0; the bound holds, no NaN
     rng = np.random.default_rng(0)
     steps = pd.DataFrame({"dx": 0.001 * rng.normal(size=50), "dy": 0.001 * rng.normal(size=50), "dt": 0.02})
-    stats = step_statistics(Assignment(np.arange(50), np.zeros(50, np.int64), 1), steps)
+    stats = step_statistics(Assignment(np.arange(50), np.zeros(50, np.int64), 1), steps, 0.02)
     lik = CellLikelihood(stats, np.array([0]), SIGMA)
     for kind in ("d", "dd", "df"):
         for jeffreys in (False, True):
@@ -174,7 +173,7 @@ def test_confidence_interval_is_exact():
         dr = rng.normal(0, np.sqrt(2 * s), (cells * n, 2))
         steps = pd.DataFrame({"dx": dr[:, 0], "dy": dr[:, 1], "dt": dt})
         a = Assignment(np.arange(cells * n), np.repeat(np.arange(cells), n), cells)
-        lik = CellLikelihood(step_statistics(a, steps), np.arange(cells), sigma)
+        lik = CellLikelihood(step_statistics(a, steps, dt), np.arange(cells), sigma)
         d = solve_diffusivity(lik, "d", LOWER, False)
         lo, hi = credible_interval(lik, d, LOWER, False)
         covered = np.mean((lo <= d_true) & (d_true <= hi))
@@ -191,7 +190,7 @@ def test_credible_interval_varying_dt_is_numeric_and_sane():
 
 def test_single_step_cell_has_a_finite_interval():
     steps = pd.DataFrame({"dx": [0.1], "dy": [0.05], "dt": [0.02]})
-    stats = step_statistics(Assignment(np.array([0]), np.array([0]), 1), steps)
+    stats = step_statistics(Assignment(np.array([0]), np.array([0]), 1), steps, 0.02)
     lik = CellLikelihood(stats, np.array([0]), SIGMA)
     for jeffreys in (False, True):      # Q/(4s) ~ Gamma(1): an exact interval even from one step
         out = fit_per_cell("d", lik, LOWER, jeffreys)

@@ -1,10 +1,13 @@
 """The static filter's truncation: P(‖Δr‖² > u₀) and the conditioned likelihood, against brute force."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate
 
+from napari_tramway.core.acquisition import Acquisition
 from napari_tramway.core.meshes.base import Assignment
 from napari_tramway.core.models import fit, step_statistics
 from napari_tramway.core.models.likelihood import CellLikelihood
@@ -66,7 +69,7 @@ def test_conditioned_likelihood_equals_per_step_brute_force():
     dr = dr[(dr**2).sum(1) > u0]
     steps = pd.DataFrame({"dx": dr[:, 0], "dy": dr[:, 1], "dt": tau})
     cells = np.arange(len(steps)) % 2
-    stats = step_statistics(Assignment(np.arange(len(steps)), cells, 2), steps)
+    stats = step_statistics(Assignment(np.arange(len(steps)), cells, 2), steps, tau)
     lik = CellLikelihood(stats, np.array([0, 1]), sigma, u0)
     d = np.array([0.05, 0.2])
     c = np.array([[0.4, -0.2], [1.0, 0.5]])
@@ -93,15 +96,13 @@ def test_filtered_fit_is_unbiased(model):
     cells, n = 100, 400
     dr = rng.normal(0, np.sqrt(2 * s), (cells * n, 2))
     steps = pd.DataFrame({"x": 0.0, "y": 0.0, "dx": dr[:, 0], "dy": dr[:, 1], "dt": tau})
-    steps.attrs.update(localization_precision=sigma, frame_interval=tau)
     from _mesh_helpers import square_mesh
 
     mesh = square_mesh(10, 10, 1.0)
-    kept = discard_static(steps)
+    kept, filtered = discard_static(steps, Acquisition(frame_interval=tau, localization_precision=sigma))
     a = Assignment(np.arange(len(kept)), np.arange(len(kept)) % cells, cells)
-    m = fit(model, mesh, a, kept)
+    m = fit(model, mesh, a, kept, filtered)
     assert m.info["static_filter"]["min_squared_step"] == pytest.approx(2 * sigma**2)
     assert abs(np.mean(m["diffusivity"]) / d_true - 1) < 0.02
-    blind = kept.copy()
-    blind.attrs = {k: v for k, v in kept.attrs.items() if k != "min_squared_step"}
-    assert np.mean(fit(model, mesh, a, blind)["diffusivity"]) / d_true - 1 > 0.4
+    blind = replace(filtered, min_squared_step=0.0)   # the model not told about the filter
+    assert np.mean(fit(model, mesh, a, kept, blind)["diffusivity"]) / d_true - 1 > 0.4

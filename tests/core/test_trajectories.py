@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_tramway.core.defaults import LOCALIZATION_PRECISION
+from napari_tramway.core.acquisition import Acquisition
+from napari_tramway.core.errors import ParameterError
 from napari_tramway.core.roi import Rectangle, crop
 from napari_tramway.core.trajectories import (
     discard_static,
-    frame_interval,
     locations_from_translocations,
     split_at_gaps,
     translocations,
@@ -53,24 +53,42 @@ def test_translocations_keep_gaps_as_longer_steps():
 
 def test_discard_static_uses_sigma_squared_and_records_the_threshold():
     df = pd.DataFrame({"n": [1, 1, 1], "x": [0, 0.001, 0.5], "y": [0, 0, 0], "t": [0, 1, 2]})
-    df.attrs["localization_precision"] = 0.03
     s = translocations(df)
-    kept = discard_static(s)
+    acquisition = Acquisition(frame_interval=1.0, localization_precision=0.03)
+    kept, filtered = discard_static(s, acquisition)
     assert len(kept) == 1 and kept["dx"].iloc[0] == pytest.approx(0.499)
-    assert kept.attrs["min_squared_step"] == pytest.approx(2 * 0.03**2)   # on dx² + dy², for the models
-    assert len(discard_static(s, min_msd=1.0)) == 0
+    assert filtered.min_squared_step == pytest.approx(2 * 0.03**2)   # on dx² + dy², for the models
+    assert (filtered.frame_interval, filtered.localization_precision) == (1.0, 0.03) and acquisition.min_squared_step == 0
+    assert len(discard_static(s, acquisition, min_msd=1.0)[0]) == 0
+    assert kept.attrs == {} and s.attrs == {}   # nothing travels in attrs
 
 
-def test_discard_static_without_sigma_uses_the_default_precision():
+def test_discard_static_bounds_and_undefined_steps():
     s = pd.DataFrame({"n": [1, 1, 1, 1, 1], "x": 0.0, "y": 0.0, "t": [0.0, 1, 2, 3, 4],
                       "dx": [0.0, 1e-9, np.nan, -0.2, 0.05], "dy": [0.0, 0.0, 0.0, 0.0, 0.01], "dt": 1.0})
-    s.attrs["frame_interval"] = 1.0
-    kept = discard_static(s)
+    acquisition = Acquisition(1.0, 0.03)
+    kept, filtered = discard_static(s, acquisition)
     assert kept["dx"].tolist() == [-0.2, 0.05] and kept.index.tolist() == [0, 1]
-    assert kept.attrs["frame_interval"] == 1.0
-    assert kept.attrs["min_squared_step"] == pytest.approx(2 * LOCALIZATION_PRECISION**2)
-    kept = discard_static(s, min_msd=-1.0)     # a negative bound is 0: only null and undefined steps go
-    assert kept["dx"].tolist() == [1e-9, -0.2, 0.05] and kept.attrs["min_squared_step"] == 0.0
+    assert filtered.min_squared_step == pytest.approx(2 * 0.03**2)
+    kept, filtered = discard_static(s, acquisition, min_msd=-1.0)  # a negative bound is 0: only null and undefined steps go
+    assert kept["dx"].tolist() == [1e-9, -0.2, 0.05] and filtered.min_squared_step == 0.0
+    # filters one after the other: the strictest threshold is the one the models condition on
+    assert discard_static(kept, discard_static(kept, acquisition, min_msd=0.5)[1])[1].min_squared_step == 1.0
+
+
+def test_an_acquisition_is_checked_once_and_names_the_field():
+    with pytest.raises(ParameterError, match="^frame_interval: must be > 0"):
+        Acquisition(0.0, 0.03)
+    with pytest.raises(ParameterError, match="^localization_precision: must be ≥ 0"):
+        Acquisition(0.02, float("nan"))
+    with pytest.raises(ParameterError, match="^min_squared_step"):
+        Acquisition(0.02, 0.03, min_squared_step=-1)
+    a = Acquisition("0.02", 0.03, frame_interval_source="estimated")
+    assert a.frame_interval == 0.02 and Acquisition.from_dict(a.to_dict()) == a
+    with pytest.raises(ParameterError, match=r"^unit\.acquisition\.frame_interval: missing"):
+        Acquisition.from_dict({"localization_precision": 0.03}, where="unit.acquisition")
+    with pytest.raises(ParameterError, match=r"^acquisition\.localization_precision: must be"):
+        Acquisition.from_dict({"frame_interval": 0.02, "localization_precision": -1})
 
 
 def test_split_at_gaps_reference_example():
@@ -86,9 +104,3 @@ def test_split_at_gaps_reference_example():
     assert out["n"].tolist() == [1, 1, 2, 3, 3, 3, 4, 5, 6, 7]
     assert len(split_at_gaps(df.iloc[:0])) == 0
 
-
-def test_frame_interval_from_data():
-    df = pd.DataFrame({"n": [1, 1, 1, 2, 2], "x": 0.0, "y": 0.0, "t": [0, 0.05, 0.1, 3, 3.05]})
-    assert frame_interval(df) == pytest.approx(0.05)
-    df.attrs["frame_interval"] = 0.04
-    assert frame_interval(df) == 0.04

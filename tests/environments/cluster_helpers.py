@@ -269,7 +269,7 @@ def data_files(tmp_path_factory):
     for k in range(2):
         df, _ = standard_dataset(20_000, seed=100 + k)
         p = d / f"cell{k}.txt"
-        write_trajectories_text(df, p)
+        write_trajectories_text(df, p, frame_interval=0.02, localization_precision=0.02)  # the simulation's
         paths.append(p)
     return paths
 

@@ -33,7 +33,7 @@ def replace_content(path, seed=999):
     from napari_tramway.core.simulate import standard_dataset
 
     df, _ = standard_dataset(20_000, seed=seed)
-    write_trajectories_text(df, path)
+    write_trajectories_text(df, path, frame_interval=0.02, localization_precision=0.02)  # the simulation's
 
 
 def stale_messages(events):

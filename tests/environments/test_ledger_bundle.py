@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -69,7 +68,7 @@ def test_bundle_uploads_only_cropped_inputs(tmp_path, data_files):
 
     from napari_tramway import Analysis
     from napari_tramway.environments.bundle import BundleWriter, add_inputs
-    from napari_tramway.pipeline.worker import _read_input
+    from napari_tramway.pipeline.inputs import read_unit_input
 
     spec = make_spec(data_files, rois=[(1.0, 1.0, 3.0, 3.0), (6.0, 6.0, 8.0, 8.0)])
     units = Analysis(spec, store=tmp_path / "store").units()
@@ -81,7 +80,7 @@ def test_bundle_uploads_only_cropped_inputs(tmp_path, data_files):
     data, files = w.pack("SHA256SUMS-1")
     sums = files.pop("SHA256SUMS-1")
     assert sums > 0 and set(files) == set(mapping.values())
-    # a region's input holds exactly the steps the in-process run crops
+    # a region's input holds exactly the steps the in-process run crops, and what they mean, typed
     from napari_tramway.pipeline.data import (
         DEFAULT_CACHE,
         region_by_label,
@@ -92,11 +91,12 @@ def test_bundle_uploads_only_cropped_inputs(tmp_path, data_files):
     u = units[0]
     p = tmp_path / "in.ntw"
     p.write_bytes(w._files[mapping[u.label]])
-    got = _read_input(p)
-    f = spec.files[u.file_index]
-    loc = DEFAULT_CACHE.read(spec.resolve_path(f), f.read_options())
-    want = region_steps(spec, region_by_label(support_regions(spec, u.file_index, loc), u.region_label), loc)
-    assert list(got.columns) == list(want.columns) and len(got) == len(want) == u.n_steps
+    got = read_unit_input(p)
+    tf = DEFAULT_CACHE.trajectory_file(spec, u.file_index)
+    want, acquisition = region_steps(spec, region_by_label(support_regions(spec, u.file_index, tf.locations),
+                                                           u.region_label), tf.locations, tf.acquisition)
+    assert list(got.steps.columns) == list(want.columns) and len(got.steps) == len(want) == u.n_steps
     for c in want.columns:
-        assert (got[c].to_numpy() == want[c].to_numpy()).all()
-    json.dumps(got.attrs)
+        assert (got.steps[c].to_numpy() == want[c].to_numpy()).all()
+    assert got.acquisition == acquisition == tf.acquisition and got.reading == tf.provenance
+    assert got.region_bounds is None and got.steps.attrs == {}   # ROIs: the region is the spec's

@@ -25,7 +25,8 @@ def conditions_spec(tmp_path_factory):
     files = []
     for k, f in enumerate(simulate_conditions({"control": 0.1, "treated": 0.08}, 4, 5000, seed=16)):
         path = d / f"cell{k}.txt"
-        write_trajectories_text(f["locations"], path)
+        write_trajectories_text(f["locations"], path, frame_interval=f["acquisition"].frame_interval,
+                                localization_precision=f["acquisition"].localization_precision)
         files.append(DataFile(str(path), frame_interval=0.02, localization_precision=0.02,
                               labels={"condition": f["condition"], "replicate": str(f["replicate"])}))
     rois = [Rectangle(0.0, 0.0, 5.0, 10.0, labels={"half": "left"}), Rectangle(5.0, 0.0, 10.0, 10.0, labels={"half": "right"})]

@@ -131,8 +131,9 @@ def test_the_unit_metadata_records_how_the_file_was_read(tmp_path, pixel_file):
     assert prov["frame_interval"] == 0.02 and prov["frame_interval_source"] == "given"
     assert prov["localization_precision"] == 0.03 and prov["localization_precision_source"] == "default"
     assert prov["columns"] == {"n": "track", "x": "X", "y": "Y", "frame": "F"} and prov["warnings"] == []
-    # σ reached the fit explicitly (the file's: here the default), not through the table's attrs
-    assert maps.parameters["sigma"] == 0.03 and maps.info["sigma_source"] == "parameter"
+    # σ and the frame interval reached the fit typed, with their sources (the file's acquisition)
+    assert maps.parameters["sigma"] == 0.03 and maps.info["sigma_source"] == "default"
+    assert (maps.info["frame_interval"], maps.info["frame_interval_source"]) == (0.02, "given")
     d = maps.table["diffusivity"].to_numpy()  # two halves at 0.1 and 0.5 µm²/s (pixels read as µm: x100)
     assert 0.07 < np.nanquantile(d, 0.1) and np.nanquantile(d, 0.9) < 0.7
 

@@ -3,7 +3,7 @@
 ``stripes`` cuts the region into vertical bands of ``width`` µm. Registered with
 :func:`mesh_method` (its module is this file, its locator ``StripeLocator``), it is validated by
 the spec, built and located by the pipeline, listed in the docs table, and fitted, with no other
-change anywhere (docs/architecture-core.md, "Adding a mesh method").
+change anywhere (docs/architecture.md, "A mesh method").
 """
 
 import numpy as np

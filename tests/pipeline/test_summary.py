@@ -52,7 +52,7 @@ def test_rows_are_the_weighted_statistics_of_the_maps(tmp_path, three_files):
         assert row["condition"] == spec.files[unit.file_index].labels["condition"]
         assert row["side"] == ("left" if unit.region_label == "roi000" else "right")
         assert (row["t0 [s]"], row["t1 [s]"]) == pytest.approx(unit.segment)
-        _, _, steps, _ = unit_steps(spec, unit)
+        steps = unit_steps(spec, unit).segment
         assert row["translocations"] == len(steps) == meta["n_steps"]
         assert row["trajectories"] == steps["n"].nunique()
         assert row["cells"] == int((n > 0).sum()) and row["mesh cells"] == len(t)

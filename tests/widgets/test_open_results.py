@@ -43,10 +43,10 @@ def outputs(tmp_path_factory):
     assert main(["run", str(d / "meshes.json")]) == 0
     from napari_tramway.core.io.reading import read_trajectory_file
     from napari_tramway.core.trajectories import translocations
-    from napari_tramway.pipeline.worker import write_unit_input
+    from napari_tramway.pipeline.inputs import UnitInput, write_unit_input
 
     tf = read_trajectory_file(path)
-    write_unit_input(d / "steps.ntw", translocations(tf.locations), tf.provenance)
+    write_unit_input(d / "steps.ntw", UnitInput(translocations(tf.locations), tf.provenance, tf.acquisition))
     return d
 
 

@@ -24,7 +24,8 @@ def conditions_spec(tmp_path_factory):
     files = []
     for k, f in enumerate(simulate_conditions({"control": 0.1, "treated": 0.08}, 4, 6000, seed=15)):
         path = d / f"cell{k}.txt"
-        write_trajectories_text(f["locations"], path)
+        write_trajectories_text(f["locations"], path, frame_interval=f["acquisition"].frame_interval,
+                                localization_precision=f["acquisition"].localization_precision)
         files.append(DataFile(str(path), frame_interval=0.02, localization_precision=0.02,
                               labels={"condition": f["condition"], "replicate": str(f["replicate"])}))
     spec = AnalysisSpec(files=files, mesh=MeshSpec("hexagon", {"resolution": 1.0}), model=ModelSpec("dv", {}),

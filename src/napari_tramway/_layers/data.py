@@ -32,13 +32,11 @@ def tracks_from_locations(locations: pd.DataFrame, *, name: str | None = None, p
     ``reader`` (options to read the file again), ``frame_interval`` (s),
     ``localization_precision`` (µm), ``pixel_size`` and the ``locations`` table.
     """
-    from ..core.trajectories import frame_interval as _dt
+    from ..core.trajectories import estimate_frame_interval
 
-    attrs = dict(locations.attrs)
-    try:
-        dt = float(_dt(locations))
-    except ValueError:
-        dt = 1.0
+    attrs = dict(locations.attrs)  # the reader's copy of its record: shown, the analysis re-reads the file
+    dt = float(attrs.get("frame_interval") or estimate_frame_interval(locations["n"].to_numpy(),
+                                                                       locations["t"].to_numpy()) or 1.0)
     n = locations["n"].to_numpy()
     t = locations["t"].to_numpy(float)
     frames = np.rint(t / dt)

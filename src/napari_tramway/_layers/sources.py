@@ -190,7 +190,7 @@ def steps_layer(path) -> LayerData:
 
     arrays, meta, _ = read_archive(path, STEPS)
     loc = pd.DataFrame({k: arrays[k] for k in ("n", "x", "y", "t")})
-    loc.attrs.update(meta.get("attrs") or {})
+    loc.attrs["frame_interval"] = (meta.get("acquisition") or {}).get("frame_interval")  # napari's time axis
     return tracks_from_locations(loc, name=f"steps · {Path(path).stem}", path=None)
 
 

@@ -134,8 +134,8 @@ class TramwayWidget(QWidget):
         self.environment.to_spec(spec)
         if self.spec_path is not None:
             spec.name = self.spec_path.stem
-        if validate:
-            spec = AnalysisSpec.from_dict(spec.to_dict(), source="the napari-tramway panel")
+        if validate:  # the sections were checked when the tabs made them; check() does the rest, once
+            spec.check(source="the napari-tramway panel")
         return spec
 
     def save_spec(self, path) -> Path:

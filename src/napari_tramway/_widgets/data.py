@@ -370,8 +370,11 @@ class DataPanel(FileReading, QWidget):
         from ..core.io import write_trajectories_text
 
         loc = locations_of_layer(layer)
-        write_trajectories_text(loc, path)
         md = layer.metadata
+        p = md.get("provenance")  # recorded: what the file or the user said, not an estimate or a default
+        fi = p.frame_interval if p is not None and not p.frame_interval_estimated else None
+        sigma = p.localization_precision if p is not None and p.localization_precision_source != "default" else None
+        write_trajectories_text(loc, path, frame_interval=fi, localization_precision=sigma)
         md["path"] = str(Path(path).resolve())
         md["locations"] = loc
         md.setdefault(METADATA_KEY, {"kind": "trajectories"})

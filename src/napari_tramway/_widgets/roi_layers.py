@@ -58,13 +58,26 @@ def rename_roi(layer, index: int, name: str) -> None:
     sync_roi_labels(layer)
 
 
-def step_counts(locations, rois, group: bool, discard_static: bool) -> tuple[dict, dict]:
-    """The steps the fit will use (cropped, and filtered when the analysis says so), per ROI and
-    per support region: ``({roi index: count}, {region label: count})``. Off the GUI thread."""
+def layer_acquisition(layer):
+    """The frame interval (s) and σ (µm) of a trajectory layer, as its Data tab shows them (σ: the
+    reader's default when the file gives none), an :class:`~napari_tramway.core.acquisition.Acquisition`."""
+    from ..core.acquisition import Acquisition
+    from ..core.defaults import LOCALIZATION_PRECISION
+
+    md = getattr(layer, "metadata", {}) or {}
+    sigma = md.get("localization_precision")
+    return Acquisition(float(md.get("frame_interval") or layer.scale[0]),
+                       LOCALIZATION_PRECISION if sigma is None else float(sigma))
+
+
+def step_counts(locations, acquisition, rois, group: bool, discard_static: bool) -> tuple[dict, dict]:
+    """The steps the fit will use (cropped, and filtered with σ = the acquisition's when the
+    analysis says so), per ROI and per support region: ``({roi index: count}, {region label:
+    count})``. Off the GUI thread."""
     from ..core.roi import group_overlapping
     from ..pipeline.data import fit_step_count
 
-    counts = {i: fit_step_count(locations, r, discard_static=discard_static) for i, r in enumerate(rois)}
-    regions = {reg.label: fit_step_count(locations, reg, discard_static=discard_static)
+    counts = {i: fit_step_count(locations, r, acquisition, discard_static=discard_static) for i, r in enumerate(rois)}
+    regions = {reg.label: fit_step_count(locations, reg, acquisition, discard_static=discard_static)
                for reg in group_overlapping(rois, group=group)}
     return counts, regions

@@ -334,6 +334,8 @@ class RoiPanel(QWidget):
             self.counts, self.region_counts = {}, {}
             self._fill_table()
             return
+        from .roi_layers import layer_acquisition
+
         analysis = getattr(self.main, "analysis", None)
         discard = bool(analysis is not None and analysis.discard_static.isChecked())
 
@@ -348,7 +350,8 @@ class RoiPanel(QWidget):
                 self._start_counts()
 
         self._count_worker = start_worker(
-            step_counts, locations_of_layer(traj), rois, group, discard, returned=done, finished=finished,
+            step_counts, locations_of_layer(traj), layer_acquisition(traj), rois, group, discard, returned=done,
+            finished=finished,
             what="could not count the translocations in the ROIs",
             errored=lambda exc: self.summary.setText(user_message("could not count", exc)))
 

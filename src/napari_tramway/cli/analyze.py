@@ -47,14 +47,12 @@ def cmd_analyze(args) -> int:
     from ..analysis import Analysis
     from ..core.meshes import MESHES
     from ..core.models import MODELS
-    from ..core.roi import read_rois
     from ..pipeline.spec import (
         AnalysisSpec,
         DataFile,
         MeshSpec,
         ModelSpec,
         SpecError,
-        validate_parameters,
     )
 
     path = Path(args.trajectory_file)
@@ -71,21 +69,24 @@ def cmd_analyze(args) -> int:
     for names, what in ((unknown_mesh, f"mesh {args.mesh!r}"), (not_for_model, f"model {args.model!r}")):
         if names:
             raise CliError(f"option(s) {', '.join('--' + n.replace('_', '-') for n in names)} do not apply to the {what}")
-    try:
-        validate_parameters(MESHES[args.mesh], mesh_params, "mesh")
-        validate_parameters(MODELS[args.model], model_params, "model")
+    try:  # validated once, by the spec's sections, their problems named by their flags
+        mesh, model = MeshSpec(args.mesh, mesh_params), ModelSpec(args.model, model_params)
     except SpecError as exc:
-        def flag(path):
-            kind, _, name = path.partition(".")
+        def flag(path):  # mesh.parameters.resolution → --resolution
+            kind, _, name = path.partition(".parameters.")
             return "--" + option_dest(name, "mesh" if kind == "mesh" else "", collide).replace("_", "-")
         raise CliError("; ".join(f"{flag(p)}: {m}" for p, m in exc.problems)) from None
-    rois = read_rois(args.roi, size=args.roi_size) if args.roi else []
+    rois = []
+    if args.roi:
+        from ..core.roi import read_rois
+
+        rois = read_rois(args.roi, size=args.roi_size)
     try:
         f = DataFile(path=str(path.resolve()), **file_settings(args))
     except SpecError as exc:
         raise CliError(file_problems(exc)) from None
     spec = AnalysisSpec(files=[f], rois=rois, group_overlapping_rois=args.group_overlapping,
-                        mesh=MeshSpec(args.mesh, mesh_params), model=ModelSpec(args.model, model_params),
+                        mesh=mesh, model=model,
                         discard_static=args.discard_static)
     apply_label_options(spec, args)
     stem = spec.file_labels()[0]

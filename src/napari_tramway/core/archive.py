@@ -12,29 +12,34 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import ArchiveError
+
+if TYPE_CHECKING:  # numpy is imported by the functions that read or write arrays (not for JSON files)
+    import numpy as np
 
 META_MEMBER = "meta.json"
 
 
 def _json_default(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
+    np = sys.modules.get("numpy")  # a numpy value exists only once numpy is imported
+    if np is not None:
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.floating):
+            return float(obj)
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, tuple):
@@ -104,6 +109,8 @@ def write_archive(path, fmt: str, version: int, arrays: Mapping[str, np.ndarray]
 
     ``fmt`` names the content (e.g. ``napari-tramway/maps``) and ``version`` its layout version.
     """
+    import numpy as np
+
     path = Path(path)
     header = {"format": fmt, "version": int(version), "arrays": sorted(arrays), "meta": dict(meta or {})}
     with atomic_write(path) as fh:
@@ -127,6 +134,8 @@ def read_archive(path, fmt: str | None = None, max_version: int | None = None, a
     truncated, corrupt (every member read is CRC-checked by ``zipfile``), of another format, or of
     a newer version than ``max_version``.
     """
+    import numpy as np
+
     path = Path(path)
     want_arrays = arrays
     try:
@@ -174,6 +183,8 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
 
 def pack_ragged(arrays) -> tuple[np.ndarray, np.ndarray]:
     """Pack a list of (m_i, d) arrays into (flat (Σm, d), offsets (k+1,))."""
+    import numpy as np
+
     arrays = [np.asarray(a, dtype=float).reshape(-1, 2) for a in arrays]
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
     if arrays:

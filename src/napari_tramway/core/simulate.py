@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .acquisition import Acquisition
 from .defaults import LOCALIZATION_PRECISION
 
 Array = np.ndarray
@@ -23,6 +24,10 @@ Array = np.ndarray
 #: Version of :func:`sample_field` / :func:`sample_dataset`: cached sample files carry it in their
 #: name, so that a changed sample is never read from an old cache.
 SAMPLE_VERSION = 2
+#: :func:`simulate_walks`' frame interval (s) and σ (µm) unless given.
+WALK_ACQUISITION = Acquisition(frame_interval=0.02, localization_precision=0.02)
+#: The frame interval (s) and σ (µm) of napari's sample (:func:`sample_dataset`).
+SAMPLE_ACQUISITION = Acquisition(frame_interval=0.02, localization_precision=LOCALIZATION_PRECISION)
 
 
 @dataclass
@@ -172,8 +177,8 @@ def simulate_walks(
     fld: Field,
     n_locations: int,
     *,
-    dt: float = 0.02,
-    sigma: float = 0.02,
+    dt: float = WALK_ACQUISITION.frame_interval,
+    sigma: float = WALK_ACQUISITION.localization_precision,
     mean_length: float = 10.0,
     duration: float | None = None,
     seed: int | None = None,
@@ -197,7 +202,8 @@ def simulate_walks(
     seed : int, optional
         Seed of the random generator; the same seed gives the same table.
 
-    The table's ``attrs`` hold ``frame_interval``, ``localization_precision`` and ``source``.
+    The table's ``attrs`` name its ``source`` (``simulated``), for people to read; what the
+    numbers mean is ``Acquisition(dt, sigma)`` (:class:`~napari_tramway.core.acquisition.Acquisition`).
     """
     rng = np.random.default_rng(seed)
     lengths = _trajectory_lengths(rng, int(n_locations), mean_length)
@@ -249,10 +255,7 @@ def simulate_walks(
             "t": np.round(frames * dt, 10),
         }
     )
-    df.attrs.update(
-        {"source": "simulated", "format": "simulated", "frame_interval": float(dt),
-         "localization_precision": float(sigma)}
-    )
+    df.attrs.update(source="simulated", format="simulated")  # for people to read: Acquisition(dt, sigma) says the rest
     return df
 
 
@@ -269,16 +272,20 @@ def simulate_conditions(diffusivity: dict[str, float], files_per_condition: int 
     the SD of log D between cells, 0.1 ≈ 10 %), then walks in a 10×10 µm box.
 
     Returns one dict per file, conditions interleaved (control, treated, control...): ``condition``,
-    ``replicate`` (0, 1...), ``diffusivity`` (the file's true D) and ``locations`` (as
-    :func:`simulate_walks`, to which ``kwargs`` go). The conditions' true D are the geometric
-    means of the population the files are drawn from: their ratio is the ratio of ``diffusivity``."""
+    ``replicate`` (0, 1...), ``diffusivity`` (the file's true D), ``locations`` (as
+    :func:`simulate_walks`, to which ``kwargs`` go) and their ``acquisition`` (Δt s, σ µm). The
+    conditions' true D are the geometric means of the population the files are drawn from: their
+    ratio is the ratio of ``diffusivity``."""
     rng = np.random.default_rng(seed)
+    acquisition = Acquisition(kwargs.get("dt", WALK_ACQUISITION.frame_interval),
+                              kwargs.get("sigma", WALK_ACQUISITION.localization_precision))
     out = []
     for k in range(files_per_condition):
         for condition, d in diffusivity.items():
             d_file = float(d) * float(np.exp(rng.normal(0.0, file_sd)))
             locations = simulate_walks(uniform_field(d_file), n_locations, seed=int(rng.integers(2**31)), **kwargs)
-            out.append({"condition": condition, "replicate": k, "diffusivity": d_file, "locations": locations})
+            out.append({"condition": condition, "replicate": k, "diffusivity": d_file, "locations": locations,
+                        "acquisition": acquisition})
     return out
 
 
@@ -323,10 +330,11 @@ def widefield_image(fld: Field, pixel_size: float = 0.1, seed: int | None = 0, l
 
 def sample_dataset(n_locations: int = 60_000, seed: int = 1) -> tuple[Array, float, pd.DataFrame, Field]:
     """napari's sample: ``(image, pixel_size µm, locations, field)`` for :func:`sample_field`
-    (Δt 0.02 s, σ the default localization precision, 12 locations per trajectory on average)."""
+    (Δt 0.02 s, σ the default localization precision: :data:`SAMPLE_ACQUISITION`; 12 locations
+    per trajectory on average)."""
     fld = sample_field()
-    locations = simulate_walks(fld, n_locations, dt=0.02, sigma=LOCALIZATION_PRECISION, mean_length=12,
-                               duration=60.0, seed=seed)
+    locations = simulate_walks(fld, n_locations, dt=SAMPLE_ACQUISITION.frame_interval,
+                               sigma=SAMPLE_ACQUISITION.localization_precision, mean_length=12, duration=60.0, seed=seed)
     pixel_size = 0.1
     image = widefield_image(fld, pixel_size=pixel_size, seed=seed)
     return image, pixel_size, locations, fld

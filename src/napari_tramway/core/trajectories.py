@@ -1,9 +1,11 @@
 """Locations and translocations: the one table every later step starts from.
 
 A *locations* table is a ``pandas.DataFrame`` with columns ``n`` (trajectory id, int64), ``x``,
-``y`` (µm), optionally ``z`` (µm), and ``t`` (s), sorted by (n, t), with metadata in ``attrs``
-(``source``, ``frame_interval`` in s, ``localization_precision`` σ in µm): a convenience copy of
-the typed record that :func:`napari_tramway.core.io.read_trajectory_file` returns.
+``y`` (µm), optionally ``z`` (µm), and ``t`` (s), sorted by (n, t). What the numbers mean
+beyond the columns — frame interval (s), σ (µm), the static filter's threshold (µm²) — is a typed
+:class:`~napari_tramway.core.acquisition.Acquisition` passed beside the table (a read file's is
+:attr:`napari_tramway.core.io.TrajectoryFile.acquisition`), never ``DataFrame.attrs``, which
+nothing here reads or writes.
 
 A *translocations* table has one row per step of a trajectory, on its **origin**: columns
 ``n, x, y[, z], t`` of the origin and ``dx, dy[, dz], dt`` of the step (µm, s). A step belongs
@@ -15,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .defaults import LOCALIZATION_PRECISION
+from .acquisition import Acquisition
 
 SPATIAL = ("x", "y", "z")
 
@@ -35,10 +37,9 @@ def estimate_frame_interval(n: np.ndarray | None, t: np.ndarray | None = None, *
     """The frame interval (s) estimated as the median positive time step within trajectories.
 
     The one place where a missing frame interval is estimated: the readers call it when neither
-    the user nor the file gives one (and record the value as ``estimated``); the time windows
-    and :func:`frame_interval` call it for tables that do not come from a reader. ``n`` and
-    ``t`` (s) are sorted by (n, t); or ``dt`` (s) gives the steps themselves (a translocations
-    table). Big tables are sampled in blocks spread over the table (200,000 rows at most).
+    the user nor the file gives one, and record the value as ``estimated`` (the napari face also
+    calls it to draw a table without a file on napari's time axis). ``n`` and ``t`` (s) are
+    sorted by (n, t); or ``dt`` (s) gives the steps themselves (a translocations table). Big tables are sampled in blocks spread over the table (200,000 rows at most).
     ``None`` when no trajectory has two locations at different times.
     """
     if dt is not None:
@@ -67,27 +68,6 @@ def _blocks(size: int) -> list[tuple[int, int]]:
         return [(0, size)] if size > 1 else []
     starts = np.linspace(0, size - ESTIMATE_BLOCK_ROWS, ESTIMATE_BLOCKS).astype(np.int64)
     return [(int(a), int(a) + ESTIMATE_BLOCK_ROWS) for a in starts]
-
-
-def frame_interval(df: pd.DataFrame) -> float:
-    """The frame interval (s) of a table for scripts: ``attrs['frame_interval']``, else
-    :func:`estimate_frame_interval`.
-
-    Tables read by :func:`napari_tramway.core.io.read_trajectories` carry the value the reader
-    decided (given, from the file, or estimated) in their ``attrs``; for a translocations table
-    without it, the steps' ``dt`` give the estimate. The pipeline does not use this: it carries
-    the reader's value (:class:`~napari_tramway.core.io.TrajectoryFile`) to where it is used.
-    """
-    value = df.attrs.get("frame_interval")
-    if value:
-        return float(value)
-    if "dt" in df.columns:  # translocations: each row is a step within one trajectory
-        estimate = estimate_frame_interval(None, dt=df["dt"].to_numpy())
-    else:
-        estimate = estimate_frame_interval(df["n"].to_numpy(), df["t"].to_numpy())
-    if estimate is None:
-        raise ValueError("cannot estimate the frame interval: no trajectory has two locations")
-    return estimate
 
 
 def _step_mask(n: np.ndarray) -> np.ndarray:
@@ -124,7 +104,7 @@ def translocations(locations: pd.DataFrame, inside: np.ndarray | None = None) ->
 
     Returns
     -------
-    DataFrame with columns ``n, x, y[, z], t, dx, dy[, dz], dt`` and the input's ``attrs``.
+    DataFrame with columns ``n, x, y[, z], t, dx, dy[, dz], dt``.
     """
     cols = spatial_columns(locations)
     n = locations["n"].to_numpy()
@@ -155,33 +135,27 @@ def translocations(locations: pd.DataFrame, inside: np.ndarray | None = None) ->
         # renumber the kept segments consecutively (segments that lost every step disappear)
         _, out_n = np.unique(out["n"].to_numpy(), return_inverse=True)
         out["n"] = out_n.astype(np.int64) + 1
-    out.attrs.update(locations.attrs)
     return out
 
 
-def discard_static(steps: pd.DataFrame, min_msd: float | None = None) -> pd.DataFrame:
+def discard_static(steps: pd.DataFrame, acquisition: Acquisition,
+                   min_msd: float | None = None) -> tuple[pd.DataFrame, Acquisition]:
     """Drop steps whose mean squared displacement per axis, (dx² + dy²)/2, is not above ``min_msd`` (µm²).
 
     TRamWAy's ``discard_static_trajectories`` (reference §1.6), as an **opt-in** filter: it removes
     only 39 % of an immobile molecule's steps (‖Δr‖² is exponential with mean 4σ² there) and also
-    the short steps of mobile ones, so on its own it biases D upwards. The returned table records
-    the threshold on dx² + dy² in ``attrs['min_squared_step']`` = 2·``min_msd`` (µm²), from which
-    every model conditions its likelihood on the filter (``docs/models.md``), which removes that
-    bias. ``min_msd`` defaults to σ² with σ = ``attrs['localization_precision']``, else
-    :data:`~napari_tramway.core.defaults.LOCALIZATION_PRECISION`. Steps with an undefined length
-    are dropped too. Only dx, dy count (the models are 2D).
+    the short steps of mobile ones, so on its own it biases D upwards. ``min_msd`` defaults to σ²
+    (σ = ``acquisition.localization_precision``, µm). Returns the kept steps and ``acquisition``
+    with the threshold on dx² + dy², u₀ = 2·``min_msd`` (µm², :meth:`Acquisition.filtered`), from
+    which every model conditions its likelihood on the filter (``docs/models.md``), which removes
+    that bias. Steps with an undefined length are dropped too. Only dx, dy count (the models are 2D).
     """
     if min_msd is None:
-        sigma = steps.attrs.get("localization_precision")
-        sigma = LOCALIZATION_PRECISION if sigma is None else float(sigma)
-        min_msd = sigma * sigma
+        min_msd = acquisition.localization_precision ** 2
     min_msd = max(float(min_msd), 0.0)
     sq = steps["dx"].to_numpy(dtype=np.float64) ** 2 + steps["dy"].to_numpy(dtype=np.float64) ** 2
     out = steps.loc[sq / 2.0 > min_msd].reset_index(drop=True)
-    out.attrs.update(steps.attrs)
-    previous = float(steps.attrs.get("min_squared_step") or 0.0)
-    out.attrs["min_squared_step"] = max(previous, 2.0 * min_msd)
-    return out
+    return out, acquisition.filtered(2.0 * min_msd)
 
 
 def trajectory_ends(steps: pd.DataFrame) -> np.ndarray:
@@ -207,9 +181,7 @@ def locations_from_translocations(steps: pd.DataFrame) -> pd.DataFrame:
     for c in cols + ["t"]:
         ends[c] = steps[c].to_numpy()[last] + steps["d" + c].to_numpy()[last]
     out = pd.concat([origins, ends], ignore_index=True)
-    out = out.sort_values(["n", "t"], kind="stable").reset_index(drop=True)
-    out.attrs.update(steps.attrs)
-    return out
+    return out.sort_values(["n", "t"], kind="stable").reset_index(drop=True)
 
 
 def split_at_gaps(locations: pd.DataFrame, dt: float | None = None, tolerance: float = 0.1) -> pd.DataFrame:

@@ -143,8 +143,8 @@ def input_name(unit) -> str:
 
 def add_inputs(writer: BundleWriter, spec, units) -> tuple[int, int, int, dict]:
     """Write each needed region's cropped steps; return (bytes, source bytes, count, unit→input)."""
-    from ..pipeline.data import DEFAULT_CACHE, region_by_label, region_steps, support_regions
-    from ..pipeline.worker import write_unit_input
+    from ..pipeline.data import DEFAULT_CACHE
+    from ..pipeline.inputs import UnitInput, write_unit_input
 
     by_file: dict[int, list] = {}
     for u in units:
@@ -160,21 +160,15 @@ def add_inputs(writer: BundleWriter, spec, units) -> tuple[int, int, int, dict]:
                 continue
             path = spec.resolve_path(f)
             tf = DEFAULT_CACHE.trajectory_file(spec, i)
-            locations = tf.locations
             source += os.path.getsize(path)
-            regions = support_regions(spec, i, locations)
             done: dict[str, str] = {}
             for u in file_units:
                 name = input_name(u)
                 if u.region_key not in done:
-                    region = region_by_label(regions, u.region_label)
-                    steps = region_steps(spec, region, locations, tf.localization_precision).copy(deep=False)
-                    attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in steps.attrs.items()}
-                    if not spec.rois_for(i):
-                        attrs["region_bounds"] = [float(b) for b in region.bounds]
-                    steps.attrs = attrs
+                    region, steps, acquisition = DEFAULT_CACHE.region_data(spec, i, u.region_label)
+                    bounds = None if spec.rois_for(i) else tuple(region.bounds)
                     local = Path(tmp) / f"{count}.ntw"
-                    write_unit_input(local, steps, tf.provenance)
+                    write_unit_input(local, UnitInput(steps, tf.provenance, acquisition, bounds))
                     data = local.read_bytes()
                     writer.add(name, data)
                     total += len(data)

@@ -2,10 +2,11 @@
 
 A file is read with :func:`~napari_tramway.core.io.read_trajectory_file` and its settings (the
 spec's :class:`~napari_tramway.pipeline.spec.DataFile`); what the read decided travels as typed
-values — the :class:`~napari_tramway.core.io.TrajectoryFile` and its
-:class:`~napari_tramway.core.io.Provenance` (frame interval s, σ µm, units and factors) — to
-where they are used: σ to the static-step filter and the fit, the frame interval to time windows
-in frames, the provenance to each unit's result metadata.
+values — the :class:`~napari_tramway.core.io.TrajectoryFile`, its
+:class:`~napari_tramway.core.acquisition.Acquisition` (frame interval s, σ µm) and its
+:class:`~napari_tramway.core.io.Provenance` (units, factors, sources) — to where they are used:
+the acquisition to the static-step filter (which adds its threshold, µm²), the time windows in
+frames and the fit, the provenance to each unit's result metadata.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from ..core.acquisition import Acquisition
 
-from ..core.roi import FullRegion, SupportRegion, crop, group_overlapping
-from ..core.trajectories import discard_static as drop_static_steps
+if TYPE_CHECKING:  # the command line plans a run up to the first read without pandas or shapely
+    import pandas as pd
 
 
 class DataCache:
@@ -79,15 +81,20 @@ class DataCache:
         key = ("regions", _rois_key(spec, file_index), spec.group_overlapping_rois)
         return self.memo(spec, file_index, key, lambda tf: support_regions(spec, file_index, tf.locations))
 
-    def region_steps(self, spec, file_index: int, label: str):
-        """``(region, steps)`` of the support region ``label`` of a file (see :func:`region_steps`)."""
+    def region_data(self, spec, file_index: int, label: str):
+        """``(region, steps, acquisition)`` of the support region ``label`` of a file (see
+        :func:`region_steps`): the steps the units fit and their frame interval, σ and filter."""
         key = ("steps", _rois_key(spec, file_index), spec.group_overlapping_rois, spec.discard_static, label)
 
         def compute(tf):
             region = region_by_label(self.regions(spec, file_index), label)
-            return region, region_steps(spec, region, tf.locations, tf.localization_precision)
+            return (region, *region_steps(spec, region, tf.locations, tf.acquisition))
 
         return self.memo(spec, file_index, key, compute)
+
+    def region_steps(self, spec, file_index: int, label: str):
+        """``(region, steps)`` of the support region ``label`` of a file (see :meth:`region_data`)."""
+        return self.region_data(spec, file_index, label)[:2]
 
     def region_mesh(self, spec, file_index: int, label: str):
         """The mesh of a support region, built once from all of its steps (every time window of the
@@ -111,33 +118,36 @@ def _rois_key(spec, file_index: int) -> str:
 
 def support_regions(spec, file_index: int, locations: pd.DataFrame | None = None) -> list:
     """The support regions of one file: grouped ROIs, or one :class:`FullRegion` labelled ``all``."""
+    from ..core.roi import FullRegion, group_overlapping
+
     rois = spec.rois_for(file_index)
     if not rois:
         return [FullRegion.of(locations) if locations is not None else FullRegion()]
     return group_overlapping(rois, group=spec.group_overlapping_rois)
 
 
-def region_steps(spec, region, locations: pd.DataFrame, localization_precision: float | None = None) -> pd.DataFrame:
-    """Steps whose origin is in ``region``, static steps removed when the spec says so: steps whose
-    mean squared displacement per axis is below σ² (σ = ``localization_precision``, µm, the
-    file's as the reader decided it; ``None``: the table's ``attrs``, for scripts). The threshold
-    is recorded with the steps, so that the models account for the filter."""
-    return _steps_to_fit(locations, region, spec.discard_static, localization_precision)
+def region_steps(spec, region, locations: pd.DataFrame, acquisition: Acquisition) -> tuple[pd.DataFrame, Acquisition]:
+    """``(steps, acquisition)``: the steps whose origin is in ``region``, static steps removed when
+    the spec says so (mean squared displacement per axis below σ², σ = the acquisition's, µm), and
+    the acquisition with the filter's threshold, so that the models account for the filter."""
+    return _steps_to_fit(locations, region, spec.discard_static, acquisition)
 
 
-def _steps_to_fit(locations, region, discard_static: bool, localization_precision=None) -> pd.DataFrame:
+def _steps_to_fit(locations, region, discard_static: bool, acquisition: Acquisition):
+    from ..core.roi import crop
+    from ..core.trajectories import discard_static as drop_static_steps
+
     steps = crop(locations, region)
     if discard_static and len(steps):
-        sigma = localization_precision
-        steps = drop_static_steps(steps, None if sigma is None else float(sigma) ** 2)
-    return steps
+        return drop_static_steps(steps, acquisition)
+    return steps, acquisition
 
 
-def fit_step_count(locations: pd.DataFrame, region, *, discard_static: bool = False,
-                   localization_precision: float | None = None) -> int:
+def fit_step_count(locations: pd.DataFrame, region, acquisition: Acquisition, *, discard_static: bool = False) -> int:
     """How many steps the units of ``region`` fit: steps whose origin is in the region, after the
-    static filter when ``discard_static`` (the spec's setting); the count the ROI panel shows."""
-    return int(len(_steps_to_fit(locations, region, discard_static, localization_precision)))
+    static filter when ``discard_static`` (the spec's setting, with σ = the acquisition's); the
+    count the ROI panel shows."""
+    return int(len(_steps_to_fit(locations, region, discard_static, acquisition)[0]))
 
 
 def region_by_label(regions, label: str):
@@ -149,5 +159,4 @@ def region_by_label(regions, label: str):
 
 DEFAULT_CACHE = DataCache()
 
-__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "fit_step_count", "region_by_label",
-           "SupportRegion"]
+__all__ = ["DataCache", "DEFAULT_CACHE", "support_regions", "region_steps", "fit_step_count", "region_by_label"]

@@ -215,8 +215,6 @@ class RoisKind(Kind):
         self.optional = optional
 
     def check(self, value, owner, problems):
-        from ..core.roi import Roi, roi_from_dict
-
         if value is None and self.optional:
             return None
         if not isinstance(value, list | tuple):
@@ -224,6 +222,8 @@ class RoisKind(Kind):
             return []
         out = []
         for i, item in enumerate(value):
+            from ..core.roi import Roi, roi_from_dict  # numpy: for a spec with ROIs only
+
             if isinstance(item, Roi):
                 out.append(item)
                 continue

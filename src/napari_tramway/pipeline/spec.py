@@ -23,11 +23,10 @@ import json
 import re
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.io.settings import FileSettings
 from ..core.parameters import Settings
-from ..core.roi import Roi
 from .labels import labelled_roi_list, labels_field
 from .schema import (
     REQUIRED,
@@ -46,6 +45,9 @@ from .schema import (
     subsection,
     subsections,
 )
+
+if TYPE_CHECKING:  # annotations: a spec holds ROIs without importing numpy or shapely
+    from ..core.roi import Roi
 
 SPEC_FORMAT = "napari-tramway/spec"
 SPEC_VERSION = 1
@@ -324,11 +326,3 @@ def _document_problems(d: dict) -> list[tuple[str, str]]:
     if isinstance(d.get("files", []), list) and not d.get("files"):
         problems.append(("files", "at least one data file is required"))
     return problems
-
-
-def validate_parameters(entry, values, where) -> dict:
-    """Validate ``values`` against a registry entry; raise :class:`SpecError` with every problem."""
-    settings, errors = entry.checked(values, where)
-    if errors:
-        raise SpecError([(e.field, e.message) for e in errors])
-    return dict(settings)

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._version import __version__
+from ..core.acquisition import Acquisition
 from ..core.archive import read_archive
 from ..core.errors import ArchiveError
 from ..core.io.provenance import Provenance
 from .data import DEFAULT_CACHE, region_by_label, support_regions
+from .inputs import UnitInput
 from .spec import AnalysisSpec
 from .store import TESSELLATION_FORMAT, UNIT_FORMAT, ResultStore
 from .units import Unit, segment_mask, time_segments
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: chains of stages run one after the other as one run (see the module docstring)
 CHAINS = {"tessellate_then_infer": ("tessellate", "infer")}
@@ -52,51 +56,50 @@ def stage_units(stage: str, units: list[Unit]) -> list[Unit]:
     return out
 
 
-def unit_steps(spec: AnalysisSpec, unit: Unit, cache=None, region_steps_table: pd.DataFrame | None = None,
-               reading: Provenance | None = None):
-    """``(region, all steps of the region, steps of the unit's segment, reading)`` for ``unit``.
+class UnitData(NamedTuple):
+    """What a unit computes on: its support region, the region's steps (µm, s; every time window
+    of the region shares its mesh), the steps of the unit's time segment, the reading of the file
+    (:class:`~napari_tramway.core.io.Provenance`, for the result's metadata) and the steps'
+    :class:`~napari_tramway.core.acquisition.Acquisition` (frame interval s, σ µm, static filter
+    threshold µm²), which goes to the time windows and the fit."""
 
-    The region's steps come from ``cache`` (cropped once per file × region, shared by the units of
-    every time window), ``reading`` from the file's read (its
-    :class:`~napari_tramway.core.io.Provenance`: frame interval s, σ µm, units). A pre-cropped
-    ``region_steps_table`` (an input uploaded to a cluster) replaces reading and cropping the
-    data file; it comes with the ``reading`` of the file it was cut from.
+    region: object
+    steps: pd.DataFrame
+    segment: pd.DataFrame
+    reading: Provenance
+    acquisition: Acquisition
+
+
+def unit_steps(spec: AnalysisSpec, unit: Unit, cache=None, unit_input: UnitInput | None = None) -> UnitData:
+    """The :class:`UnitData` of ``unit``.
+
+    The region's steps come from ``cache`` (read and cropped once per file × region, shared by the
+    units of every time window). A ``unit_input`` (a region's steps uploaded to a cluster, with the
+    reading, acquisition and bounds of the file they were cut from) replaces reading and cropping
+    the data file.
     """
     cache = cache or DEFAULT_CACHE
-    if region_steps_table is None:
+    if unit_input is None:
         reading = cache.trajectory_file(spec, unit.file_index).provenance
-        region, steps = cache.region_steps(spec, unit.file_index, unit.region_label)
+        region, steps, acquisition = cache.region_data(spec, unit.file_index, unit.region_label)
     else:
-        if reading is None:
-            raise ValueError(f"unit {unit.label}: a pre-cropped input needs the reading record of its file")
-        steps = region_steps_table
-        region = _region_from_steps(spec, unit, steps)
+        steps, reading, acquisition = unit_input.steps, unit_input.reading, unit_input.acquisition
+        region = _region_of_input(spec, unit, unit_input)
     if unit.segment is None:
-        return region, steps, steps, reading
-    segs = time_segments(spec, steps, reading.frame_interval)
+        return UnitData(region, steps, steps, reading, acquisition)
+    segs = time_segments(spec, steps, acquisition.frame_interval)
     last = segs is not None and unit.segment_index == len(segs) - 1
     seg = steps.loc[segment_mask(steps["t"].to_numpy(), unit.segment, last)].reset_index(drop=True)
-    seg.attrs.update(steps.attrs)
-    return region, steps, seg, reading
+    return UnitData(region, steps, seg, reading, acquisition)
 
 
-def model_parameters(spec: AnalysisSpec, reading: Provenance) -> dict:
-    """The model's parameters for a unit: the spec's, with ``sigma`` = the file's σ (µm, given, from
-    the file or the default, as its reader decided) unless the model's parameters set one."""
-    params = dict(spec.model.parameters)
-    if "sigma" in params and params["sigma"] is None:
-        params["sigma"] = reading.localization_precision
-    return params
-
-
-def _region_from_steps(spec, unit, steps):
+def _region_of_input(spec, unit, unit_input):
     from ..core.roi import FullRegion
 
     if not spec.rois_for(unit.file_index):
-        bounds = steps.attrs.get("region_bounds")
-        if bounds is not None:
-            return FullRegion(bounds)
-        x, y = steps["x"].to_numpy(), steps["y"].to_numpy()
+        if unit_input.region_bounds is not None:
+            return FullRegion(unit_input.region_bounds)
+        x, y = unit_input.steps["x"].to_numpy(), unit_input.steps["y"].to_numpy()
         return FullRegion((float(x.min()), float(y.min()), float(x.max()), float(y.max())))
     return region_by_label(support_regions(spec, unit.file_index, None), unit.region_label)
 
@@ -150,18 +153,18 @@ def run_unit(
     *,
     stage: str | None = None,
     cache=None,
-    steps: pd.DataFrame | None = None,
-    reading: Provenance | None = None,
+    unit_input: UnitInput | None = None,
     progress: Callable[[float | None, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     environment: str = "inprocess",
 ):
     """Compute one unit and write its result to ``store`` (when given); return ``(maps, meta)``.
 
-    ``steps``: the unit's region's pre-cropped steps (a cluster task), with ``reading``, the
-    provenance of the file they were cut from; otherwise the file is read (through ``cache``).
-    The file's σ goes to the fit as its ``sigma`` unless the model's parameters set one; the
-    result metadata records the reading under ``provenance``.
+    ``unit_input``: the unit's region's pre-cropped steps (a cluster task) with the reading and
+    acquisition of the file they were cut from; otherwise the file is read (through ``cache``).
+    The acquisition (frame interval s, σ µm, static filter µm²) goes to the fit, whose σ is the
+    file's unless the model's parameters set one; the result metadata records the reading under
+    ``provenance``.
 
     ``progress(fraction or None, message)`` is called at each step and at least once per optimizer
     iteration; ``cancel()`` returning True stops the unit (raises :class:`Cancelled`, nothing written).
@@ -188,10 +191,10 @@ def run_unit(
     cache = cache or DEFAULT_CACHE
     report(0.0, "reading data")
     t0 = time.perf_counter()
-    region, all_steps, seg_steps, reading = unit_steps(spec, unit, cache, steps, reading)
+    region, all_steps, seg_steps, reading, acquisition = unit_steps(spec, unit, cache, unit_input)
     timings["read_crop"] = time.perf_counter() - t0
     report(0.05, f"{len(seg_steps)} steps; building mesh")
-    mesh = _mesh_for(spec, store, unit, region, all_steps, stage, timings, cache, steps is not None)
+    mesh = _mesh_for(spec, store, unit, region, all_steps, stage, timings, cache, unit_input is not None)
     base_meta = {"unit": unit.to_dict(), "stage": stage, "spec": spec.to_dict(), "environment": environment,
                  "software": f"napari-tramway {__version__}", "started": started,
                  "data_sha256": unit.data_digest, "provenance": reading.to_dict()}
@@ -226,8 +229,7 @@ def run_unit(
 
     report(0.2, f"fitting {spec.model.name.upper()} on {mesh.n_cells} cells")
     t0 = time.perf_counter()
-    maps = fit(spec.model.name, mesh, assignment, seg_steps, progress=fit_progress, cancel=cancel,
-               **model_parameters(spec, reading))
+    maps = fit(spec.model.parameters, mesh, assignment, seg_steps, acquisition, progress=fit_progress, cancel=cancel)
     timings["fit"] = time.perf_counter() - t0
     if getattr(maps, "status", None) == "interrupted" and cancel():
         raise Cancelled(unit.label)

@@ -24,12 +24,15 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..core.archive import read_archive, sha256_file, write_archive, write_json_atomic
 from ..core.errors import ArchiveError
 from .spec import AnalysisSpec
-from .units import Unit
+
+if TYPE_CHECKING:
+    from .units import Unit
 
 STORE_FORMAT = "napari-tramway/store"
 STORE_VERSION = 1
@@ -97,7 +100,7 @@ class ResultStore:
 
     # -- paths ------------------------------------------------------------------------------
     def unit_path(self, unit: Unit | str) -> Path:
-        label = unit.label if isinstance(unit, Unit) else unit
+        label = unit if isinstance(unit, str) else unit.label
         return self.root / "units" / (label + ".ntw")
 
     @staticmethod

@@ -10,12 +10,14 @@ name makes its units stale.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .data import DEFAULT_CACHE
 from .digests import file_digest
 from .spec import AnalysisSpec, safe_label
+
+if TYPE_CHECKING:  # numpy: imported by the functions that use it (a run is started without it)
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ def time_segments(spec: AnalysisSpec, steps, frame_interval: float | None) -> np
     """
     if spec.time_windows is None:
         return None
+    import numpy as np
+
     from ..core.meshes.time import SlidingWindows
 
     tw = spec.time_windows

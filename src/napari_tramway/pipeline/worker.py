@@ -45,38 +45,6 @@ def _load(store_dir):
     return store, spec
 
 
-def read_unit_input(path):
-    """``(steps, reading)``: a pre-cropped steps table and the provenance of the file it was cut
-    from (written by :func:`write_unit_input`)."""
-    import pandas as pd
-
-    from ..core.archive import read_archive
-    from ..core.io.provenance import Provenance
-
-    arrays, meta, _ = read_archive(path, "napari-tramway/steps")
-    df = pd.DataFrame({k: arrays[k] for k in meta["columns"]})
-    df.attrs.update(meta.get("attrs", {}))
-    if "reading" not in meta:
-        raise ValueError(f"{path}: a unit input without the reading record of its file")
-    return df, Provenance.from_dict(meta["reading"])
-
-
-def _read_input(path):
-    """The steps table of a unit input (see :func:`read_unit_input`)."""
-    return read_unit_input(path)[0]
-
-
-def write_unit_input(path, steps, reading) -> None:
-    """Write a region's steps table (n, x, y, t, dx, dy, dt + the attrs the core set) and the
-    reading of its file (``reading``, a :class:`~napari_tramway.core.io.Provenance`: frame
-    interval s, σ µm, units) for remote workers."""
-    from ..core.archive import write_archive
-
-    attrs = {k: v for k, v in steps.attrs.items() if isinstance(v, (int, float, str, list, type(None)))}
-    write_archive(path, "napari-tramway/steps", 1, {c: steps[c].to_numpy() for c in steps.columns},
-                  {"columns": list(steps.columns), "attrs": attrs, "reading": reading.to_dict()})
-
-
 _TERMINATING = threading.Event()
 """Set when this process received SIGTERM (a cancel, or Slurm's scancel)."""
 
@@ -89,9 +57,9 @@ def _on_sigterm(*_):
 def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, environment="worker") -> str:
     """Run ``unit``; report through ``emit(dict)``; return the final kind (done/failed/cancelled).
 
-    ``steps`` is ``(pre-cropped steps table, reading)``, or a callable returning them (so that
-    failing to read a unit's input is recorded like any failure of the unit), or None to read the
-    data file.
+    ``steps`` is the unit's :class:`~napari_tramway.pipeline.inputs.UnitInput` (pre-cropped
+    steps), or a callable returning it (so that failing to read a unit's input is recorded like
+    any failure of the unit), or None to read the data file.
     """
     from .stages import Cancelled, run_unit
 
@@ -108,8 +76,7 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
     try:
         if callable(steps):
             steps = steps()
-        table, reading = steps if steps is not None else (None, None)
-        maps, meta = run_unit(spec, unit, store, stage=stage, steps=table, reading=reading, progress=progress,
+        maps, meta = run_unit(spec, unit, store, stage=stage, unit_input=steps, progress=progress,
                               cancel=cancel, environment=environment)
     except Cancelled:
         emit({"kind": "cancelled", "unit": unit.label, "message": "cancelled"})
@@ -141,6 +108,7 @@ def run_one(store, spec, unit, stage=None, steps=None, emit=None, cancel=None, e
 
 
 def _cmd_run(args) -> int:
+    from .inputs import read_unit_input
     from .units import Unit
 
     store, spec = _load(args.store)
@@ -151,6 +119,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_array(args) -> int:
+    from .inputs import read_unit_input
     from .units import Unit
 
     task = args.task_id if args.task_id is not None else int(os.environ.get("SLURM_ARRAY_TASK_ID", "-1"))

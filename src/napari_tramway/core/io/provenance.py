@@ -21,10 +21,16 @@ Sources of a value, as recorded:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from napari_tramway.core.acquisition import Acquisition
+from napari_tramway.core.errors import TrajectoryFormatError
 
 from .settings import FileSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -141,8 +147,8 @@ class TrajectoryFile:
     """A read trajectory file: the locations table, the settings used and what was done.
 
     ``locations`` has columns ``n``, ``x``, ``y`` [, ``z``] (µm), ``t`` (s), sorted by (n, t);
-    its ``attrs`` hold a convenience copy of the metadata for scripts (see ``docs/formats.md``).
-    Downstream code should use the typed values here rather than ``attrs``.
+    its ``attrs`` hold a copy of the metadata for people to look at (see ``docs/formats.md``);
+    nothing computes from it: the analysis takes :attr:`acquisition`.
     """
 
     locations: pd.DataFrame = field(compare=False, hash=False)
@@ -158,6 +164,22 @@ class TrajectoryFile:
     def localization_precision(self) -> float:
         """σ (µm): given, from the file, or the default."""
         return self.provenance.localization_precision
+
+    @cached_property
+    def acquisition(self) -> Acquisition:
+        """The frame interval (s) and σ (µm) the analysis of this file uses, with their sources.
+
+        Raises :class:`~napari_tramway.core.errors.TrajectoryFormatError` naming
+        ``frame_interval`` when there is none (nothing gave one and no trajectory has two
+        locations at different times, so there is no step to analyse either).
+        """
+        p = self.provenance
+        if p.frame_interval is None:
+            raise TrajectoryFormatError("frame_interval: unknown (not given, not in the file, and no trajectory has "
+                                        "two locations at different times to estimate it from); give the frame "
+                                        "interval (s)", path=p.path)
+        return Acquisition(p.frame_interval, p.localization_precision, frame_interval_source=p.frame_interval_source,
+                           localization_precision_source=p.localization_precision_source)
 
     @property
     def pixel_size(self) -> float | None:

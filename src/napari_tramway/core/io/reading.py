@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-
-import pandas as pd
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 from napari_tramway.core.errors import SettingsError, TrajectoryFormatError, UnitWarning
 
-from .assemble import Options, assemble
-from .isbi_xml import read_isbi_xml
 from .metadata import read_metadata
 from .provenance import Provenance, TrajectoryFile
 from .settings import FILE_SETTINGS, FileSettings
 from .sniff import read_head, sniff
-from .table import read_table
-from .text import read_text
-from .trackmate_xml import read_trackmate_xml
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _PACKAGE = __name__.rpartition(".")[0]
 
@@ -27,16 +25,23 @@ READING_OPTIONS = ("keep_columns", "threads")
 #: Every keyword :func:`read_trajectories` accepts.
 OPTION_NAMES = tuple(p.name for p in FILE_SETTINGS.parameters) + READING_OPTIONS
 
+#: format → (module, function) of its reader, imported once a file of that format is opened
+#: (numpy, pandas: the command line starts, and a file that is not trajectories is refused, without them)
 _READERS = {
-    "tramway-text": read_text,
-    "csv": read_table,
-    "trackmate-csv": read_table,
-    "trackpy": read_table,
-    "mosaic": read_table,
-    "thunderstorm": read_table,
-    "trackmate-xml": read_trackmate_xml,
-    "isbi-xml": read_isbi_xml,
+    "tramway-text": (".text", "read_text"),
+    "csv": (".table", "read_table"),
+    "trackmate-csv": (".table", "read_table"),
+    "trackpy": (".table", "read_table"),
+    "mosaic": (".table", "read_table"),
+    "thunderstorm": (".table", "read_table"),
+    "trackmate-xml": (".trackmate_xml", "read_trackmate_xml"),
+    "isbi-xml": (".isbi_xml", "read_isbi_xml"),
 }
+
+
+def _reader(fmt: str):
+    module, name = _READERS[fmt]
+    return getattr(import_module(module, _PACKAGE), name)
 
 
 def read_trajectory_file(
@@ -83,10 +88,12 @@ def read_trajectory_file(
             err = TrajectoryFormatError(f"invalid settings: {exc}", path=abspath)
             err.problems = exc.problems  # each a ParameterError with its field
             raise err from None
+    from .assemble import Options, assemble
+
     opts = Options(settings=settings, keep_columns=bool(keep_columns), threads=threads,
                    column_names=None if column_names is None else list(column_names))
     sniffed = sniff(abspath, head, settings.format)
-    raw = _READERS[sniffed.format](abspath, head, sniffed, opts)
+    raw = _reader(sniffed.format)(abspath, head, sniffed, opts)
     file_meta, metadata_file, problem = read_metadata(abspath)
     locations, provenance = assemble(raw, opts, file_meta, metadata_file)
     if problem is not None:

@@ -17,21 +17,16 @@ def write_trajectories_text(df: pd.DataFrame, path, *, frame_interval: float | N
     The data file is tab-separated ``n x y [z] t`` with a header (as TRamWAy reads it):
     coordinates (µm) and times (s) with 6 decimals (1e-6 µm, 1 µs), ids as integers;
     ``read_trajectories`` reads it back to within 5e-7. The metadata file ``<path>.meta.json``
-    (:mod:`.metadata`) records the units (µm, s), ``frame_interval`` (s) and
-    ``localization_precision`` (σ, µm): the arguments, else ``df.attrs`` (a frame interval the
-    reader only estimated is not recorded: it is estimated again from the same times), so a
-    re-read does not fall back to defaults. Both files are replaced atomically. Returns the
-    metadata file's path.
+    (:mod:`.metadata`) records the units (µm, s) and, when given, ``frame_interval`` (s) and
+    ``localization_precision`` (σ, µm), so that a re-read takes them from the file (give the
+    values the table was analysed with, e.g. a ``TrajectoryFile``'s; an estimated frame interval
+    need not be given: it is estimated again from the same times). Nothing is taken from
+    ``df.attrs``. Both files are replaced atomically. Returns the metadata file's path.
     """
     cols = ["n", "x", "y"] + (["z"] if "z" in df.columns else []) + ["t"]
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ValueError(f"write_trajectories_text: missing columns {missing}")
-    attrs = df.attrs
-    if frame_interval is None and attrs.get("frame_interval_source") != "estimated":
-        frame_interval = attrs.get("frame_interval")
-    if localization_precision is None:
-        localization_precision = attrs.get("localization_precision")
     out = pd.DataFrame({c: df[c] for c in cols}, copy=False)
     out["n"] = out["n"].astype(np.int64)
     with atomic_write(path) as fh:

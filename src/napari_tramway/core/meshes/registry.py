@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import ParameterError
 from ..parameters import Parameter, Registry, RegistryEntry, Settings
-from .sizing import resolve_sizing
 
 if TYPE_CHECKING:
     from .base import Mesh
@@ -109,7 +107,8 @@ def one_sizing(values) -> list[tuple[str, str]]:
     if resolution is not None and values.get("avg_location_count") is not None:
         out.append(("avg_location_count", "set either resolution (size by distance) or avg_location_count "
                     "(size by count), not both"))
-    if resolution is not None and ref is not None and not np.isclose(ref, resolution / 2, rtol=1e-12):
+    if resolution is not None and ref is not None and not math.isclose(ref, resolution / 2, rel_tol=1e-12,
+                                                                         abs_tol=1e-8):
         out.append(("ref_distance", f"resolution {resolution} µm already sets ref_distance = "
                     f"{resolution / 2} µm; set one of them"))
     return out
@@ -209,7 +208,10 @@ def build_mesh(method: str | Settings, points, *, steps=None, region=None, **par
     ParameterError
         Naming the offending parameter.
     """
-    from .geometry import _ccw, resolve_region  # scipy.spatial: not needed to read the registry
+    import numpy as np  # numpy, scipy.spatial: not needed to read the registry (a spec, --help)
+
+    from .geometry import _ccw, resolve_region
+    from .sizing import resolve_sizing
 
     if isinstance(method, Settings):
         if parameters:

@@ -35,20 +35,6 @@ def segment_label(t0: float, t1: float) -> str:
     return f"t={format_time(t0)}-{format_time(t1)}s"
 
 
-def median_frame_interval(t: np.ndarray) -> float:
-    """Median of the differences between the distinct times (TRamWAy's frame interval estimate),
-    by :func:`~napari_tramway.core.trajectories.estimate_frame_interval` (the one estimate) over
-    the distinct times as one sequence. For scripts that give no frame interval: the pipeline
-    passes the one its reader decided."""
-    from ..trajectories import estimate_frame_interval
-
-    u = np.unique(np.asarray(t, float))
-    value = estimate_frame_interval(np.zeros(u.size, dtype=np.int64), u) if u.size >= 2 else None
-    if value is None:
-        raise ParameterError("frame_interval", "cannot infer the frame interval from fewer than two distinct times")
-    return value
-
-
 @dataclass(frozen=True)
 class SlidingWindows:
     """Time windows of ``duration`` every ``shift`` (default: ``duration``), in s or in frames.
@@ -60,7 +46,8 @@ class SlidingWindows:
     shift : float, optional
         Time between window starts (same unit); default ``duration`` (no overlap).
     frames : bool
-        ``duration`` and ``shift`` are numbers of frames, converted with the frame interval.
+        ``duration`` and ``shift`` are numbers of frames, converted with the frame interval (s)
+        that :meth:`segments` is then given (an error without it: there is no estimate here).
     start_time : float, optional
         Start of the first window (s); default the earliest time of the data.
     extend_last : bool
@@ -83,8 +70,9 @@ class SlidingWindows:
         duration = float(self.duration)
         shift = float(self.shift if self.shift is not None else self.duration)
         if self.frames:
-            dt = float(frame_interval) if frame_interval else median_frame_interval(t)
-            duration, shift = duration * dt, shift * dt
+            if frame_interval is None:
+                raise ParameterError("frame_interval", "windows counted in frames need the frame interval (s)")
+            duration, shift = duration * float(frame_interval), shift * float(frame_interval)
         return duration, shift
 
     def segments(self, t, frame_interval: float | None = None) -> np.ndarray:

@@ -1,7 +1,8 @@
 """``fit``: from a mesh, an assignment and a steps table to :class:`~napari_tramway.core.maps.Maps`.
 
-``fit`` validates the parameters through :data:`.registry.MODELS`, builds the sufficient
-statistics and the likelihood once, and hands a :class:`.runners.Context` to the model's runner.
+``fit`` validates the parameters through :data:`.registry.MODELS` (or takes a spec's validated
+``Settings`` as they are), builds the sufficient statistics and the likelihood once, and hands a
+:class:`.runners.Context` to the model's runner.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from napari_tramway.core.defaults import LOCALIZATION_PRECISION
+from napari_tramway.core.acquisition import Acquisition
 from napari_tramway.core.errors import ParameterError
 from napari_tramway.core.maps import COLUMN_ORDER, Maps
+from napari_tramway.core.parameters import Settings
 
 from .likelihood import CellLikelihood
 from .operators import safe_areas
@@ -61,49 +63,26 @@ class Progress:
 
 # -- the entry point ---------------------------------------------------------------------------
 
-def _resolve_sigma(params, steps):
-    if params.get("sigma") is not None:
-        return float(params["sigma"]), "parameter"
-    value = steps.attrs.get("localization_precision") if hasattr(steps, "attrs") else None
-    if value is not None:
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            value = None
-        if value is not None and math.isfinite(value) and value >= 0:
-            return value, "data"
-    return LOCALIZATION_PRECISION, "default"
-
-
-def _min_squared_step(steps) -> float:
-    """The static filter's threshold u₀ (µm², 0 without filter) recorded by ``discard_static``."""
-    value = steps.attrs.get("min_squared_step") if hasattr(steps, "attrs") else None
-    if value is None:
-        return 0.0
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"steps.attrs['min_squared_step'] must be a number of µm², got {value!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"steps.attrs['min_squared_step'] must be ≥ 0 µm², got {value!r}")
-    return value
-
-
-def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, cancel=None, **parameters) -> Maps:
+def fit(model: str | Settings, mesh, assignment, steps: pd.DataFrame, acquisition: Acquisition, *, progress=None,
+        cancel=None, **parameters) -> Maps:
     """Fit ``model`` (``'d'``, ``'dd'``, ``'df'`` or ``'dv'``) on the steps of each mesh cell.
 
     Parameters
     ----------
-    model : str
-        A name of :data:`MODELS`.
+    model : str or Settings
+        A name of :data:`MODELS` (its ``parameters`` are then validated here), or the model's
+        validated :class:`~napari_tramway.core.parameters.Settings` (a spec's ``model.parameters``:
+        taken as they are, no keyword parameters).
     mesh : Mesh
         Cell centres, neighbour graph and areas.
     assignment : Assignment
         Pairs (row of ``steps`` by position, cell); a step may be in several cells.
     steps : DataFrame
-        Translocations with columns ``dx``, ``dy`` (µm) and ``dt`` (s); ``attrs`` may give
-        ``localization_precision`` (σ, µm), ``frame_interval`` (s) and ``min_squared_step``
-        (µm², set by :func:`~napari_tramway.core.trajectories.discard_static`: only steps with
+        Translocations with columns ``dx``, ``dy`` (µm) and ``dt`` (s).
+    acquisition : Acquisition
+        The steps' frame interval (s, the unit of the Δt groups), σ (µm; the model's ``sigma``
+        parameter, when set, replaces it) and static filter threshold ``min_squared_step`` (µm²,
+        set by :func:`~napari_tramway.core.trajectories.discard_static`: only steps with
         dx² + dy² above it were kept, and the likelihood accounts for it).
     progress : callable, optional
         ``progress(Progress)``: at the start, after every optimizer iteration, and at the end.
@@ -118,18 +97,29 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
     Maps
     """
     t0 = time.perf_counter()
-    if model not in MODELS:
-        raise ParameterError("model", f"unknown model {model!r}; known: {', '.join(MODELS)}")
-    entry = MODELS[model]
-    if model == "df" and "potential_prior" in parameters:
-        raise ParameterError("potential_prior", "not a df parameter (TRamWAy's alias of force_prior is not "
-                                                "accepted, to keep one name per setting): use force_prior")
-    params = entry.validate(parameters)
-    sigma, sigma_source = _resolve_sigma(params, steps)
+    if not isinstance(acquisition, Acquisition):
+        raise TypeError(f"acquisition: expected an Acquisition(frame_interval, localization_precision), got "
+                        f"{type(acquisition).__name__}")
+    if isinstance(model, Settings):  # validated where they entered (a spec): taken as they are
+        if parameters:
+            raise TypeError("fit: pass either validated settings or a model name and its parameters")
+        entry, params, model = model.entry, dict(model), model.name
+    else:
+        if model not in MODELS:
+            raise ParameterError("model", f"unknown model {model!r}; known: {', '.join(MODELS)}")
+        entry = MODELS[model]
+        if model == "df" and "potential_prior" in parameters:
+            raise ParameterError("potential_prior", "not a df parameter (TRamWAy's alias of force_prior is not "
+                                                    "accepted, to keep one name per setting): use force_prior")
+        params = entry.validate(parameters)
+    if params.get("sigma") is not None:
+        sigma, sigma_source = float(params["sigma"]), "parameter"
+    else:
+        sigma, sigma_source = acquisition.localization_precision, acquisition.localization_precision_source
     lower = params["min_diffusivity"] if params["min_diffusivity"] is not None else DEFAULT_MIN_DIFFUSIVITY
     params["sigma"] = sigma
     params["min_diffusivity"] = lower
-    u0 = _min_squared_step(steps)
+    u0 = acquisition.min_squared_step
     if int(assignment.n_cells) != mesh.n_cells:
         raise ValueError(f"assignment is for {assignment.n_cells} cells, mesh has {mesh.n_cells}")
 
@@ -139,10 +129,11 @@ def fit(model: str, mesh, assignment, steps: pd.DataFrame, *, progress=None, can
                               None if objective is None else float(objective)))
 
     report("statistics", 0.0)
-    stats = step_statistics(assignment, steps)
+    stats = step_statistics(assignment, steps, acquisition.frame_interval)
     cells = np.flatnonzero(stats.n > 0)
     k_all = mesh.n_cells
-    info = {"sigma_source": sigma_source, "frame_interval": stats.frame_interval,
+    info = {"sigma_source": sigma_source, "frame_interval": acquisition.frame_interval,
+            "frame_interval_source": acquisition.frame_interval_source,
             "dt_groups": int(stats.n_entries), "steps": int(stats.n.sum()), "steps_dropped": stats.n_dropped,
             "steps_reversed": stats.n_flipped, "fitted_cells": int(cells.size),
             "static_filter": {"min_squared_step": u0} if u0 > 0 else None}

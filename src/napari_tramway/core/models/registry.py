@@ -6,6 +6,8 @@ The CLI options, the napari forms, spec validation and the docs table are genera
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from napari_tramway.core.defaults import LOCALIZATION_PRECISION
 from napari_tramway.core.parameters import Parameter, Registry, RegistryEntry
 
@@ -64,6 +66,21 @@ def _runner(name):
         return RUNNERS[name](ctx)
 
     run.__name__ = f"run_{name}"
+    return run
+
+
+def runner_in(module: str, function: str = "run"):
+    """The factory of a model whose code is its own module: ``module.function(ctx) -> Output``
+    (a :class:`.runners.Context` in, an :class:`.runners.Output` out), imported on first use.
+
+    A new model is that module plus one ``MODELS.register(RegistryEntry(..., factory=runner_in(...),
+    extra={"columns": ..., "uncertainty": ...}))``; its parameters must include ``sigma``,
+    ``min_diffusivity`` and ``min_steps`` (:func:`~napari_tramway.core.models.fit` uses them) —
+    see ``docs/architecture.md``, "A model"."""
+    def run(ctx):
+        return getattr(import_module(module), function)(ctx)
+
+    run.__name__ = f"run_{module.rpartition('.')[2]}"
     return run
 
 

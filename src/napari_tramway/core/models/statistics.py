@@ -98,7 +98,7 @@ def _column(steps: pd.DataFrame, name: str) -> np.ndarray:
         raise ValueError(f"steps table has no {name!r} column; it needs dx, dy, dt (µm, s)") from None
 
 
-def step_statistics(assignment, steps: pd.DataFrame, frame_interval: float | None = None) -> StepStatistics:
+def step_statistics(assignment, steps: pd.DataFrame, frame_interval: float) -> StepStatistics:
     """Group the steps of ``assignment`` by (cell, Δt) and sum them.
 
     Parameters
@@ -107,8 +107,9 @@ def step_statistics(assignment, steps: pd.DataFrame, frame_interval: float | Non
         Pairs (row of ``steps``, cell); ``point`` indexes rows by position.
     steps : DataFrame
         Translocations with columns ``dx``, ``dy`` (µm) and ``dt`` (s).
-    frame_interval : float, optional
-        Grouping unit (s); default ``steps.attrs['frame_interval']`` or the median |dt|.
+    frame_interval : float
+        Grouping unit (s): the data's frame interval
+        (:attr:`~napari_tramway.core.acquisition.Acquisition.frame_interval`).
     """
     k = int(assignment.n_cells)
     point = np.asarray(assignment.point, dtype=np.int64)
@@ -138,12 +139,9 @@ def step_statistics(assignment, steps: pd.DataFrame, frame_interval: float | Non
         dy = np.where(neg, -dy, dy)
         dt = np.abs(dt)
 
-    if frame_interval is None:
-        value = steps.attrs.get("frame_interval")
-        frame_interval = float(value) if value else (float(np.median(dt)) if dt.size else 1.0)
     frame_interval = float(frame_interval)
-    if not frame_interval > 0:
-        raise ValueError(f"frame interval must be > 0 s, got {frame_interval}")
+    if not (frame_interval > 0 and np.isfinite(frame_interval)):
+        raise ValueError(f"frame_interval: must be > 0 s and finite, got {frame_interval}")
 
     if dt.size == 0:
         empty = np.zeros(0)

@@ -5,15 +5,33 @@
 * :mod:`.regions` — :func:`group_overlapping` into :class:`SupportRegion` s, :class:`FullRegion`,
   :func:`crop` (a step belongs to the region of its origin).
 * :mod:`.files` — :func:`read_rois` / :func:`write_rois` (TRamWAy's text files, our JSON file).
+
+The names are imported from their module when first used: reading a spec or a ROI file does not
+import shapely (only testing points against a shape does).
 """
 
-from .files import ROI_FORMAT, ROI_FORMAT_VERSION, read_rois, write_rois
-from .polygons import ClosedPolygon, polygon_area, polygon_contains
-from .regions import FullRegion, SupportRegion, crop, group_overlapping, roi_label
-from .shapes import Ellipse, Polygon, Rectangle, Roi, roi_from_dict
+from importlib import import_module
+
+_LAZY = {
+    **dict.fromkeys(("ROI_FORMAT", "ROI_FORMAT_VERSION", "read_rois", "write_rois"), "files"),
+    **dict.fromkeys(("ClosedPolygon", "polygon_area", "polygon_contains"), "polygons"),
+    **dict.fromkeys(("FullRegion", "SupportRegion", "crop", "group_overlapping", "roi_label"), "regions"),
+    **dict.fromkeys(("Ellipse", "Polygon", "Rectangle", "Roi", "roi_from_dict"), "shapes"),
+}
 
 __all__ = [
     "Roi", "Rectangle", "Polygon", "Ellipse", "roi_from_dict", "roi_label", "SupportRegion", "FullRegion",
     "crop", "group_overlapping", "read_rois", "write_rois", "ROI_FORMAT", "ROI_FORMAT_VERSION",
     "ClosedPolygon", "polygon_area", "polygon_contains",
 ]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

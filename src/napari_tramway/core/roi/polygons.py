@@ -28,14 +28,6 @@ import shapely
 RELATIVE_TOLERANCE = 1e-12
 
 
-def as_xy(points) -> np.ndarray:
-    """``points`` as an (N, 2) float array of x, y (µm); extra columns are dropped."""
-    xy = np.asarray(points, dtype=float)
-    if xy.ndim != 2 or xy.shape[1] < 2:
-        raise ValueError(f"expected an (N, 2) array of x, y coordinates (µm), got shape {xy.shape}")
-    return xy[:, :2]
-
-
 def outline(vertices) -> shapely.Geometry:
     """The area a vertex list encloses, as a valid shapely geometry (even-odd when it crosses itself)."""
     geom = shapely.Polygon(np.asarray(vertices, dtype=float).reshape(-1, 2))

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .polygons import as_xy, meeting_pairs, polygon_area
+from .points import as_xy
+from .polygons import meeting_pairs, polygon_area
 from .shapes import Roi, times_meet
 
 if TYPE_CHECKING:

@@ -2,7 +2,8 @@
 
 A shape contains a point when the point is inside or on its boundary (reference §1.4: bounds
 inclusive); ``time`` optionally restricts a ROI to [t0, t1] (s). Two shapes overlap when they
-share a point (touching counts, §2.4). Polygon tests come from :mod:`.polygons` (shapely).
+share a point (touching counts, §2.4). Polygon tests come from :mod:`.polygons` (shapely),
+imported when a shape first measures or tests (a spec holds shapes without shapely).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import RoiFormatError
-from .polygons import ClosedPolygon, as_xy, polygon_area
+from .points import as_xy
 
 if TYPE_CHECKING:  # annotations only: the meshes import the shapes without pandas
     import pandas as pd
+
+    from .polygons import ClosedPolygon
 
 
 @dataclass
@@ -52,6 +55,8 @@ class Roi:
     @property
     def area(self) -> float:
         """Area (µm²)."""
+        from .polygons import polygon_area
+
         return abs(polygon_area(self.polygon()))
 
     def contains_locations(self, locations: pd.DataFrame) -> np.ndarray:
@@ -83,6 +88,8 @@ class Roi:
     @cached_property
     def outline(self) -> ClosedPolygon:
         """The shape's polygon, ready for point and overlap tests (computed once)."""
+        from .polygons import ClosedPolygon
+
         return ClosedPolygon(self.polygon())
 
 
@@ -142,6 +149,8 @@ class Polygon(Roi):
             raise ValueError("polygon vertices must be finite numbers")
         if len(v) > 3 and np.allclose(v[0], v[-1]):
             v = v[:-1]
+        from .polygons import polygon_area
+
         a = polygon_area(v)
         if abs(a) <= 0:
             raise ValueError("polygon has zero area")
