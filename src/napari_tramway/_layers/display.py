@@ -32,8 +32,12 @@ def apply_display(layer) -> None:
     md = tramway_md(layer)
     display = md.get("display") or {}
     if display.get("colorbar") and hasattr(layer, "colorbar"):
-        layer.colorbar.visible = bool(layer.visible)
-    if display.get("contour") and hasattr(layer, "contour"):
+        if layer.colorbar.box:
+            layer.colorbar.box = False  # see install: no background box
+        on = bool(layer.visible) and not md.get("bar_pending")
+        if layer.colorbar.visible != on:
+            layer.colorbar.visible = on
+    if display.get("contour") and hasattr(layer, "contour") and layer.contour != int(display["contour"]):
         layer.contour = int(display["contour"])
 
 
@@ -56,10 +60,12 @@ def harmonize_maps(viewer, limits: bool = True) -> None:
             if limits and np.isfinite(lo) and np.isfinite(hi) and hi > lo:
                 if not np.allclose(layer.contrast_limits, (lo, hi)):
                     layer.contrast_limits = (lo, hi)
-            on = bool(layer.visible) and not shown
+            # a layer's bar may be held back for a turn (its first draw comes first): it keeps its place
+            pending = bool(layer.visible) and bool(tramway_md(layer).get("bar_pending"))
+            on = bool(layer.visible) and not shown and not pending
             if layer.colorbar.visible != on:
                 layer.colorbar.visible = on
-            shown = shown or on
+            shown = shown or on or pending
     update_legend(viewer)
 
 
@@ -121,8 +127,13 @@ def install(viewer) -> None:
     if viewer is None or id(viewer) in _INSTALLED:
         return
     _INSTALLED.add(id(viewer))
-    overlay(viewer, "scale_bar").visible = True
+    # no background boxes behind the scale bar, legend and colour bars: napari rebuilds each box's
+    # shaders whenever a layer is added (~10 ms a box and a layer in software OpenGL)
+    scale_bar = overlay(viewer, "scale_bar")
+    scale_bar.box = False
+    scale_bar.visible = True
     text = overlay(viewer, "text")
+    text.box = False
     text.position = "top_right"
     text.font_size = 9
     text.text = " "
