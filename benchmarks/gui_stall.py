@@ -6,9 +6,10 @@ hardest case: the fit shares the GIL with the GUI); the Run button is clicked an
 waits until every layer is on screen. A 10 ms ``QTimer`` heartbeat records the gaps of the GUI
 event loop (wall time, and the GUI thread's own CPU time: the machine may be shared). Each long gap
 is attributed to what the GUI thread was doing in it, from timed intervals: the turns of the layer
-feeder (adding a layer to napari, showing one, updating one), the run's messages (tables, progress)
-and the canvas draws (vispy's draw event to Qt's ``frameSwapped``; a layer's first draw builds its
-shaders and textures).
+feeder (adding a layer to napari, showing one, updating one, making or showing a colour bar,
+rendering a few glyphs), the run's messages (tables, progress), the canvas draws (vispy's draw event
+to Qt's ``frameSwapped``; a layer's first draw builds its shaders and textures) and the pauses of
+Python's garbage collector (``gc.callbacks``; they stop every thread, whichever one triggered them).
 
 Two scenarios: ``sample`` (hexagons of 1 µm: 205 cells in the three ROIs) and ``fine`` (hexagons of
 0.24 µm: about 3,000 cells). Also timed: opening the result through napari's reader (which napari runs on the GUI thread).

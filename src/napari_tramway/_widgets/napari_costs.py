@@ -16,6 +16,8 @@ GUI block of its own when maps arrived:
 
 from __future__ import annotations
 
+import weakref
+
 #: Characters of colour-bar tick labels, the legend's time line and its punctuation.
 TICK_GLYPHS = "0123456789.-+e−▮→:,=t s"
 #: Glyphs rendered per frame by :class:`GlyphWarmer` (~5 ms each in software).
@@ -25,7 +27,7 @@ GLYPH_OVERLAY = "napari_tramway_glyphs"
 #: The Labels painting tools whose visuals are built on demand, with the modes that use them.
 PAINT_TOOLS = {"polygon": ("polygon",), "brush_stroke": ("paint", "erase")}
 
-_RENDERED: dict[int, set] = {}  # id(viewer) → characters drawn in its canvas' font
+_RENDERED: dict[int, set] = {}  # id(glyph overlay) → characters drawn in its canvas' font
 
 
 def paint_tools_on_demand(layer) -> None:
@@ -83,21 +85,22 @@ class GlyphWarmer:
         return bool(self._todo)
 
     def want(self, chars: str) -> None:
-        rendered = _RENDERED.setdefault(id(self.viewer), set())
+        overlay = self._glyph_overlay()
+        if overlay is None:
+            return
+        rendered = _RENDERED.get(id(overlay), set())
         for c in dict.fromkeys(chars):
             if not c.isspace() and c not in rendered and c not in self._todo:
                 self._todo.append(c)
-        if self._todo and self._glyph_overlay() is None:
-            self._todo = []
 
     def step(self, count: int = GLYPHS_PER_TURN) -> str:
-        """Put the next ``count`` characters in the overlay (the last step empties it)."""
+        """Put the next ``count`` characters in the overlay (rendered at the next frame); return them."""
         chunk, self._todo = self._todo[:count], self._todo[count:]
         overlay = self._glyph_overlay()
         if overlay is None:
             self._todo = []
             return ""
-        _RENDERED.setdefault(id(self.viewer), set()).update(chunk)
+        _RENDERED.get(id(overlay), set()).update(chunk)
         overlay.text = "".join(chunk)
         return overlay.text
 
@@ -118,6 +121,9 @@ class GlyphWarmer:
                 overlay = TextOverlay(text="", color=(0, 0, 0, 0), box=False, position="bottom_left",
                                       font_size=6, visible=True)
                 overlays[GLYPH_OVERLAY] = overlay
+            if id(overlay) not in _RENDERED:
+                _RENDERED[id(overlay)] = set()
+                weakref.finalize(overlay, _RENDERED.pop, id(overlay), None)
         except Exception:  # napari without extensible canvas overlays: glyphs are drawn when first shown
             return None
         self._overlay = overlay
