@@ -129,3 +129,33 @@ def test_long_lived_objects_are_frozen_out_of_the_collector(panel, monkeypatch):
     monkeypatch.setattr(gc_pauses, "_FROZEN", False)
     monkeypatch.setenv("NAPARI_TRAMWAY_GC_FREEZE", "0")
     assert gc_pauses.freeze_long_lived() is False  # the user's choice: Python's default
+
+
+def test_in_process_units_wait_while_the_gui_puts_maps_on_screen():
+    import threading
+    import time
+
+    from napari_tramway._widgets.gui_first import GuiWork, _CancelAfterGui, gui_first
+    from napari_tramway.environments.local import InProcess, LocalHost
+
+    work, cancel = GuiWork(), threading.Event()
+    seen = _CancelAfterGui(cancel, work)
+    work.begin("feeder")
+    answers = []
+    unit = threading.Thread(target=lambda: answers.append((seen.is_set(), time.perf_counter())))
+    unit.start()
+    time.sleep(0.3)
+    assert answers == []  # the unit waits at its check while the GUI works
+    t_end = time.perf_counter()
+    work.end("feeder")
+    unit.join(5)
+    assert answers and answers[0][0] is False and answers[0][1] >= t_end
+    work.begin("feeder")
+    cancel.set()
+    assert seen.is_set() is True  # a cancellation is seen at once, GUI busy or not
+    work.end("feeder")
+    # only units run in this process wait; worker processes do not share napari's GIL
+    env = InProcess()
+    assert gui_first(env) is env and env._gui_first and gui_first(env) is env
+    other = LocalHost(worker_count=1)
+    assert gui_first(other) is other and not getattr(other, "_gui_first", False)

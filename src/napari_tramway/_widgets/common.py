@@ -12,6 +12,7 @@ import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from .._layers import METADATA_KEY, apply_display, harmonize_maps, tramway_md
+from .gui_first import GUI_WORK
 from .napari_costs import GlyphWarmer, layer_glyphs, paint_tools_on_demand
 
 __all__ = ["LayerFeeder", "find_layer", "if_alive", "notify_error", "notify_info", "notify_warning",
@@ -271,6 +272,7 @@ class LayerFeeder(QObject):
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.timeout.connect(self._timer.start)
+        self.destroyed.connect(lambda *_: GUI_WORK.end(self))
 
     @property
     def busy(self) -> bool:
@@ -321,6 +323,7 @@ class LayerFeeder(QObject):
         (hidden); once the queue is empty, one of the finishing steps (colour scales, then the
         active layer)."""
         t0 = time.perf_counter()
+        GUI_WORK.begin(self)  # units in this process wait meanwhile (see gui_first)
         finished = False
         if self._glyphs.busy:
             what = f"glyphs {self._glyphs.step()}"
@@ -365,6 +368,7 @@ class LayerFeeder(QObject):
         self.turns.append((what, dt))
         if finished:
             self._timer.stop()
+            GUI_WORK.end(self)
             self._first_feed = None
             done, spent = self._done, self._spent
             self._done, self._spent = [], 0.0
