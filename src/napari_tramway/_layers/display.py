@@ -9,7 +9,9 @@ These functions use napari's public model API (layers, the canvas overlays ``sca
   colours of the arrows (which have no colour bar);
 * D is drawn as log₁₀ D; hovering the map with the cells layer active (it is made active when maps
   arrive) shows the cell's D in µm²/s, and every other column with its unit;
-* with a time axis (time windows, trajectories), the overlay also says where the slider is, in s.
+* with a time axis (time windows, trajectories), the overlay also says where the slider is, in s;
+* the scale bar, the legend and the colour bars have no background box: napari rebuilds a box's
+  shaders whenever any layer is added, which made every map added a longer GUI block.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def map_layers(viewer) -> list:
 def harmonize_maps(viewer, limits: bool = True) -> None:
     """Same colour limits for the same quantity across map layers (so colours compare between
     regions, files and runs), and one colour bar per quantity, on its first visible layer (they
-    would otherwise stack up in the canvas). Limits are changed only when they differ."""
+    would otherwise stack up in the canvas). Limits are changed only when they differ. A layer whose
+    metadata says ``bar_pending`` (the feeder shows its bar a turn after its first draw) keeps the
+    bar's place without showing it."""
     groups: dict = {}
     for layer in map_layers(viewer):
         md = tramway_md(layer)

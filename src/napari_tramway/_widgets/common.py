@@ -235,20 +235,28 @@ class LayerFeeder(QObject):
     """Adds layer-data tuples to a viewer a little at a time, so that the GUI stays responsive.
 
     A layer is identified by its metadata ``key`` (else its name): tuples for a layer still waiting
-    are replaced by newer ones, and a layer on screen gets the newer data in place. Work starts once
-    no new data came for :attr:`SETTLE_MS` (units finishing close together are then added once,
-    not added then updated), or at the latest :attr:`MAX_WAIT_MS` after the first. A new layer is
-    made (napari's layer object) at one turn, inserted hidden at another (napari builds its
-    controls and visual) and shown at a third (its textures and shaders are made at that first
-    draw); turns are :attr:`TURN_MS` apart, so that the canvas redraws and other events come
-    between them. ``idle`` is emitted with the keys shown and the GUI
-    seconds spent, once the queue is empty (after harmonising colour limits and bars and making the
-    last cells layer active, for hover in the maps' units).
+    are replaced by newer ones, and a layer on screen gets the newer data in place (only what
+    changed is set). Work starts once no new data came for :attr:`SETTLE_MS` (units finishing close
+    together are then added once, not added then updated), or at the latest :attr:`MAX_WAIT_MS`
+    after the first. Each event-loop turn (:attr:`TURN_MS` apart, so that the canvas redraws and
+    other events come between them) does one thing, each with its own first draw where it has one
+    (see ``benchmarks/gui_stall.py``):
+
+    * make a layer object (a Labels layer's painting tools are left to be built on demand, see
+      :mod:`.napari_costs`), then render a few glyphs its legend line and colour bar will need;
+    * insert it hidden (napari builds its controls and visual); the cells (Labels) are inserted
+      last, as napari makes the layer it inserts the active one (hover in the maps' units);
+    * when it will hold its quantity's colour bar: make the bar, still hidden;
+    * show it (its first draw builds its shaders and uploads its texture), then show its bar.
+
+    While there is work, units running in this process wait (:mod:`.gui_first`). ``idle`` is
+    emitted with the keys shown and the GUI seconds spent, once the queue is empty (after
+    harmonising colour limits and bars and making the last cells layer active).
     """
 
     SETTLE_MS = 250
     MAX_WAIT_MS = 1500
-    TURN_MS = 25
+    TURN_MS = 10
     idle = Signal(list, float)
 
     def __init__(self, viewer, parent=None):

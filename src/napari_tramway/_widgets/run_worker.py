@@ -69,7 +69,8 @@ def run_generator(analysis, make_env, image_grid, *, run, overwrite: bool = Fals
         handle.cancel()
     yield ("status", f"running on {handle.env.describe()}")
     store_root = str(analysis.store.root)
-    collections = plan_collections(units, run, image_grid, store_root, log_diffusivity)
+    collections = plan_collections(units, run, image_grid, store_root, log_diffusivity,
+                                   spec=analysis.spec.to_dict())
     results = None
     last_yield = time.monotonic()
     while True:
