@@ -6,9 +6,10 @@ hardest case: the fit shares the GIL with the GUI); the Run button is clicked an
 waits until every layer is on screen. A 10 ms ``QTimer`` heartbeat records the gaps of the GUI
 event loop (wall time, and the GUI thread's own CPU time: the machine may be shared). Each long gap
 is attributed to what the GUI thread was doing in it, from timed intervals: the turns of the layer
-feeder (adding a layer to napari, showing one, updating one), the run's messages (tables, progress)
-and the canvas draws (vispy's draw event to Qt's ``frameSwapped``; a layer's first draw builds its
-shaders and textures).
+feeder (adding a layer to napari, showing one, updating one, making or showing a colour bar,
+rendering a few glyphs), the run's messages (tables, progress), the canvas draws (vispy's draw event
+to Qt's ``frameSwapped``; a layer's first draw builds its shaders and textures) and the pauses of
+Python's garbage collector (``gc.callbacks``; they stop every thread, whichever one triggered them).
 
 Two scenarios: ``sample`` (hexagons of 1 µm: 205 cells in the three ROIs) and ``fine`` (hexagons of
 0.24 µm: about 3,000 cells). Also timed: opening the result through napari's reader (which napari runs on the GUI thread).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gc
 import os
 import sys
 import tempfile
@@ -86,6 +88,15 @@ def instrument(viewer, w, intervals: Intervals):
             start.clear()
 
     canvas.native.frameSwapped.connect(swapped)
+    gc_start = []
+
+    def collected(phase, info):  # a pause of Python's garbage collector (in whichever thread it ran)
+        if phase == "start":
+            gc_start[:] = [time.perf_counter()]
+        elif gc_start and time.perf_counter() - gc_start[0] > 0.002:
+            intervals.items.append((gc_start[0], time.perf_counter(), f"garbage collection (generation {info['generation']})"))
+
+    gc.callbacks.append(collected)
     return common
 
 
@@ -153,7 +164,11 @@ def run_scenario(resolution: float, model: str = "dv", env: str = "inprocess", w
     phases: dict[str, float] = {}  # the longest interval of each kind of GUI work
     for a, b, what in intervals.items:
         kind = " ".join(what.split()[:3]) if what.startswith("feeder:") else what.split(":")[0]
-        if what.startswith("feeder: add") or what.startswith("feeder: make") or what.startswith("feeder: show"):
+        if what.startswith("feeder: glyphs"):
+            kind = "feeder: glyphs (a few characters of the legend and colour bars)"
+        elif what.startswith("feeder: make the colour bar") or what.startswith("feeder: colour bar of"):
+            kind = "feeder: " + ("make a colour bar (hidden)" if "make" in what else "show a colour bar")
+        elif what.startswith("feeder: add") or what.startswith("feeder: make") or what.startswith("feeder: show"):
             kind = "feeder: " + what.split()[1] + " " + ("cells (Labels)" if "cells" in what else
                                                          "arrows (Vectors)" if "‖" in what else "a map (Image)")
         phases[kind] = max(phases.get(kind, 0.0), b - a)

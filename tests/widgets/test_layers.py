@@ -163,6 +163,35 @@ def test_collection_draws_several_units_together():
     assert feats["index"].is_unique
 
 
+def test_planned_collection_keeps_its_raster_as_units_come():
+    """With the run's spec, a collection's raster covers every unit's ROI from the first unit on:
+    the layers keep their place and shape (napari re-slices every layer when one moves)."""
+    from napari_tramway import AnalysisSpec, DataFile
+    from napari_tramway._layers import plan_collections
+
+    grid = ImageGrid((0.0, 0.0), 0.1, (256, 256))
+    rois = [Rectangle(1.0, 1.0, 5.0, 5.0), Rectangle(8.0, 6.0, 12.0, 10.0)]
+    spec = AnalysisSpec(files=[DataFile("cells.txt", 0.02, 0.02)], rois=rois).to_dict()
+    units = [{"label": f"cells/roi00{i}", "file_index": 0, "file_label": "cells", "region_label": f"roi00{i}",
+              "segment": None} for i in range(2)]
+    coll = plan_collections(units, None, grid, None, spec=spec)["cells"]
+    assert coll.bounds == pytest.approx((1.0, 1.0, 12.0, 10.0))
+    a = synthetic_maps(box=(1.0, 1.0, 5.0, 5.0), seed=3)
+    b = synthetic_maps(box=(8.0, 6.0, 12.0, 10.0), seed=4)
+    first = coll.add(None, units[0]["label"], a, {"unit": units[0], "spec": spec})
+    both = coll.add(None, units[1]["label"], b, {"unit": units[1], "spec": spec})
+    for (d1, kw1, kind), (d2, kw2, _) in zip(first, both):
+        assert kw1["name"] == kw2["name"] and kw1["scale"] == kw2["scale"] and kw1["translate"] == kw2["translate"]
+        if kind != "vectors":  # rasters (maps, cells) keep their shape; arrows are added
+            assert np.shape(d1) == np.shape(d2)
+    d, kw, _ = both[0]
+    for maps in (a, b):  # each unit's cells where they are
+        t = maps.table
+        for cell in range(1, maps.mesh.n_cells):
+            assert d[pixel(d.shape, kw, t.loc[cell, "x"], t.loc[cell, "y"])] == pytest.approx(
+                np.log10(t.loc[cell, "diffusivity"]), rel=1e-6)
+
+
 def test_mesh_preview_layer():
     maps = synthetic_maps()
     (lab, kw, kind), = layers_from_mesh(maps.mesh, ImageGrid((0, 0), 0.1))

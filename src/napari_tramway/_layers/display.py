@@ -9,7 +9,9 @@ These functions use napari's public model API (layers, the canvas overlays ``sca
   colours of the arrows (which have no colour bar);
 * D is drawn as log₁₀ D; hovering the map with the cells layer active (it is made active when maps
   arrive) shows the cell's D in µm²/s, and every other column with its unit;
-* with a time axis (time windows, trajectories), the overlay also says where the slider is, in s.
+* with a time axis (time windows, trajectories), the overlay also says where the slider is, in s;
+* the scale bar, the legend and the colour bars have no background box: napari rebuilds a box's
+  shaders whenever any layer is added, which made every map added a longer GUI block.
 """
 
 from __future__ import annotations
@@ -32,8 +34,12 @@ def apply_display(layer) -> None:
     md = tramway_md(layer)
     display = md.get("display") or {}
     if display.get("colorbar") and hasattr(layer, "colorbar"):
-        layer.colorbar.visible = bool(layer.visible)
-    if display.get("contour") and hasattr(layer, "contour"):
+        if layer.colorbar.box:
+            layer.colorbar.box = False  # see install: no background box
+        on = bool(layer.visible) and not md.get("bar_pending")
+        if layer.colorbar.visible != on:
+            layer.colorbar.visible = on
+    if display.get("contour") and hasattr(layer, "contour") and layer.contour != int(display["contour"]):
         layer.contour = int(display["contour"])
 
 
@@ -44,7 +50,9 @@ def map_layers(viewer) -> list:
 def harmonize_maps(viewer, limits: bool = True) -> None:
     """Same colour limits for the same quantity across map layers (so colours compare between
     regions, files and runs), and one colour bar per quantity, on its first visible layer (they
-    would otherwise stack up in the canvas). Limits are changed only when they differ."""
+    would otherwise stack up in the canvas). Limits are changed only when they differ. A layer whose
+    metadata says ``bar_pending`` (the feeder shows its bar a turn after its first draw) keeps the
+    bar's place without showing it."""
     groups: dict = {}
     for layer in map_layers(viewer):
         md = tramway_md(layer)
@@ -56,10 +64,12 @@ def harmonize_maps(viewer, limits: bool = True) -> None:
             if limits and np.isfinite(lo) and np.isfinite(hi) and hi > lo:
                 if not np.allclose(layer.contrast_limits, (lo, hi)):
                     layer.contrast_limits = (lo, hi)
-            on = bool(layer.visible) and not shown
+            # a layer's bar may be held back for a turn (its first draw comes first): it keeps its place
+            pending = bool(layer.visible) and bool(tramway_md(layer).get("bar_pending"))
+            on = bool(layer.visible) and not shown and not pending
             if layer.colorbar.visible != on:
                 layer.colorbar.visible = on
-            shown = shown or on
+            shown = shown or on or pending
     update_legend(viewer)
 
 
@@ -121,8 +131,13 @@ def install(viewer) -> None:
     if viewer is None or id(viewer) in _INSTALLED:
         return
     _INSTALLED.add(id(viewer))
-    overlay(viewer, "scale_bar").visible = True
+    # no background boxes behind the scale bar, legend and colour bars: napari rebuilds each box's
+    # shaders whenever a layer is added (~10 ms a box and a layer in software OpenGL)
+    scale_bar = overlay(viewer, "scale_bar")
+    scale_bar.box = False
+    scale_bar.visible = True
     text = overlay(viewer, "text")
+    text.box = False
     text.position = "top_right"
     text.font_size = 9
     text.text = " "

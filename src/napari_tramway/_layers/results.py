@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .grids import ImageGrid, RasterGrid, raster_for
+from .grids import ImageGrid, RasterGrid, raster_for, raster_grid, typical_cell_size
 from .maps import LayerData, compose_layers
 from .runs import RunLabel, run_label, run_label_of_meta, unit_region_title, unit_title
 
@@ -63,12 +63,17 @@ class MapCollection:
     ``add(window, label, maps, meta)`` returns the layer-data tuples of every unit known so far,
     under stable keys (metadata ``key``), so a widget replaces the data of the layers it already
     shows instead of adding layers.
+
+    ``bounds`` (xmin, ymin, xmax, ymax µm): where every unit of the collection will be drawn (the
+    union of their regions, known when the run is planned). The raster then covers it from the
+    first unit on, and keeps its place and shape as the other units come: napari moving or
+    reshaping a layer re-slices every layer of the viewer.
     """
 
     def __init__(self, key: str, segments: Sequence[tuple[float, float]] | None = None,
                  image_grid: ImageGrid | None = None, store: str | None = None, log_diffusivity: bool = True,
                  raster: RasterGrid | None = None, run: RunLabel | None = None, show_collection: bool = True,
-                 with_file: bool = True):
+                 with_file: bool = True, bounds: tuple[float, float, float, float] | None = None):
         self.key = key
         self.segments = None if segments is None else [tuple(map(float, s)) for s in segments]
         n = 1 if self.segments is None else max(1, len(self.segments))
@@ -83,6 +88,7 @@ class MapCollection:
         self.with_file = with_file
         self.title = key
         self.titles: dict[str, str] = {}
+        self.bounds = None if bounds is None else tuple(float(b) for b in bounds)
 
     def set(self, window: int | None, label: str, maps, meta: dict | None) -> None:
         """Record a unit's maps (``window``: its time window index, None without windows)."""
@@ -95,7 +101,11 @@ class MapCollection:
         self.windows[k][label] = (label, maps, meta, region_of_unit(meta))
         if self._fixed_raster:
             return
-        raster = raster_for([e[1].mesh for w in self.windows for e in w.values()], self.image_grid)
+        meshes = [e[1].mesh for w in self.windows for e in w.values()]
+        if self.bounds is not None:  # the regions of all the units, planned: a raster that stays
+            raster = raster_grid(self.bounds, self.image_grid, min(typical_cell_size(m) for m in meshes))
+        else:
+            raster = raster_for(meshes, self.image_grid)
         if self.raster is None or not self.raster.covers(raster):
             self.raster = raster
 
@@ -118,12 +128,24 @@ class MapCollection:
 
 
 def plan_collections(units, run: RunLabel | None, image_grid: ImageGrid | None, store: str | None,
-                     log_diffusivity: bool = True, raster: RasterGrid | None = None) -> dict[str, MapCollection]:
+                     log_diffusivity: bool = True, raster: RasterGrid | None = None,
+                     spec: dict | None = None) -> dict[str, MapCollection]:
     """The (empty) collections of a run's units (:class:`~napari_tramway.pipeline.units.Unit` or
-    their dicts), keyed by :func:`collection_key`; each then takes its units' maps as they finish."""
+    their dicts), keyed by :func:`collection_key`; each then takes its units' maps as they finish.
+    With the run's ``spec`` (dict form), a collection whose units all have ROIs knows where they
+    will be drawn (see :class:`MapCollection`)."""
     segments: dict[str, dict] = {}
     keys: list[str] = []
     units = [u.to_dict() if hasattr(u, "to_dict") else dict(u) for u in units]
+    bounds: dict[str, list] = {}
+    for d in units:
+        key, _ = collection_key(d.get("label", ""), {"unit": d})
+        region = region_of_unit({"spec": spec, "unit": d}) if spec is not None else None
+        try:
+            b = None if region is None else tuple(float(v) for v in region.bounds)
+        except (TypeError, ValueError):
+            b = None
+        bounds.setdefault(key, []).append(b)
     files = {d.get("file_label") for d in units}
     for d in units:
         key, window = collection_key(d.get("label", ""), {"unit": d})
@@ -138,8 +160,18 @@ def plan_collections(units, run: RunLabel | None, image_grid: ImageGrid | None, 
         if key in segments:
             n = max(segments[key]) + 1
             segs = fill_segments([segments[key].get(i) for i in range(n)])
-        out[key] = MapCollection(key, segs, image_grid, store, log_diffusivity, raster, run, show, len(files) > 1)
+        out[key] = MapCollection(key, segs, image_grid, store, log_diffusivity, raster, run, show, len(files) > 1,
+                                 bounds=union_bounds(bounds.get(key, [None])))
     return out
+
+
+def union_bounds(all_bounds) -> tuple[float, float, float, float] | None:
+    """The box covering every ``(xmin, ymin, xmax, ymax)``; None if any is unknown."""
+    all_bounds = list(all_bounds)
+    if not all_bounds or any(b is None for b in all_bounds):
+        return None
+    b = list(zip(*all_bounds))
+    return (min(b[0]), min(b[1]), max(b[2]), max(b[3]))
 
 
 def layers_from_results(results, image_grid: ImageGrid | None = None, labels: Sequence[str] | None = None,
@@ -171,7 +203,8 @@ def layers_from_units(loaded, image_grid: ImageGrid | None = None, *, store: str
     out: list[LayerData] = []
     for key, items in by_run.items():
         colls = plan_collections([dict(meta.get("unit") or {"label": label}) for label, _, meta in items],
-                                 runs[key], image_grid, store, log_diffusivity, raster)
+                                 runs[key], image_grid, store, log_diffusivity, raster,
+                                 spec=next((meta.get("spec") for _, _, meta in items if meta and meta.get("spec")), None))
         for label, maps, meta in items:
             ckey, window = collection_key(label, meta)
             colls[ckey].set(window, label, maps, meta)

@@ -8,9 +8,12 @@ import functools
 import time
 from collections import OrderedDict
 
+import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from .._layers import METADATA_KEY, apply_display, harmonize_maps, tramway_md
+from .gui_first import GUI_WORK
+from .napari_costs import GlyphWarmer, layer_glyphs, paint_tools_on_demand
 
 __all__ = ["LayerFeeder", "find_layer", "if_alive", "notify_error", "notify_info", "notify_warning",
            "start_worker", "tramway_md", "user_message"]
@@ -174,11 +177,12 @@ def is_layer_type(layer, layer_type: str) -> bool:
 
 def update_layer(layer, data, kwargs: dict, layer_type: str) -> None:
     """Give an existing layer a newer layer-data tuple (its name, visibility and the user's
-    display changes are kept)."""
-    if "scale" in kwargs and len(kwargs["scale"]) == layer.ndim:
-        layer.scale = kwargs["scale"]
-    if "translate" in kwargs and len(kwargs["translate"]) == layer.ndim:
-        layer.translate = kwargs["translate"]
+    display changes are kept). Only what changed is set: napari redraws a layer (its slice, contours,
+    thumbnail) for each property set, changed or not."""
+    for name in ("scale", "translate"):
+        value = kwargs.get(name)
+        if value is not None and len(value) == layer.ndim and not np.allclose(getattr(layer, name), value):
+            setattr(layer, name, value)
     if layer_type == "vectors":
         # one redraw of the arrows instead of one per property (100k arrows: ~0.1 s each)
         with layer.events.set_data.blocker(), layer.events.edge_color.blocker():
@@ -187,7 +191,8 @@ def update_layer(layer, data, kwargs: dict, layer_type: str) -> None:
                 layer.features = kwargs["features"]
             if kwargs.get("edge_contrast_limits") is not None:
                 layer.edge_contrast_limits = kwargs["edge_contrast_limits"]
-            layer.length = kwargs.get("length", layer.length)
+            if kwargs.get("length") is not None and not np.isclose(layer.length, kwargs["length"]):
+                layer.length = kwargs["length"]
         layer.events.edge_color()
     else:
         layer.data = data
@@ -198,7 +203,7 @@ def update_layer(layer, data, kwargs: dict, layer_type: str) -> None:
     if "metadata" in kwargs:
         old = tramway_md(layer)
         new = dict(kwargs["metadata"][METADATA_KEY])
-        for keep in ("stale", "limits_user"):
+        for keep in ("stale", "limits_user", "bar_pending"):
             if keep in old:
                 new[keep] = old[keep]
         layer.metadata = {**kwargs["metadata"], METADATA_KEY: new}
@@ -230,20 +235,28 @@ class LayerFeeder(QObject):
     """Adds layer-data tuples to a viewer a little at a time, so that the GUI stays responsive.
 
     A layer is identified by its metadata ``key`` (else its name): tuples for a layer still waiting
-    are replaced by newer ones, and a layer on screen gets the newer data in place. Work starts once
-    no new data came for :attr:`SETTLE_MS` (units finishing close together are then added once,
-    not added then updated), or at the latest :attr:`MAX_WAIT_MS` after the first. A new layer is
-    made (napari's layer object) at one turn, inserted hidden at another (napari builds its
-    controls and visual) and shown at a third (its textures and shaders are made at that first
-    draw); turns are :attr:`TURN_MS` apart, so that the canvas redraws and other events come
-    between them. ``idle`` is emitted with the keys shown and the GUI
-    seconds spent, once the queue is empty (after harmonising colour limits and bars and making the
-    last cells layer active, for hover in the maps' units).
+    are replaced by newer ones, and a layer on screen gets the newer data in place (only what
+    changed is set). Work starts once no new data came for :attr:`SETTLE_MS` (units finishing close
+    together are then added once, not added then updated), or at the latest :attr:`MAX_WAIT_MS`
+    after the first. Each event-loop turn (:attr:`TURN_MS` apart, so that the canvas redraws and
+    other events come between them) does one thing, each with its own first draw where it has one
+    (see ``benchmarks/gui_stall.py``):
+
+    * make a layer object (a Labels layer's painting tools are left to be built on demand, see
+      :mod:`.napari_costs`), then render a few glyphs its legend line and colour bar will need;
+    * insert it hidden (napari builds its controls and visual); the cells (Labels) are inserted
+      last, as napari makes the layer it inserts the active one (hover in the maps' units);
+    * when it will hold its quantity's colour bar: make the bar, still hidden;
+    * show it (its first draw builds its shaders and uploads its texture), then show its bar.
+
+    While there is work, units running in this process wait (:mod:`.gui_first`). ``idle`` is
+    emitted with the keys shown and the GUI seconds spent, once the queue is empty (after
+    harmonising colour limits and bars and making the last cells layer active).
     """
 
     SETTLE_MS = 250
     MAX_WAIT_MS = 1500
-    TURN_MS = 25
+    TURN_MS = 10
     idle = Signal(list, float)
 
     def __init__(self, viewer, parent=None):
@@ -251,6 +264,7 @@ class LayerFeeder(QObject):
         self.viewer = viewer
         self._queue: OrderedDict = OrderedDict()
         self._to_show: list = []
+        self._to_reveal: list = []
         self._to_insert: list = []
         self._done: list[str] = []
         self._spent = 0.0
@@ -259,17 +273,20 @@ class LayerFeeder(QObject):
         self._finishing: list = []
         self.turns: list[tuple[str, float]] = []
         """(what, seconds) of every turn: ``add <name>``, ``show <name>``, ``update <name>``, ``finish``."""
+        self._glyphs = GlyphWarmer(viewer)
         self._timer = QTimer(self)
         self._timer.setInterval(self.TURN_MS)
         self._timer.timeout.connect(self._step)
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.timeout.connect(self._timer.start)
+        self.destroyed.connect(lambda *_: GUI_WORK.end(self))
 
     @property
     def busy(self) -> bool:
         """Layers waiting, or being put on screen."""
-        return (bool(self._queue) or bool(self._to_show) or bool(self._to_insert) or self._timer.isActive()
+        return (bool(self._queue) or bool(self._to_show) or bool(self._to_insert) or bool(self._to_reveal)
+                or self._glyphs.busy or self._timer.isActive()
                 or self._settle.isActive())
 
     @staticmethod
@@ -309,16 +326,35 @@ class LayerFeeder(QObject):
         return layer if layer is not None and is_layer_type(layer, kind) else None
 
     def _step(self):
-        """One event-loop turn of work: show one layer inserted hidden at an earlier turn, or update
-        one layer on screen, or insert one new layer (hidden); once the queue is empty, one of the
-        finishing steps (colour scales, then the active layer)."""
+        """One event-loop turn of work: show one layer inserted hidden at an earlier turn (its colour
+        bar made at a turn of its own first), or update one layer on screen, or insert one new layer
+        (hidden); once the queue is empty, one of the finishing steps (colour scales, then the
+        active layer)."""
         t0 = time.perf_counter()
+        GUI_WORK.begin(self)  # units in this process wait meanwhile (see gui_first)
         finished = False
-        if self._to_show:
-            layer = self._to_show.pop(0)
-            layer.visible = True
-            apply_display(layer)
-            what = f"show {layer.name}"
+        if self._glyphs.busy:
+            what = f"glyphs {self._glyphs.step()}"
+        elif self._to_reveal:
+            layer = self._to_reveal.pop(0)
+            tramway_md(layer).pop("bar_pending", None)
+            harmonize_maps(self.viewer, limits=False)
+            what = f"colour bar of {layer.name}"
+        elif self._to_show:
+            layer = self._to_show[0]
+            md = tramway_md(layer)
+            if not md.get("bar_pending") and self._bar_first(layer):
+                md["bar_pending"] = True  # shown at the turn after the layer's first draw
+                layer.colorbar.visible = True  # napari builds the bar's visuals now (hidden with the layer)
+                layer.colorbar.visible = False
+                what = f"make the colour bar of {layer.name}"
+            else:
+                self._to_show.pop(0)
+                layer.visible = True
+                apply_display(layer)
+                if md.get("bar_pending"):
+                    self._to_reveal.append(layer)
+                what = f"show {layer.name}"
         elif self._to_insert:
             layer, shown = self._to_insert.pop(0)
             self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
@@ -330,7 +366,7 @@ class LayerFeeder(QObject):
             what = self._take_one()
         else:
             if not self._finishing:
-                self._finishing = [harmonize_maps, self._activate_cells]
+                self._finishing = [harmonize_maps, self._activate_cells, self._clear_glyphs]
             step = self._finishing.pop(0)
             step(self.viewer)
             what = f"finish: {step.__name__.strip('_')}"
@@ -340,13 +376,31 @@ class LayerFeeder(QObject):
         self.turns.append((what, dt))
         if finished:
             self._timer.stop()
+            GUI_WORK.end(self)
             self._first_feed = None
             done, spent = self._done, self._spent
             self._done, self._spent = [], 0.0
             self.idle.emit(done, spent)
 
+    def _bar_first(self, layer) -> bool:
+        """Whether ``layer``, about to be shown, will hold its quantity's colour bar and that bar is
+        not made yet: it is then made at a turn of its own, before the layer's first draw."""
+        md = tramway_md(layer)
+        if not (md.get("display") or {}).get("colorbar") or not hasattr(layer, "colorbar") or layer.colorbar.visible:
+            return False
+        group = (md.get("column"), md.get("transform"))
+        for other in self.viewer.layers:
+            omd = tramway_md(other)
+            if (other is not layer and other.visible and (omd.get("column"), omd.get("transform")) == group
+                    and getattr(getattr(other, "colorbar", None), "visible", False)):
+                return False  # another layer shows this quantity's bar
+        return True
+
     def _take_one(self) -> str:
-        key, (data, kwargs, kind) = next(iter(self._queue.items()))
+        # the cells (Labels) last: napari makes the layer it inserts the active one, and the last
+        # cells layer is the one to keep active (hover in the maps' units)
+        key = next((k for k, v in self._queue.items() if v[2] != "labels"), next(iter(self._queue)))
+        data, kwargs, kind = self._queue[key]
         del self._queue[key]
         self._finishing = []
         try:
@@ -358,6 +412,10 @@ class LayerFeeder(QObject):
                 from napari.layers import Layer
 
                 layer = Layer.create(data, {**kwargs, "visible": False}, kind)
+                if kind == "labels":
+                    paint_tools_on_demand(layer)
+                if kwargs.get("visible", True):
+                    self._glyphs.want(layer_glyphs(tramway_md(layer)))
                 self._to_insert.append((layer, kwargs.get("visible", True)))
                 what = f"make {layer.name}"
             if kind == "labels" and tramway_md(layer).get("kind") == "cells":
@@ -367,6 +425,9 @@ class LayerFeeder(QObject):
         except Exception as exc:  # one bad layer must not block the others
             notify_warning(user_message(f"could not show {kwargs.get('name')}", exc))
             return f"failed {kwargs.get('name')}"
+
+    def _clear_glyphs(self, viewer):
+        self._glyphs.clear()
 
     def _activate_cells(self, viewer):
         """Make the last cells layer added the active one: hover then shows its features, the

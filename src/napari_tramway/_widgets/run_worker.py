@@ -45,6 +45,7 @@ def run_generator(analysis, make_env, image_grid, *, run, overwrite: bool = Fals
     Cancel). ``attach``: a function returning the handle of a run started earlier (reattach).
     """
     from .._layers import collection_key, plan_collections
+    from .gui_first import GUI_WORK, gui_first
 
     if attach is None:
         yield ("status", "reading the data and planning the units…")
@@ -54,7 +55,7 @@ def run_generator(analysis, make_env, image_grid, *, run, overwrite: bool = Fals
             yield ("status", "cancelled before starting")
             return
         yield ("status", "starting…")
-        env = make_env()
+        env = gui_first(make_env())
         if cancel.is_set():
             yield ("status", "cancelled before starting")
             return
@@ -68,7 +69,8 @@ def run_generator(analysis, make_env, image_grid, *, run, overwrite: bool = Fals
         handle.cancel()
     yield ("status", f"running on {handle.env.describe()}")
     store_root = str(analysis.store.root)
-    collections = plan_collections(units, run, image_grid, store_root, log_diffusivity)
+    collections = plan_collections(units, run, image_grid, store_root, log_diffusivity,
+                                   spec=analysis.spec.to_dict())
     results = None
     last_yield = time.monotonic()
     while True:
@@ -86,6 +88,7 @@ def run_generator(analysis, make_env, image_grid, *, run, overwrite: bool = Fals
         if event.unit is None or event.kind not in ("done", "skipped") or handle.job.stage == "tessellate":
             continue
         try:
+            GUI_WORK.wait_idle()  # the maps already on their way to the screen first
             if results is None:
                 results = analysis.results()
             maps, meta = results.unit(event.unit)
