@@ -124,11 +124,25 @@ def test_newer_data_updates_only_what_changed(panel, store, qtbot):
     assert len([la for la in viewer.layers if la.name.startswith("log₁₀ D")]) == 1
 
 
-def test_long_lived_objects_are_frozen_out_of_the_collector(panel, monkeypatch):
-    assert gc.get_freeze_count() > 0  # the panel opened: napari's objects are out of the scans
-    monkeypatch.setattr(gc_pauses, "_FROZEN", False)
+def test_the_collector_scans_less_only_while_maps_go_on_screen(panel, store, qtbot, monkeypatch):
+    viewer, w = panel
+    feeder = w.runs.feeder
+    seen = []
+    original = feeder._step
+
+    def step():
+        original()
+        seen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(feeder, "_step", step)
+    feeder._timer.timeout.disconnect()
+    feeder._timer.timeout.connect(step)
+    assert gc.get_freeze_count() == 0
+    feed(w, qtbot, layers_from_path(store))
+    assert seen and max(seen[:-1]) > 0  # while the maps went on screen: the objects alive before are not scanned
+    assert gc.get_freeze_count() == 0  # then back to Python's collector: nothing kept alive longer
     monkeypatch.setenv("NAPARI_TRAMWAY_GC_FREEZE", "0")
-    assert gc_pauses.freeze_long_lived() is False  # the user's choice: Python's default
+    assert gc_pauses.hold(object()) is False and gc.get_freeze_count() == 0  # the user's choice: Python's default
 
 
 def test_in_process_units_wait_while_the_gui_puts_maps_on_screen():

@@ -33,7 +33,6 @@ from .analysis import AnalysisPanel
 from .common import notify_error, notify_info
 from .data import DataPanel
 from .environment import EnvironmentPanel
-from .gc_pauses import freeze_long_lived
 from .layout import DOCK_WIDTH, narrow
 from .results import ResultsPanel
 from .rois import RoiPanel
@@ -106,7 +105,6 @@ class TramwayWidget(QWidget):
         # a question of the run (host key, password) stops waiting when the run is cancelled
         self.environment.bridge.cancelled = lambda: self.runs.cancel_requested
         self._docked = False
-        freeze_long_lived()  # napari's and the panel's long-lived objects: out of the collector's scans
 
     def sizeHint(self):  # noqa: N802 (Qt API): the dock opens narrow, the canvas keeps the window
         hint = super().sizeHint()

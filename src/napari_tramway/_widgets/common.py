@@ -12,6 +12,7 @@ import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from .._layers import METADATA_KEY, apply_display, harmonize_maps, tramway_md
+from . import gc_pauses
 from .gui_first import GUI_WORK
 from .napari_costs import GlyphWarmer, layer_glyphs, paint_tools_on_demand
 
@@ -280,7 +281,7 @@ class LayerFeeder(QObject):
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.timeout.connect(self._timer.start)
-        self.destroyed.connect(lambda *_: GUI_WORK.end(self))
+        self.destroyed.connect(lambda *_: self._end_work())
 
     @property
     def busy(self) -> bool:
@@ -332,6 +333,7 @@ class LayerFeeder(QObject):
         active layer)."""
         t0 = time.perf_counter()
         GUI_WORK.begin(self)  # units in this process wait meanwhile (see gui_first)
+        gc_pauses.hold(self)  # short collector pauses until the maps are on screen
         finished = False
         if self._glyphs.busy:
             what = f"glyphs {self._glyphs.step()}"
@@ -376,11 +378,15 @@ class LayerFeeder(QObject):
         self.turns.append((what, dt))
         if finished:
             self._timer.stop()
-            GUI_WORK.end(self)
+            self._end_work()
             self._first_feed = None
             done, spent = self._done, self._spent
             self._done, self._spent = [], 0.0
             self.idle.emit(done, spent)
+
+    def _end_work(self) -> None:
+        GUI_WORK.end(self)
+        gc_pauses.release(self)
 
     def _bar_first(self, layer) -> bool:
         """Whether ``layer``, about to be shown, will hold its quantity's colour bar and that bar is
