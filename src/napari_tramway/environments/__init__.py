@@ -9,7 +9,7 @@ Scripts, the CLI and the napari widgets use these through the façade, :mod:`nap
 The names below are imported when first used; paramiko only when a remote environment connects.
 """
 
-from importlib import import_module
+from ..core.lazy import lazy_exports
 
 _LAZY = {
     **dict.fromkeys(("Environment", "RunHandle", "RunJob"), ".base"),
@@ -21,7 +21,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -11,8 +11,7 @@
 See ``docs/meshes.md`` for the methods, the TRamWAy quirks fixed and the performance.
 """
 
-from importlib import import_module
-
+from ..lazy import lazy_exports
 from .registry import ASSIGNMENT_PARAMETERS, MESHES, build_mesh, validate_mesh_parameters
 
 #: Names imported on first use (scipy.spatial, scipy.sparse...: not needed to read the registry).
@@ -31,12 +30,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -10,8 +10,7 @@ localization error, priors, gradient operators, parameter names and output colum
 :data:`MODELS` describes each model's parameters and output columns.
 """
 
-from importlib import import_module
-
+from ..lazy import lazy_exports
 from .registry import MODELS
 
 #: Names imported on first use (the fits need scipy.optimize, pandas...; the registry does not).
@@ -27,12 +26,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -10,7 +10,7 @@ The names are imported from their module when first used: reading a spec or a RO
 import shapely (only testing points against a shape does).
 """
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 _LAZY = {
     **dict.fromkeys(("ROI_FORMAT", "ROI_FORMAT_VERSION", "read_rois", "write_rois"), "files"),
@@ -26,12 +26,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
