@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 from scipy.optimize import minimize as _scipy_minimize
 
 from .hessian import DVHessian
+from .lapack_nogil import spd_inverse
 from .likelihood import CellLikelihood, df_curvature
 from .operators import GradientOperator
 from .percell import jeffreys_terms
@@ -384,16 +384,7 @@ def laplace_covariance(h: sp.spmatrix, gauges=(), dense_limit: int = DENSE_LIMIT
     try:
         if not np.all(np.isfinite(a)):
             raise ValueError("non-finite Hessian")
-        c, info = lapack.dpotrf(a, lower=1, clean=1, overwrite_a=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("not positive definite")
-        cov, info = lapack.dpotri(c, lower=1, overwrite_c=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("singular")
-        d = np.diag(cov).copy()
-        cov = np.tril(cov)
-        cov += cov.T
-        cov[np.diag_indices(n)] = d
+        cov = spd_inverse(a)            # without holding the GIL (a GUI in this process keeps running)
         var_inf = np.zeros(n, bool)
     except (np.linalg.LinAlgError, ValueError):
         a = np.nan_to_num(h.toarray(), nan=0.0, posinf=0.0, neginf=0.0)
