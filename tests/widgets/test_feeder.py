@@ -82,12 +82,68 @@ def test_maps_arrive_in_short_turns_with_every_function(panel, store, qtbot):
     assert bars == [d] and not d.colorbar.box
     assert not viewer.canvas.overlays["text"].box and not viewer.canvas.overlays["scale_bar"].box
     assert "log₁₀ D (µm²/s)" in viewer.canvas.overlays["text"].text
-    # the cells last: napari made them active when inserting them (hover in µm²/s), outlines on
+    # the cells last, made the active layer once at the end (hover in µm²/s), outlines on
     adds = [i for i, what in enumerate(turns) if what.startswith("add ")]
     assert turns[adds[-1]].startswith("add cells ·")
     assert viewer.layers.selection.active is cells and cells.contour == 1
     assert "D (µm²/s)" in cells.features.columns
     assert not by_prefix(viewer, "D sd").visible
+
+
+def test_a_turn_and_the_frame_that_shows_it_are_apart(panel, store, qtbot):
+    """Each turn that changes the picture is followed by a turn that only lets the canvas repaint;
+    an insert (the picture unchanged) by one that lets napari lay out its layer list and controls;
+    no repaint of the canvas happens inside an insert's turn; the user's active layer stays
+    active until the end; nothing is held once the maps are on screen."""
+    viewer, w = panel
+    feeder = w.runs.feeder
+    roi_layer = w.rois.new_roi_layer()
+    assert viewer.layers.selection.active.name == roi_layer.name
+    active, turns_at_frame = [], []
+    start = len(feeder.turns)
+    viewer.layers.selection.events.active.connect(lambda e: active.append(len(feeder.turns) - start))
+    viewer.window.show()  # painted on the (virtual) display
+    canvas = feeder._paints._widget()
+    window = feeder._paints._main_window()
+    assert canvas is not None and window is not None  # found through Qt's widget tree, not napari's privates
+    canvas.frameSwapped.connect(lambda: turns_at_frame.append(feeder.turns[-1][0] if feeder.turns else ""))
+    turns = feed(w, qtbot, layers_from_path(store))
+    for i, what in enumerate(turns[:-1]):
+        if what.startswith(("show ", "colour bar of", "update ", "glyphs ")):
+            assert turns[i + 1] == "draw", (what, turns[i + 1])
+        if what.startswith("add "):
+            assert turns[i + 1] == "layout", (what, turns[i + 1])
+    assert not any(what.startswith("add ") for what in turns_at_frame)  # no frame right after an insert
+    assert turns_at_frame  # the canvas did repaint (after the draw turns)
+    # the active layer changed only at the finishing step that makes the cells active
+    assert active and min(active) > max(i for i, what in enumerate(turns) if what.startswith(("add ", "show ")))
+    assert viewer.layers.selection.active.name == by_prefix(viewer, "cells ·").name
+    assert canvas.updatesEnabled() and window.updatesEnabled()
+    assert not feeder._paints.held and not feeder._paints.window_held
+
+
+def test_a_layer_napari_refuses_is_one_notification_and_holds_nothing(panel, store, qtbot, monkeypatch):
+    from napari_tramway._widgets import common
+
+    viewer, w = panel
+    feeder = w.runs.feeder
+    told = []
+    monkeypatch.setattr(common, "notify_warning", told.append)
+    original = viewer.layers.insert
+    calls = []
+
+    def refuse_first(index, layer):
+        calls.append(layer.name)
+        if len(calls) == 1:
+            raise ValueError("napari said no")
+        return original(index, layer)
+
+    monkeypatch.setattr(type(viewer.layers), "insert", lambda self, i, la: refuse_first(i, la))
+    feed(w, qtbot, layers_from_path(store))
+    assert len(told) == 1 and "napari said no" in told[0] and "could not put a map on screen" in told[0]
+    assert len(calls) > 1  # the other maps went on
+    assert not feeder._paints.held and not feeder._paints.window_held
+    assert feeder._paints._widget().updatesEnabled() and feeder._paints._main_window().updatesEnabled()
 
 
 def test_labels_painting_tools_are_built_when_first_used(panel, store, qtbot):

@@ -97,6 +97,10 @@ class TramwayWidget(QWidget):
             self.tabs.addTab(panel, title)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.runs.unit_event.connect(self.results.on_event)
+        from .napari_costs import GlyphPrewarm
+
+        # the characters of the maps' names and units, rendered in the seconds after the panel opens
+        self.glyphs = GlyphPrewarm(napari_viewer, self, paused=lambda: self.runs.busy or self.analysis.feeder.busy)
         layout.addWidget(self.tabs, 1)
         narrow(self)
         # maps made before their ROIs or file settings changed are marked stale

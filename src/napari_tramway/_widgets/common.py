@@ -14,7 +14,13 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from .._layers import METADATA_KEY, apply_display, harmonize_maps, tramway_md
 from . import gc_pauses
 from .gui_first import GUI_WORK
-from .napari_costs import GlyphWarmer, layer_glyphs, paint_tools_on_demand
+from .napari_costs import (
+    CanvasPaints,
+    GlyphWarmer,
+    inserted_inactive,
+    layer_glyphs,
+    paint_tools_on_demand,
+)
 
 __all__ = ["LayerFeeder", "find_layer", "if_alive", "notify_error", "notify_info", "notify_warning",
            "start_worker", "tramway_md", "user_message"]
@@ -239,14 +245,15 @@ class LayerFeeder(QObject):
     are replaced by newer ones, and a layer on screen gets the newer data in place (only what
     changed is set). Work starts once no new data came for :attr:`SETTLE_MS` (units finishing close
     together are then added once, not added then updated), or at the latest :attr:`MAX_WAIT_MS`
-    after the first. Each event-loop turn (:attr:`TURN_MS` apart, so that the canvas redraws and
-    other events come between them) does one thing, each with its own first draw where it has one
-    (see ``benchmarks/gui_stall.py``):
+    after the first. Each event-loop turn (the next one :attr:`TURN_MS` after its end, so that
+    other events come between them) does one thing with the canvas' repaints held; when that changed the picture,
+    the next turn only lets the canvas repaint, so that a piece of work and the frame that shows
+    it are never one long block of the GUI thread (see ``benchmarks/gui_stall.py``):
 
     * make a layer object (a Labels layer's painting tools are left to be built on demand, see
       :mod:`.napari_costs`), then render a few glyphs its legend line and colour bar will need;
-    * insert it hidden (napari builds its controls and visual); the cells (Labels) are inserted
-      last, as napari makes the layer it inserts the active one (hover in the maps' units);
+    * insert it hidden (napari builds its controls and visual), leaving the active layer as it is
+      (the picture has not changed: no repaint; see :mod:`.napari_costs`);
     * when it will hold its quantity's colour bar: make the bar, still hidden;
     * show it (its first draw builds its shaders and uploads its texture), then show its bar.
 
@@ -275,7 +282,11 @@ class LayerFeeder(QObject):
         self.turns: list[tuple[str, float]] = []
         """(what, seconds) of every turn: ``add <name>``, ``show <name>``, ``update <name>``, ``finish``."""
         self._glyphs = GlyphWarmer(viewer)
+        self._paints = CanvasPaints(parent)
+        self._draw_next = False  # the previous turn changed the picture: this one only repaints
+        self._last_done = False  # the last finishing step ran
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)  # restarted at the end of each turn: TURN_MS of other events between turns
         self._timer.setInterval(self.TURN_MS)
         self._timer.timeout.connect(self._step)
         self._settle = QTimer(self)
@@ -327,64 +338,92 @@ class LayerFeeder(QObject):
         return layer if layer is not None and is_layer_type(layer, kind) else None
 
     def _step(self):
-        """One event-loop turn of work: show one layer inserted hidden at an earlier turn (its colour
-        bar made at a turn of its own first), or update one layer on screen, or insert one new layer
-        (hidden); once the queue is empty, one of the finishing steps (colour scales, then the
-        active layer)."""
+        """One event-loop turn: either the repaint of what the previous turn changed, alone, or one
+        piece of work, with the canvas' repaints held (see :meth:`_work`)."""
         t0 = time.perf_counter()
         GUI_WORK.begin(self)  # units in this process wait meanwhile (see gui_first)
         gc_pauses.hold(self)  # short collector pauses until the maps are on screen
-        finished = False
+        if self._paints.window_held:  # napari's widgets for the layer inserted: laid out and painted now
+            self._paints.release_window()
+            what = "layout"
+            finished = self._last_done and not self._draw_next
+        elif self._draw_next:  # the canvas repaints after this turn, in a turn of its own
+            self._draw_next = False
+            self._paints.release()
+            what = "draw"
+            finished = self._last_done
+        else:
+            self._paints.hold(window=bool(self._to_insert) and not (self._glyphs.busy or self._to_reveal
+                                                                     or self._to_show))
+            try:
+                what = self._work()
+            except Exception as exc:  # napari refused a layer: the others go on, nothing stays held
+                self._paints.release()
+                notify_warning(user_message("could not put a map on screen", exc))
+                what = f"failed: {exc}"
+            changed = not what.startswith(("add ", "make "))  # those leave the picture as it was
+            self._draw_next = changed and self._paints.held
+            finished = self._last_done and not self._draw_next and not self._paints.window_held
+        if finished and (self._queue or self._to_show or self._to_insert or self._to_reveal or self._glyphs.busy):
+            finished = self._last_done = False  # more came meanwhile: the finishing steps again after it
+        dt = time.perf_counter() - t0
+        self._spent += dt
+        self.turns.append((what, dt))
+        if not finished:
+            self._timer.start()
+        else:
+            self._end_work()
+            self._first_feed = None
+            self._last_done = False
+            done, spent = self._done, self._spent
+            self._done, self._spent = [], 0.0
+            self.idle.emit(done, spent)
+
+    def _work(self) -> str:
+        """One piece of work: show one layer inserted hidden at an earlier turn (its colour bar made
+        at a turn of its own first), or update one layer on screen, or insert one new layer
+        (hidden); once the queue is empty, one of the finishing steps (colour scales, then the
+        active layer). Returns what it did."""
         if self._glyphs.busy:
-            what = f"glyphs {self._glyphs.step()}"
-        elif self._to_reveal:
+            return f"glyphs {self._glyphs.step()}"
+        if self._to_reveal:
             layer = self._to_reveal.pop(0)
             tramway_md(layer).pop("bar_pending", None)
             harmonize_maps(self.viewer, limits=False)
-            what = f"colour bar of {layer.name}"
-        elif self._to_show:
+            return f"colour bar of {layer.name}"
+        if self._to_show:
             layer = self._to_show[0]
             md = tramway_md(layer)
             if not md.get("bar_pending") and self._bar_first(layer):
                 md["bar_pending"] = True  # shown at the turn after the layer's first draw
                 layer.colorbar.visible = True  # napari builds the bar's visuals now (hidden with the layer)
                 layer.colorbar.visible = False
-                what = f"make the colour bar of {layer.name}"
-            else:
-                self._to_show.pop(0)
-                layer.visible = True
-                apply_display(layer)
-                if md.get("bar_pending"):
-                    self._to_reveal.append(layer)
-                what = f"show {layer.name}"
-        elif self._to_insert:
+                return f"make the colour bar of {layer.name}"
+            self._to_show.pop(0)
+            layer.visible = True
+            apply_display(layer)
+            if md.get("bar_pending"):
+                self._to_reveal.append(layer)
+            return f"show {layer.name}"
+        if self._to_insert:
             layer, shown = self._to_insert.pop(0)
-            self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
+            with inserted_inactive(self.viewer):  # the user's active layer stays active
+                self.viewer.layers.insert(insert_index(self.viewer, tramway_md(layer)), layer)
             apply_display(layer)
             if shown:
                 self._to_show.append(layer)
-            what = f"add {layer.name}"
-        elif self._queue:
-            what = self._take_one()
-        else:
-            if not self._finishing:
-                self._finishing = [harmonize_maps, self._activate_cells, self._clear_glyphs]
-            step = self._finishing.pop(0)
-            step(self.viewer)
-            what = f"finish: {step.__name__.strip('_')}"
-            finished = not self._finishing
-        dt = time.perf_counter() - t0
-        self._spent += dt
-        self.turns.append((what, dt))
-        if finished:
-            self._timer.stop()
-            self._end_work()
-            self._first_feed = None
-            done, spent = self._done, self._spent
-            self._done, self._spent = [], 0.0
-            self.idle.emit(done, spent)
+            return f"add {layer.name}"
+        if self._queue:
+            return self._take_one()
+        if not self._finishing:
+            self._finishing = [harmonize_maps, self._activate_cells, self._clear_glyphs]
+        step = self._finishing.pop(0)
+        step(self.viewer)
+        self._last_done = not self._finishing
+        return f"finish: {step.__name__.strip('_')}"
 
     def _end_work(self) -> None:
+        self._paints.release()
         GUI_WORK.end(self)
         gc_pauses.release(self)
 
@@ -403,8 +442,8 @@ class LayerFeeder(QObject):
         return True
 
     def _take_one(self) -> str:
-        # the cells (Labels) last: napari makes the layer it inserts the active one, and the last
-        # cells layer is the one to keep active (hover in the maps' units)
+        # the cells (Labels) last: the last cells layer is made the active one at the end (hover
+        # in the maps' units)
         key = next((k for k, v in self._queue.items() if v[2] != "labels"), next(iter(self._queue)))
         data, kwargs, kind = self._queue[key]
         del self._queue[key]

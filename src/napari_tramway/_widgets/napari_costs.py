@@ -11,15 +11,33 @@ GUI block of its own when maps arrived:
 * the first text drawn with a character renders its glyph (a signed-distance field, ~5 ms a
   character): the first colour bar and legend spent ~100 ms in glyphs, in the frame that first
   showed a map. :class:`GlyphWarmer` has them rendered a few per frame before that, in a
-  transparent text overlay of the canvas (public API).
+  transparent text overlay of the canvas (public API). The first text of that overlay also builds
+  its shader program (~45 ms of vispy's Python); :class:`GlyphPrewarm` does that, and renders
+  the characters of the maps' names and units, in the seconds after the panel opens.
+* inserting a layer makes it napari's active layer: the layer controls switch (and the dock lays
+  itself out again), the layer buttons and the previous active layer (the ROIs' highlight)
+  update — 40–90 ms of each insert, and the user's active layer (the ROIs being edited) is taken
+  away at every map. :func:`inserted_inactive` inserts without it. It sets the layer list's
+  ``_activate_on_insert``, which is not napari's public API, on the viewer itself (the proxy
+  napari gives plugins warns on private attributes); without it, layers are inserted as napari
+  does by default. The feeder makes the last cells layer active once, at the end.
+* the canvas redraws after every insert, even of a hidden layer (50–70 ms in software OpenGL with
+  the fit running on the other core), in the same event-loop turn as the insert. :class:`CanvasPaints`
+  holds the canvas' repaints from the insert of a hidden layer to the turn that shows it, which
+  then draws once. The canvas is found in Qt's widget tree (vispy's Qt canvas in the main
+  window of the panel): napari's own attributes for it are private, and warn when a plugin
+  touches them. Without it, nothing is held.
 """
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 #: Characters of colour-bar tick labels, the legend's time line and its punctuation.
 TICK_GLYPHS = "0123456789.-+e−▮→:,=t s"
+#: Characters of the maps' names, units and legends (rendered when the panel opens).
+MAP_GLYPHS = TICK_GLYPHS + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ()[]/·‖₁₀²µ%_'"
 #: Glyphs rendered per frame by :class:`GlyphWarmer` (~5 ms each in software).
 GLYPHS_PER_TURN = 5
 #: The name of the transparent text overlay in which glyphs are rendered.
@@ -128,3 +146,126 @@ class GlyphWarmer:
             return None
         self._overlay = overlay
         return overlay
+
+
+@contextlib.contextmanager
+def inserted_inactive(viewer):
+    """Within: inserting a layer in ``viewer`` leaves the active layer and the selection as they are."""
+    layers = getattr(getattr(viewer, "__wrapped__", viewer), "layers", None)
+    if layers is None or not isinstance(getattr(layers, "_activate_on_insert", None), bool):
+        yield
+        return
+    before = layers._activate_on_insert
+    layers._activate_on_insert = False
+    try:
+        yield
+    finally:
+        layers._activate_on_insert = before
+
+
+class CanvasPaints:
+    """Holds the repaints of a viewer's canvas (Qt updates of its OpenGL widget) while layers
+    that do not change the picture are inserted, and on request those of the rest of its window
+    (the layer list and controls napari lays out for a new layer). :meth:`release_window` and
+    :meth:`release` let them repaint (once, at the next event-loop turn). Idempotent. ``anchor``
+    is a widget in the viewer's window (the panel)."""
+
+    def __init__(self, anchor):
+        self.anchor = anchor
+        self._held = None
+        self._window = None
+
+    @property
+    def held(self) -> bool:
+        return self._held is not None
+
+    @property
+    def window_held(self) -> bool:
+        return self._window is not None
+
+    def _main_window(self):
+        from qtpy.QtWidgets import QMainWindow
+
+        window = self.anchor
+        while window is not None and not isinstance(window, QMainWindow):
+            window = window.parentWidget()
+        return window
+
+    def _widget(self):
+        """vispy's canvas widget in the main window of ``anchor`` (a floating dock still has it as
+        its parent), or None."""
+        from qtpy.QtWidgets import QWidget
+
+        try:
+            window = self._main_window()
+            if window is None:
+                return None
+            return next((c for c in window.findChildren(QWidget)
+                         if type(c).__module__.startswith("vispy.app.backends")), None)
+        except RuntimeError:  # deleted with its viewer
+            return None
+
+    def hold(self, window: bool = False) -> None:
+        """Hold the canvas' repaints (and the window's, with ``window``)."""
+        if self._held is None:
+            widget = self._widget()
+            if widget is None or not widget.updatesEnabled():
+                return
+            widget.setUpdatesEnabled(False)  # explicitly: it stays held when the window is released
+            self._held = widget
+        if window and self._window is None:
+            with contextlib.suppress(RuntimeError):
+                main = self._main_window()
+                if main is not None and main.updatesEnabled():
+                    main.setUpdatesEnabled(False)
+                    self._window = main
+
+    def release_window(self) -> None:
+        main, self._window = self._window, None
+        if main is not None:
+            with contextlib.suppress(RuntimeError):  # deleted with its viewer
+                main.setUpdatesEnabled(True)
+
+    def release(self) -> None:
+        self.release_window()
+        widget, self._held = self._held, None
+        if widget is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the canvas was deleted with its viewer
+            widget.setUpdatesEnabled(True)  # Qt schedules a repaint
+
+
+class GlyphPrewarm:
+    """When the panel opens: :class:`GlyphWarmer` renders :data:`MAP_GLYPHS` a few per frame
+    (every :attr:`INTERVAL_MS`), before any map goes on screen. It steps aside while
+    ``paused()`` is true (a run goes: a fit in this process would slow each frame down, and the
+    feeder renders what it needs) and stops once everything is rendered."""
+
+    INTERVAL_MS = 40
+
+    def __init__(self, viewer, parent, paused=lambda: False):
+        from qtpy.QtCore import QTimer
+
+        self._paused = paused
+        self._warmer = GlyphWarmer(viewer)
+        self._warmer.want(MAP_GLYPHS)
+        self._timer = QTimer(parent)
+        self._timer.setInterval(self.INTERVAL_MS)
+        self._timer.timeout.connect(self.step)
+        if self._warmer.busy:
+            self._timer.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._timer.isActive()
+
+    def step(self) -> None:
+        from .gui_first import GUI_WORK
+
+        if GUI_WORK.busy or self._paused():
+            return
+        if self._warmer.busy:
+            self._warmer.step()
+        else:
+            self._timer.stop()
+            self._warmer.clear()
