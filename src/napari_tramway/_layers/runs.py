@@ -18,8 +18,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-#: What makes two runs different runs (the rest — ROIs, file metadata — makes maps stale).
-RUN_SETTINGS = ("mesh", "model", "time_windows", "stage", "discard_static")
+#: What makes two runs different runs: their layers, runs-table rows and result stores (the rest —
+#: ROIs, file metadata — makes maps stale). The stage is how a run is computed, not what: meshes
+#: made first ('tessellate') and the maps on them ('infer') are one run, in one store.
+RUN_SETTINGS = ("mesh", "model", "time_windows", "discard_static")
 
 
 @dataclass(frozen=True)

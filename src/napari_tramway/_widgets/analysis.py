@@ -155,7 +155,9 @@ class AnalysisPanel(QWidget):
         from ..pipeline.spec import STAGES
 
         self.stage.addItems(list(STAGES))
-        self.stage.setToolTip("tessellate_and_infer: meshes and maps; tessellate: meshes only; infer: maps on stored meshes")
+        self.stage.setToolTip("tessellate_and_infer: meshes and maps; tessellate: meshes only; infer: maps on the "
+                              "meshes of an earlier 'tessellate' (same settings); tessellate_then_infer: meshes, "
+                              "then maps (on a cluster: the maps' jobs start when the meshes' have succeeded)")
         ol.addRow("stage", self.stage)
         self.stage_label = ol.labelForField(self.stage)
         layout.addWidget(other)
