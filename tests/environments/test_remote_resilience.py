@@ -102,9 +102,18 @@ def test_client_killed_then_attach_collects_everything(cluster, site, data_files
     wait_sacct(cluster, job_id, lambda r: len(r) == 3 and all(x["State"] == "COMPLETED" for x in r), 120)
     r = subprocess.run(cli + ["runs"], capture_output=True, text=True, timeout=60)
     assert run_id in r.stdout and r.returncode == 0
+    # its summary before the results are collected: what is here, and how to get the rest
+    for what in (run_id, str(store)):
+        r = subprocess.run(cli + ["summary", what], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "0 finished unit(s)" in r.stdout
+        assert f"3 of 3 units of run {run_id} have no result here" in r.stderr, r.stderr
+        assert f"'napari-tramway attach {run_id}' collects" in r.stderr
     r = subprocess.run(cli + ["attach", run_id[:15]], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 done" in r.stdout
+    r = subprocess.run(cli + ["summary", str(store)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "3 finished unit(s)" in r.stdout and "no result here" not in r.stderr, r.stderr
     record = ledger.load(run_id)
     assert record["status"] == "done" and record["remote_removed"]
     assert not Path(record["remote_dir"]).exists()

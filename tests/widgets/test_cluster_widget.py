@@ -165,3 +165,10 @@ def test_reattach_to_a_run_left_by_an_earlier_session(own_config, cluster, make_
     assert sorted(w.runs.unit_labels()) == sorted(u.label for u in analysis.units())
     assert any(la.name.startswith("log₁₀ D") for la in viewer.layers)
     assert len(analysis.results().labels()) == 2
+    # the Results tab follows the reattached run: its summary table, one row per unit collected
+    # (updated when the tab is shown)
+    viewer.window.show()
+    w.tabs.setCurrentWidget(w.results)
+    qtbot.waitUntil(lambda: not w.results.busy and w.results.model.rowCount() == 2, timeout=60_000)
+    assert Path(w.results.store.root) == tmp_path / "earlier-results"
+    assert (tmp_path / "earlier-results" / "summary.csv").is_file()

@@ -14,6 +14,15 @@ def map_layers(viewer, prefix):
     return [la for la in viewer.layers if la.name.startswith(prefix)]
 
 
+def d_on_hexagons(session):
+    """The sample's three ROIs, D on hexagons of 1 µm."""
+    viewer, w = session
+    draw_rois(viewer, w)
+    w.analysis.model.set_values("d", {})
+    w.analysis.mesh.set_values("hexagon", {"resolution": 1.0})
+    return viewer, w
+
+
 def run_stage(w, qtbot, stage):
     w.analysis.advanced.setChecked(True)  # the stage is an advanced setting
     assert not w.analysis.stage.isHidden()
@@ -24,10 +33,7 @@ def run_stage(w, qtbot, stage):
 
 
 def test_chained_stage_from_the_gui_gives_meshes_then_maps(session, qtbot):
-    viewer, w = session
-    draw_rois(viewer, w)
-    w.analysis.model.set_values("d", {})
-    w.analysis.mesh.set_values("hexagon", {"resolution": 1.0})
+    viewer, w = d_on_hexagons(session)
     summary = run_stage(w, qtbot, "tessellate_then_infer")
     assert summary.ok and summary.count("done") == 3, summary.errors
     store = w.runs.analysis.store
@@ -40,10 +46,7 @@ def test_chained_stage_from_the_gui_gives_meshes_then_maps(session, qtbot):
 
 
 def test_meshes_first_then_maps_on_the_stored_meshes(session, qtbot):
-    viewer, w = session
-    draw_rois(viewer, w)
-    w.analysis.model.set_values("d", {})
-    w.analysis.mesh.set_values("hexagon", {"resolution": 1.0})
+    viewer, w = d_on_hexagons(session)
     summary = run_stage(w, qtbot, "tessellate")
     assert summary.ok and summary.count("done") == 3, summary.errors
     assert map_layers(viewer, "log₁₀ D") == []  # meshes only: no map

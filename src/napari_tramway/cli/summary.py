@@ -68,7 +68,8 @@ def add_command(sub) -> None:
 
 
 def _open(args):
-    """``(store, spec)`` of ``RUN``."""
+    """``(store, spec, record)`` of ``RUN``: ``record`` is the ledger's record of a remote run whose
+    results come to that store, else None."""
     from ..pipeline.spec import AnalysisSpec
     from ..pipeline.store import ResultStore
 
@@ -78,7 +79,7 @@ def _open(args):
         store = ResultStore(args.store or path.with_suffix("").as_posix() + ".results")
         if not store.exists():
             raise CliError(f"{store.root}: no results for {path} (run it first: napari-tramway run {path})")
-        return store, spec
+        return store, spec, _record_of(store)
     if not path.exists():
         from ..analysis import run_record
 
@@ -86,9 +87,36 @@ def _open(args):
             record = run_record(args.run)
         except Exception:
             raise CliError(f"{args.run}: neither a result store, a spec file nor a recorded run") from None
-        path = Path(record.get("local_store") or "")
+        store = ResultStore(Path(record.get("local_store") or ""))
+        return store, store.spec(), record
     store = ResultStore(path)
-    return store, store.spec()
+    return store, store.spec(), _record_of(store)
+
+
+def _record_of(store):
+    """The latest ledger record of a remote run collected into ``store``, or None."""
+    from ..environments import ledger
+
+    root = Path(store.root).resolve()
+    found = [r for r in ledger.list_runs() if r.get("local_store") and Path(r["local_store"]).resolve() == root]
+    return found[-1] if found else None
+
+
+def _not_collected(record, table) -> str | None:
+    """What a remote run still has on its cluster, and how to collect it; None when every unit is here."""
+    from ..environments import ledger
+
+    if record is None:
+        return None
+    units = [k for k in record.get("states", {}) if not k.startswith(ledger.MESH)]
+    here = set(table["unit"]) if "unit" in table.columns else set()
+    missing = [u for u in units if u not in here]
+    if not missing:
+        return None
+    run_id = record.get("run_id", "?")
+    return (f"{len(missing)} of {len(units)} units of run {run_id} have no result here "
+            f"({record.get('site', 'the cluster')}: {ledger.summary_text(record)}, as last seen); "
+            f"'napari-tramway attach {run_id}' collects what finished and follows the rest")
 
 
 def cmd_summary(args) -> int:
@@ -99,13 +127,16 @@ def cmd_summary(args) -> int:
 
     if not 0 < args.confidence < 1:
         raise CliError(f"--confidence {args.confidence}: expected a level between 0 and 1, e.g. 0.95")
-    store, spec = _open(args)
+    store, spec, record = _open(args)
     if args.sample_sheet:
         apply_sample_sheet(spec, args.sample_sheet)
     table = summary.refresh_summary(store, spec)
     csv_path, parquet_path = summary.summary_paths(store)
     extra = f" and {parquet_path.name}" if summary.parquet_available() else ""
     print(f"{len(table)} finished unit(s): {csv_path}{extra}")
+    pending = _not_collected(record, table)
+    if pending:
+        print(pending, file=sys.stderr)
     if table.empty:
         return 0
     cells = summary.cell_values(store, spec)
