@@ -363,6 +363,13 @@ def run_record(run_id: str) -> dict:
     return ledger.load(run_id)
 
 
+def run_unit_labels(record: dict) -> list[str]:
+    """The labels of a recorded run's units (not the meshes of a chained run)."""
+    from .environments import ledger
+
+    return [k for k in record.get("states", {}) if not k.startswith(ledger.MESH)]
+
+
 def run_states_text(record: dict) -> str:
     """``3 done, 1 failed``: the states of a recorded run's units."""
     from .environments import ledger
@@ -436,5 +443,6 @@ def __getattr__(name):  # the pipeline's result readers, imported when first use
 
 __all__ = ["Analysis", "OutputDirectoryError", "RunHandle", "RunSummary", "UnitEvent", "attach", "build_container",
            "cancel_run", "check_site", "clean_run", "container_recipe", "environment_kind", "environment_kinds",
-           "list_runs", "list_sites", "make_environment", "resubmit", "run_record", "run_states_text", "runs_dir",
+           "list_runs", "list_sites", "make_environment", "resubmit", "run_record", "run_states_text",
+           "run_unit_labels", "runs_dir",
            "set_default_callbacks", "site_sources", "start_attach", "writable_directory"]

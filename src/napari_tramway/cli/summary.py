@@ -95,27 +95,27 @@ def _open(args):
 
 def _record_of(store):
     """The latest ledger record of a remote run collected into ``store``, or None."""
-    from ..environments import ledger
+    from ..analysis import list_runs
 
     root = Path(store.root).resolve()
-    found = [r for r in ledger.list_runs() if r.get("local_store") and Path(r["local_store"]).resolve() == root]
+    found = [r for r in list_runs() if r.get("local_store") and Path(r["local_store"]).resolve() == root]
     return found[-1] if found else None
 
 
 def _not_collected(record, table) -> str | None:
     """What a remote run still has on its cluster, and how to collect it; None when every unit is here."""
-    from ..environments import ledger
+    from ..analysis import run_states_text, run_unit_labels
 
     if record is None:
         return None
-    units = [k for k in record.get("states", {}) if not k.startswith(ledger.MESH)]
+    units = run_unit_labels(record)
     here = set(table["unit"]) if "unit" in table.columns else set()
     missing = [u for u in units if u not in here]
     if not missing:
         return None
     run_id = record.get("run_id", "?")
     return (f"{len(missing)} of {len(units)} units of run {run_id} have no result here "
-            f"({record.get('site', 'the cluster')}: {ledger.summary_text(record)}, as last seen); "
+            f"({record.get('site', 'the cluster')}: {run_states_text(record)}, as last seen); "
             f"'napari-tramway attach {run_id}' collects what finished and follows the rest")
 
 
