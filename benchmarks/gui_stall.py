@@ -127,6 +127,10 @@ def run_scenario(resolution: float, model: str = "dv", env: str = "inprocess", w
     while time.time() < end or w.glyphs.busy:  # ROI counts, first draws, glyphs: before the click
         app.processEvents()
         time.sleep(0.005)
+    end = time.time() + 0.5
+    while time.time() < end:  # the frames that follow the last of those (a user does not click within them)
+        app.processEvents()
+        time.sleep(0.005)
 
     beats: list[float] = []
     cpu: list[float] = []  # the GUI thread's own CPU time at each beat (other processes' load left out)
