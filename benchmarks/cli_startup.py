@@ -20,6 +20,7 @@ It also prints which heavy modules each case imported (numpy, pandas, scipy, sha
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -30,12 +31,17 @@ from pathlib import Path
 
 HEAVY = ("numpy", "pandas", "scipy", "shapely", "paramiko", "napari", "qtpy")
 
+#: runs ``napari-tramway ARGS`` in a fresh interpreter and reports (JSON on stderr) the time, the
+#: number of modules and the heavy ones (their submodules too) when it first opens
+#: $NTW_STOP_AT_OPEN, or when it exits. tests/test_cli_imports.py uses the same probe.
 CHILD = r"""
-import os, sys, time
-target = os.environ.get("NTW_BENCH_STOP_AT_OPEN")
+import json, os, sys, time
+HEAVY = @HEAVY@
+target = os.environ.get("NTW_STOP_AT_OPEN")
 def report():
-    heavy = [m for m in @HEAVY@ if m in sys.modules]
-    sys.__stderr__.write(f"@@BENCH {time.time()} {len(sys.modules)} {','.join(heavy)}\n")
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
+    sys.__stderr__.write("@@PROBE " + json.dumps({"time": time.time(), "modules": len(sys.modules),
+                                                   "heavy": heavy}) + "\n")
     sys.__stderr__.flush()
 if target:
     def hook(event, args):
@@ -55,14 +61,19 @@ sys.exit(code)
 """.replace("@HEAVY@", repr(HEAVY))
 
 
-def one(argv, env) -> tuple[float, int, str]:
+def probe(argv, env: dict, stop_at=None) -> dict:
+    """``{"seconds", "modules", "heavy"}`` of ``napari-tramway ARGV`` up to the first open of
+    ``stop_at`` (or its exit): seconds from spawning it, modules imported, heavy modules imported."""
+    env = dict(env, NTW_STOP_AT_OPEN=str(stop_at)) if stop_at else env
     t0 = time.time()
-    r = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, env=env, timeout=120)
-    line = next((ln for ln in r.stderr.splitlines() if ln.startswith("@@BENCH ")), None)
+    r = subprocess.run([sys.executable, "-c", CHILD, *map(str, argv)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    line = next((ln for ln in r.stderr.splitlines() if ln.startswith("@@PROBE ")), None)
     if line is None:
-        raise RuntimeError(f"{argv}: no timing (status {r.returncode}): {r.stderr[-800:]}")
-    _, stamp, count, heavy = (line.split(" ") + [""])[:4]
-    return float(stamp) - t0, int(count), heavy
+        raise RuntimeError(f"{argv}: no report (status {r.returncode}): {r.stderr[-800:]}")
+    out = json.loads(line[len("@@PROBE "):])
+    out["seconds"] = out.pop("time") - t0
+    return out
 
 
 def main() -> None:
@@ -93,11 +104,11 @@ def main() -> None:
         print(f"napari-tramway start-up ({args.src}), {args.repeat} runs each; goal < 0.5 s")
         print(f"{'case':<28} {'median':>8} {'min':>8} {'modules':>8}  heavy modules imported")
         for name, (argv, stop_at) in cases.items():
-            case_env = dict(env, NTW_BENCH_STOP_AT_OPEN=stop_at) if stop_at else env
-            runs = [one(argv, case_env) for _ in range(args.repeat)]
-            times = [t for t, _, _ in runs]
-            print(f"{name:<28} {statistics.median(times):7.3f}s {min(times):7.3f}s {runs[-1][1]:8d}  "
-                  f"{runs[-1][2] or '-'}")
+            runs = [probe(argv, env, stop_at) for _ in range(args.repeat)]
+            times = [r["seconds"] for r in runs]
+            heavy = ",".join(sorted({m.split(".")[0] for m in runs[-1]["heavy"]}))
+            print(f"{name:<28} {statistics.median(times):7.3f}s {min(times):7.3f}s {runs[-1]['modules']:8d}  "
+                  f"{heavy or '-'}")
 
 
 if __name__ == "__main__":

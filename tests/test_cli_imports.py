@@ -2,52 +2,22 @@
 ``--help`` and ``analyze`` up to the first read of the file import neither numpy, pandas, scipy,
 shapely nor paramiko; the readers import numpy and pandas once the file is opened."""
 
-import json
 import os
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from napari_tramway.core.io.metadata import write_metadata
 
-HEAVY = ("numpy", "pandas", "scipy", "shapely", "paramiko", "napari", "qtpy")
-
-#: runs ``napari-tramway ARGS`` and prints the heavy modules imported when it first opens $STOP_AT
-#: (or when it exits), as JSON on stderr
-CHILD = r"""
-import json, os, sys
-HEAVY = @HEAVY@
-def report():
-    sys.__stderr__.write("@@" + json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)) + "\n")
-    sys.__stderr__.flush()
-stop = os.environ.get("STOP_AT")
-if stop:
-    def hook(event, args):
-        if event == "open" and args and str(args[0]) == stop:
-            report()
-            os._exit(0)
-    sys.addaudithook(hook)
-import atexit
-atexit.register(report)
-sys.argv = ["napari-tramway"] + sys.argv[1:]
-from napari_tramway.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-""".replace("@HEAVY@", repr(HEAVY))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from cli_startup import probe  # noqa: E402 (the benchmark's probe: one copy of it)
 
 
 def imported(argv, tmp_path, stop_at=None) -> list[str]:
+    """The heavy modules ``napari-tramway ARGV`` imported before it first opened ``stop_at`` (or exited)."""
     env = dict(os.environ, NAPARI_TRAMWAY_DATA=str(tmp_path / "data"), NAPARI_TRAMWAY_CONFIG=str(tmp_path / "config"))
-    if stop_at:
-        env["STOP_AT"] = str(stop_at)
-    r = subprocess.run([sys.executable, "-c", CHILD, *map(str, argv)], capture_output=True, text=True, env=env,
-                       timeout=120)
-    line = next((ln for ln in r.stderr.splitlines() if ln.startswith("@@")), None)
-    assert line is not None, r.stderr[-2000:]
-    return json.loads(line[2:])
+    return probe(argv, env, stop_at)["heavy"]
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["analyze", "--help"]])

@@ -350,6 +350,22 @@ db_password() {
     cat "$f"
 }
 
+# What the login sshd and the bastion share: keys only, the test user only, no PAM, X11 or agent.
+sshd_common_options() {
+    cat <<'OPTS'
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+PermitRootLogin no
+UsePAM no
+StrictModes yes
+X11Forwarding no
+AllowAgentForwarding no
+OPTS
+    echo "AllowUsers $NTW_USER"
+}
+
 write_sshd_conf() {
     local key="$STATE/ssh/ssh_host_ed25519_key"
     [ -s "$key" ] || ssh-keygen -q -t ed25519 -N '' -C "napari-tramway-test-cluster" -f "$key"
@@ -361,16 +377,7 @@ ListenAddress 127.0.0.1
 AddressFamily inet
 HostKey $key
 PidFile $PID_SSHD
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AuthorizedKeysFile .ssh/authorized_keys
-PermitRootLogin no
-AllowUsers $NTW_USER
-UsePAM no
-StrictModes yes
-X11Forwarding no
-AllowAgentForwarding no
+$(sshd_common_options)
 PrintMotd no
 PrintLastLog no
 # Tests open many sessions quickly; reconnection tests restart this daemon.
@@ -402,16 +409,7 @@ ListenAddress 127.0.0.1
 AddressFamily inet
 HostKey $key
 PidFile $PID_BASTION
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AuthorizedKeysFile .ssh/authorized_keys
-PermitRootLogin no
-AllowUsers $NTW_USER
-UsePAM no
-StrictModes yes
-X11Forwarding no
-AllowAgentForwarding no
+$(sshd_common_options)
 AllowTcpForwarding yes
 PermitOpen 127.0.0.1:$NTW_SSH_PORT
 PermitTTY no

@@ -180,6 +180,7 @@ class CanvasPaints:
         self.anchor = anchor
         self._held = None
         self._window = None
+        self._canvas = None  # found once (a walk of the window's widgets), again if it was deleted
 
     @property
     def held(self) -> bool:
@@ -203,11 +204,18 @@ class CanvasPaints:
         from qtpy.QtWidgets import QWidget
 
         try:
+            if self._canvas is not None:
+                self._canvas.updatesEnabled()  # RuntimeError once Qt deleted it
+                return self._canvas
+        except RuntimeError:
+            self._canvas = None
+        try:
             window = self._main_window()
             if window is None:
                 return None
-            return next((c for c in window.findChildren(QWidget)
-                         if type(c).__module__.startswith("vispy.app.backends")), None)
+            self._canvas = next((c for c in window.findChildren(QWidget)
+                                 if type(c).__module__.startswith("vispy.app.backends")), None)
+            return self._canvas
         except RuntimeError:  # deleted with its viewer
             return None
 
