@@ -50,6 +50,12 @@ def test_meshes_first_then_maps_on_the_stored_meshes(session, qtbot):
     summary = run_stage(w, qtbot, "tessellate")
     assert summary.ok and summary.count("done") == 3, summary.errors
     assert map_layers(viewer, "log₁₀ D") == []  # meshes only: no map
+    # but each region's cells, to check them before the fit, grouped with the run
+    meshes = map_layers(viewer, "mesh · ")
+    assert sorted(la.name for la in meshes) == [f"mesh · roi00{k} · run 1 (D, hexagon 1 µm)" for k in range(3)]
+    assert all(la.visible and len(la.features) > 10 for la in meshes)
+    key = next(iter(w.runs.entries))
+    assert {la.name for la in w.runs.run_layers(key)} >= {la.name for la in meshes}
     assert w.runs.runs_table.item(0, 1).text().startswith("meshes — 3 of 3 units")
     summary = run_stage(w, qtbot, "infer")
     assert summary.ok and summary.count("done") == 3, summary.errors

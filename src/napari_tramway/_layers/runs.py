@@ -87,8 +87,6 @@ def settings_summary(spec: dict | None) -> tuple[str, str, str]:
     if tw:
         unit = "frames" if tw.get("frames") else "s"
         parts.append(f"{float(tw['duration']):g} {unit} windows")
-    if spec.get("stage") == "tessellate":
-        parts.append("meshes only")
     details = (f"mesh {mesh.get('method')} {json.dumps(mp, sort_keys=True)}; model {model.get('name')} "
                f"{json.dumps(model.get('parameters') or {}, sort_keys=True)}"
                + (f"; windows {json.dumps(tw, sort_keys=True)}" if tw else ""))

@@ -85,7 +85,12 @@ def run_generator(analysis, make_env, image_grid, *, run, overwrite: bool = Fals
             continue
         last_yield = time.monotonic()
         yield ("event", event)
-        if event.unit is None or event.kind not in ("done", "skipped") or handle.job.stage == "tessellate":
+        if event.unit is None or event.kind not in ("done", "skipped"):
+            continue
+        if handle.job.stage == "tessellate":  # meshes only: each region's cells, to check before the fit
+            mesh = _mesh_layers(analysis, units, event.unit, image_grid, run)
+            if mesh:
+                yield ("layers", event.unit, mesh, 0.0)
             continue
         try:
             GUI_WORK.wait_idle()  # the maps already on their way to the screen first
@@ -99,3 +104,21 @@ def run_generator(analysis, make_env, image_grid, *, run, overwrite: bool = Fals
         except Exception as exc:  # a unit that cannot be shown must not stop the run
             yield ("error", event.unit, f"{type(exc).__name__}: {exc}")
     yield ("summary", handle.summary(), handle.exception)
+
+
+def _mesh_layers(analysis, units, label: str, image_grid, run) -> list:
+    """The cells of the mesh the unit ``label`` stored (a Labels layer, outlines), named after its
+    region and run; [] when it left none."""
+    import dataclasses
+
+    from .._layers.maps import layers_from_meshes
+    from ..core.meshes import load_mesh
+
+    unit = next((u for u in units if u.label == label), None)
+    path = analysis.store.tessellation_path(unit) if unit is not None else None
+    if path is None or not path.is_file():
+        return []
+    mesh, _ = load_mesh(path)
+    return layers_from_meshes([mesh], None, image_grid, name=f"mesh · {unit.region_label} · {run.text}",
+                              metadata={"key": f"mesh|{path}", "source": str(path), "run": dataclasses.asdict(run)},
+                              titles=[unit.region_label])
